@@ -1,0 +1,68 @@
+"""Shared plumbing for performance scripts: machine info and the committed result JSON.
+
+Every benchmark prints its figure next to its baseline, both measured in the same run, and
+calls :func:`write_result` so the latest numbers are committed under
+``benchmarks/results/NAME.json`` with the machine, commit, seeds and config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU, cores, memory, Python and torch versions of this machine."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        mem_gib = round(pages / 2**30, 1)
+    except (ValueError, OSError):
+        pass
+    info: dict[str, Any] = {"cpu": cpu, "cores": os.cpu_count(), "mem_gib": mem_gib,
+                            "python": platform.python_version(), "platform": platform.platform()}
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        pass
+    return info
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_result(name: str, results: Any, *, config: dict[str, Any] | None = None,
+                 seeds: list[int] | None = None, out_dir: Path | None = None) -> Path:
+    """Write ``results`` with machine info, commit, seeds and config to ``NAME.json``."""
+    out_dir = out_dir or RESULTS_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = {"benchmark": name, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+           "machine": machine_info(), "commit": git_commit(), "seeds": seeds or [],
+           "config": config or {}, "results": results}
+    path = out_dir / f"{name}.json"
+    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    return path

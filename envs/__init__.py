@@ -1,0 +1,34 @@
+"""turngym environments: the contract, the registry, and the built-in envs.
+
+``envs.make("turngym/Sokoban-v0")`` builds an env; ``gymnasium.make`` works too.
+Built-in envs are registered here by entry-point string, so importing ``envs`` imports no
+env module (and no optional dependency).
+"""
+
+from envs.core import INFO_KEYS, TurnEnv, TurnLimit, unwrapped_turn_env
+from envs.errors import (
+    ConfigError,
+    DuplicateEnvError,
+    MissingDependencyError,
+    TurngymError,
+    UnknownEnvError,
+    UnknownTaskError,
+)
+from envs.registration import EnvSpec, list_ids, make, register, registry, spec
+
+__all__ = [
+    "INFO_KEYS", "TurnEnv", "TurnLimit", "unwrapped_turn_env", "ConfigError",
+    "DuplicateEnvError", "MissingDependencyError", "TurngymError", "UnknownEnvError",
+    "UnknownTaskError", "EnvSpec", "list_ids", "make", "register", "registry", "spec",
+]
+
+# Built-in envs: (id, entry point, max_turns, default kwargs, requires, extra).
+# One line per env id; add yours here.
+_BUILTIN = [
+    ("turngym/Sokoban-v0", "envs.sokoban:SokobanEnv", 30, {}, (), None),
+    ("turngym/Maze-v0", "envs.maze:MazeEnv", 40, {}, (), None),
+]
+
+for _id, _entry, _turns, _kwargs, _requires, _extra in _BUILTIN:
+    if _id not in registry:
+        register(_id, _entry, max_turns=_turns, kwargs=_kwargs, requires=_requires, extra=_extra)

@@ -1,0 +1,249 @@
+"""The turngym environment contract.
+
+An environment is a :class:`gymnasium.Env` whose observations and actions are ``str``.
+This module is written to the person who implements one. Subclass :class:`TurnEnv`, give
+it a class docstring that lists action format, observation format, tools, rewards,
+episode end, info keys and arguments, and implement the abstract methods below.
+
+Contract (checked for every registered env by :mod:`envs.checker`):
+
+* ``reset(*, seed=None, options=None) -> (obs, info)``;
+  ``options={"task_id": ...}`` picks the task. The same ``task_id`` and ``seed`` give the
+  same first observation and the same ``state_key``.
+* ``step(action) -> (obs, reward, terminated, truncated, info)``. ``terminated`` means the
+  task ended (success, failure, or an answer was given); ``truncated`` means a budget ran
+  out. Never both. The turn budget is :class:`TurnLimit`, applied by :func:`envs.make`.
+* Every ``info`` carries :data:`INFO_KEYS`.
+* Invalid input never raises: it is a step with ``action_valid=False``, an observation that
+  says what was wrong, and the state unchanged.
+* ``snapshot() -> bytes`` / ``restore(bytes)`` copy the complete state.
+* ``expert_action() -> str | None`` returns a correct next action from the current state.
+* All randomness comes from ``self.np_random``, seeded in ``reset``.
+"""
+
+from __future__ import annotations
+
+import abc
+import pickle
+from typing import Any, ClassVar, SupportsFloat
+
+import gymnasium as gym
+from gymnasium import spaces
+
+from envs.errors import UnknownTaskError
+
+#: Info keys every env returns after every ``reset`` and ``step``.
+INFO_KEYS: tuple[str, ...] = ("state_key", "action_valid", "won", "task_id", "admissible_actions")
+
+#: The longest action string an env has to look at; longer input is invalid, not an error.
+MAX_ACTION_CHARS = 4096
+
+_CHARSET = "".join(chr(c) for c in range(32, 127)) + "\n\t"
+#: Gymnasium space for free text. Sampling gives printable ASCII; ``contains`` accepts any str.
+TEXT_SPACE_MAX = 1 << 20
+
+
+class TextSpace(spaces.Text):
+    """A text space that accepts any ``str`` (Gymnasium's ``Text`` restricts the charset)."""
+
+    def __init__(self, max_length: int = TEXT_SPACE_MAX):
+        super().__init__(max_length=max_length, min_length=0, charset=_CHARSET)
+
+    def contains(self, x: Any) -> bool:
+        return isinstance(x, str) and len(x) <= self.max_length
+
+
+class TurnEnv(gym.Env[str, str], abc.ABC):
+    """Base class for turngym environments.
+
+    Subclasses implement :meth:`_reset`, :meth:`_step`, :meth:`state_key`,
+    :meth:`task_ids`, :meth:`expert_action` and, where the default pickle of
+    :meth:`_state` is not enough, :meth:`snapshot`/:meth:`restore`.
+
+    The base class owns the parts every env shares: task choice, seeding, the info dict,
+    the guard that turns an exception while *parsing* an action into an invalid step, and
+    refusing ``step`` before ``reset``.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
+    #: Tool JSON schemas for tool envs (search, SWE); ``None`` for text-action envs.
+    tools: ClassVar[list[dict[str, Any]] | None] = None
+    #: Env family, used by prompt templates and ``turngym envs list``.
+    family: ClassVar[str] = "generic"
+    #: Env-specific info keys, beyond :data:`INFO_KEYS`. The checker compares the returned
+    #: keys with this tuple and with the class docstring.
+    extra_info_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, render_mode: str | None = None):
+        self.observation_space = TextSpace()
+        self.action_space = TextSpace()
+        self.render_mode = render_mode
+        self.task_id: str | None = None
+        self._last_obs = ""
+        self._ready = False
+
+    # ------------------------------------------------------------------ to implement
+    @abc.abstractmethod
+    def task_ids(self, split: str | None = None) -> list[str]:
+        """Return the task ids of ``split`` (all tasks when ``None``), in a fixed order."""
+
+    @abc.abstractmethod
+    def _reset(self, task_id: str) -> str:
+        """Set up ``task_id`` using ``self.np_random``; return the first observation."""
+
+    @abc.abstractmethod
+    def _step(self, action: str) -> tuple[str, float, bool, bool, bool]:
+        """Apply ``action``; return ``(obs, reward, terminated, action_valid, won)``.
+
+        Must not raise for any string. An invalid action leaves the state unchanged.
+        """
+
+    @abc.abstractmethod
+    def state_key(self) -> str:
+        """A canonical fingerprint of the state the agent faces now (no history)."""
+
+    @abc.abstractmethod
+    def expert_action(self) -> str | None:
+        """A correct next action from the current state, or ``None`` when there is none."""
+
+    def admissible_actions(self) -> list[str] | None:
+        """The exact list of valid actions now, for envs with a finite action set."""
+        return None
+
+    def extra_info(self) -> dict[str, Any]:
+        """Env-specific info keys (must match :attr:`extra_info_keys`)."""
+        return {}
+
+    def won(self) -> bool:
+        """Whether the task is solved now."""
+        return False
+
+    # ------------------------------------------------------------------ state copy
+    def _state(self) -> Any:
+        """The complete mutable state; default snapshot pickles it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _state or snapshot")
+
+    def _set_state(self, state: Any) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _set_state or restore")
+
+    def snapshot(self) -> bytes:
+        """Copy the complete state (including RNG and task) into bytes."""
+        payload = (self.task_id, self._last_obs, self.np_random.bit_generator.state, self._state())
+        return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, blob: bytes) -> None:
+        """Restore a state made by :meth:`snapshot` of an env built with the same kwargs."""
+        task_id, obs, rng_state, state = pickle.loads(blob)
+        self.task_id, self._last_obs = task_id, obs
+        self.np_random.bit_generator.state = rng_state
+        self._set_state(state)
+        self._ready = True
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """Start the task ``options["task_id"]`` (default: one drawn with ``np_random``)."""
+        super().reset(seed=seed)
+        task_id = (options or {}).get("task_id")
+        known = self.task_ids()
+        if task_id is None:
+            task_id = known[int(self.np_random.integers(len(known)))]
+        elif str(task_id) not in set(known):
+            sample = ", ".join(known[:5])
+            raise UnknownTaskError(
+                f"unknown task_id {task_id!r} for {type(self).__name__}; "
+                f"it has {len(known)} tasks, e.g. {sample}"
+            )
+        self.task_id = str(task_id)
+        self._last_obs = self._reset(self.task_id)
+        self._ready = True
+        return self._last_obs, self._info(action_valid=True)
+
+    def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Apply one action. Never raises for bad input; see the module docstring."""
+        if not self._ready:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        if not isinstance(action, str):
+            obs = f"Invalid action: expected text, got {type(action).__name__}."
+            return obs, 0.0, False, False, self._info(action_valid=False)
+        if len(action) > MAX_ACTION_CHARS:
+            obs = f"Invalid action: {len(action)} characters is longer than {MAX_ACTION_CHARS}."
+            return obs, 0.0, False, False, self._info(action_valid=False)
+        obs, reward, terminated, valid, _ = self._step(action)
+        self._last_obs = obs
+        return obs, float(reward), bool(terminated), False, self._info(action_valid=valid)
+
+    def render(self) -> str | None:
+        """``ansi``: the last observation."""
+        return self._last_obs
+
+    def close(self) -> None:
+        """Release resources. Safe to call more than once."""
+        self._ready = False
+
+    def _info(self, action_valid: bool) -> dict[str, Any]:
+        info = {
+            "state_key": self.state_key(),
+            "action_valid": bool(action_valid),
+            "won": bool(self.won()),
+            "task_id": self.task_id,
+            "admissible_actions": self.admissible_actions(),
+        }
+        info.update(self.extra_info())
+        return info
+
+
+class TurnLimit(gym.Wrapper[str, str, str, str]):
+    """Truncate an episode after ``max_turns`` steps (``truncated=True``, never with
+    ``terminated=True``). :func:`envs.make` applies it; envs never count turns themselves.
+
+    Adds the info key ``turn`` (number of steps taken). The wrapper forwards
+    ``snapshot``/``restore``/``expert_action`` and keeps its count in the snapshot.
+    """
+
+    def __init__(self, env: gym.Env, max_turns: int):
+        super().__init__(env)
+        if max_turns < 1:
+            raise ValueError(f"max_turns must be >= 1, got {max_turns}")
+        self.max_turns = int(max_turns)
+        self.turn = 0
+
+    def reset(self, **kwargs: Any):
+        self.turn = 0
+        obs, info = self.env.reset(**kwargs)
+        info["turn"] = 0
+        return obs, info
+
+    def step(self, action: str):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.turn += 1
+        if not terminated and self.turn >= self.max_turns:
+            truncated = True
+        info["turn"] = self.turn
+        return obs, reward, terminated, truncated, info
+
+    def snapshot(self) -> bytes:
+        return pickle.dumps((self.turn, self.env.snapshot()))
+
+    def restore(self, blob: bytes) -> None:
+        self.turn, inner = pickle.loads(blob)
+        self.env.restore(inner)
+
+    def expert_action(self) -> str | None:
+        return self.env.expert_action()
+
+    def __getattr__(self, name: str) -> Any:
+        # Gymnasium 1.x no longer forwards attributes; forward the contract's public ones
+        # (task_ids, tools, family, state_key, admissible_actions, ...).
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+
+def unwrapped_turn_env(env: gym.Env) -> TurnEnv:
+    """The :class:`TurnEnv` inside any stack of wrappers."""
+    inner = env.unwrapped
+    if not isinstance(inner, TurnEnv):
+        raise TypeError(f"{type(inner).__name__} is not a turngym TurnEnv")
+    return inner

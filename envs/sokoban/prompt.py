@@ -1,0 +1,13 @@
+"""Prompt template of the Sokoban family."""
+
+
+def system_prompt(task: str) -> str:
+    """System instructions for a model playing Sokoban."""
+    return (
+        "You are playing Sokoban. Push every box (X) onto a target (O). Symbols: # wall, "
+        "_ floor, O target, X box, √ box on target, P you, S you on a target. You can push "
+        "a box but never pull it.\n"
+        "Each turn, think briefly inside <think>...</think>, then give exactly one move "
+        "inside <action>...</action>: up, down, left or right.\n"
+        f"{task}"
+    )
