@@ -70,6 +70,8 @@ class TurnEnv(gym.Env[str, str], abc.ABC):
     tools: ClassVar[list[dict[str, Any]] | None] = None
     #: Env family, used by prompt templates and ``turngym envs list``.
     family: ClassVar[str] = "generic"
+    #: Names of the task splits; ``reset`` accepts a ``task_id`` from any of them.
+    splits: ClassVar[tuple[str, ...]] = ()
     #: Env-specific info keys, beyond :data:`INFO_KEYS`. The checker compares the returned
     #: keys with this tuple and with the class docstring.
     extra_info_keys: ClassVar[tuple[str, ...]] = ()
@@ -81,11 +83,22 @@ class TurnEnv(gym.Env[str, str], abc.ABC):
         self.task_id: str | None = None
         self._last_obs = ""
         self._ready = False
+        self._task_set: frozenset[str] | None = None
 
     # ------------------------------------------------------------------ to implement
     @abc.abstractmethod
     def task_ids(self, split: str | None = None) -> list[str]:
-        """Return the task ids of ``split`` (all tasks when ``None``), in a fixed order."""
+        """Return the task ids of ``split``, in a fixed order. ``None`` means the env's own
+        split (its ``split`` argument): the pool ``reset`` samples from without a task id."""
+
+    def has_task(self, task_id: str) -> bool:
+        """Whether ``reset`` accepts ``task_id``: any task of any split in :attr:`splits`."""
+        if getattr(self, "_task_set", None) is None:
+            known = set(self.task_ids())
+            for split in self.splits:
+                known.update(self.task_ids(split))
+            self._task_set = frozenset(known)
+        return task_id in self._task_set
 
     @abc.abstractmethod
     def _reset(self, task_id: str) -> str:
@@ -146,14 +159,14 @@ class TurnEnv(gym.Env[str, str], abc.ABC):
         """Start the task ``options["task_id"]`` (default: one drawn with ``np_random``)."""
         super().reset(seed=seed)
         task_id = (options or {}).get("task_id")
-        known = self.task_ids()
         if task_id is None:
+            known = self.task_ids()
             task_id = known[int(self.np_random.integers(len(known)))]
-        elif str(task_id) not in set(known):
-            sample = ", ".join(known[:5])
+        elif not self.has_task(str(task_id)):
+            sample = ", ".join(self.task_ids()[:5])
             raise UnknownTaskError(
                 f"unknown task_id {task_id!r} for {type(self).__name__}; "
-                f"it has {len(known)} tasks, e.g. {sample}"
+                f"its tasks look like {sample}"
             )
         self.task_id = str(task_id)
         self._last_obs = self._reset(self.task_id)

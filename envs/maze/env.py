@@ -91,6 +91,7 @@ class MazeEnv(TurnEnv):
     """
 
     family = "maze"
+    splits = tuple(SPLITS)
     extra_info_keys = ("distance",)
 
     def __init__(self, size: int = 4, view: str = "full", split: str = "train",
@@ -108,8 +109,8 @@ class MazeEnv(TurnEnv):
         self.goal: Pos = (1, 1)
 
     def task_ids(self, split: str | None = None) -> list[str]:
-        splits = [split] if split else list(SPLITS)
-        return [f"{s}-{i:05d}" for s in splits for i in range(SPLITS[s])]
+        split = split or self.split
+        return [f"{split}-{i:05d}" for i in range(SPLITS[split])]
 
     def _reset(self, task_id: str) -> str:
         split, index = task_id.rsplit("-", 1)

@@ -68,6 +68,7 @@ class SokobanEnv(TurnEnv):
     """
 
     family = "sokoban"
+    splits = tuple(SPLITS)
     extra_info_keys = ("boxes_on_target",)
 
     def __init__(self, height: int = 7, width: int = 7, num_boxes: int = 1, split: str = "train",
@@ -88,8 +89,8 @@ class SokobanEnv(TurnEnv):
         self._plan: dict[tuple[frozenset[Pos], Pos], str | None] = {}
 
     def task_ids(self, split: str | None = None) -> list[str]:
-        splits = [split] if split else list(SPLITS)
-        return [f"{s}-{i:05d}" for s in splits for i in range(SPLITS[s])]
+        split = split or self.split
+        return [f"{split}-{i:05d}" for i in range(SPLITS[split])]
 
     def _reset(self, task_id: str) -> str:
         split, index = task_id.rsplit("-", 1)

@@ -1,0 +1,202 @@
+"""``turngym/ScienceWorld-v0``: the real ScienceWorld engine (a JVM) behind the contract."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import pickle
+import threading
+from pathlib import Path
+from typing import Any
+
+from envs.core import TurnEnv
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "dev", "test")
+_NO_MATCH = "No known action matches that input."
+_MAX_ACTION_LEN = 300
+_variations: dict[str, dict[str, list[int]]] = {}  # task name -> split -> variation ids
+_variations_lock = threading.Lock()
+#: The package's variation splits, saved by ``python -m envs.scienceworld.env`` so that
+#: listing tasks needs no JVM. Recomputed when the installed version differs.
+VARIATIONS_FILE = Path(__file__).with_name("variations.json")
+
+
+def _start_engine() -> Any:
+    from scienceworld import ScienceWorldEnv as Engine
+
+    # The engine's own step limit would end episodes on its own; TurnLimit owns budgets.
+    return Engine("", envStepLimit=1_000_000)
+
+
+def _load_variations(env: ScienceWorldEnv) -> dict[str, dict[str, list[int]]]:
+    """Variation ids of every task and split, as the package defines them (cached)."""
+    from scienceworld.version import __version__
+
+    with _variations_lock:
+        if not _variations and VARIATIONS_FILE.exists():
+            saved = json.loads(VARIATIONS_FILE.read_text())
+            if saved["scienceworld_version"] == __version__:
+                _variations.update(saved["variations"])
+        if not _variations:
+            engine = env.engine
+            for name in engine.get_task_names():
+                engine.load(name, 0, "")
+                _variations[name] = {"train": list(engine.get_variations_train()),
+                                     "dev": list(engine.get_variations_dev()),
+                                     "test": list(engine.get_variations_test())}
+    return _variations
+
+
+class ScienceWorldEnv(TurnEnv):
+    """ScienceWorld (Wang et al., 2022): 30 science tasks in a text world, run by the
+    ``scienceworld`` package's own simulator (a JVM started per env instance).
+
+    **Actions.** ScienceWorld's action language (``open door to kitchen``, ``focus on
+    water``, ``pick up thermometer``, ...). Text the engine cannot parse ("No known action
+    matches that input."), empty text and text over 300 characters are invalid and change
+    nothing.
+
+    **Observations.** The engine's observation text. The first one is ``look around``
+    preceded by the task description.
+
+    **Tools.** None.
+
+    **Rewards.** Score delta / 100 (the engine's score runs 0..100).
+
+    **Episode end.** ``terminated`` when the engine reports completion (success, or a
+    failure that sets the score below 0). ``won`` when the score reaches 100. The turn budget
+    truncates.
+
+    **Info keys.** ``state_key`` (hash of look + inventory + task progress + score, never
+    the history), ``action_valid``, ``won``, ``task_id`` (``"<task name>/<variation>"``),
+    ``admissible_actions`` (the engine's valid action-object combinations), ``score`` (int,
+    0..100), ``task_type`` (the task name).
+
+    **Expert.** ``expert_action`` follows the engine's gold path while the episode's valid
+    actions are a prefix of it; off the gold path it returns ``None``.
+
+    **Snapshot.** The engine has no state export, so a snapshot is the task id plus the
+    action list, and ``restore`` reloads the task and replays them (deterministic).
+
+    **Arguments.** ``split`` (``train``, ``dev``, ``test``: the package's variation splits),
+    ``tasks`` (task names to include; default all 30), ``simplification`` (default
+    ``"easy"``; see ScienceWorld's simplifications).
+
+    **Version history.** v0: first version.
+    """
+
+    family = "scienceworld"
+    splits = SPLITS
+    extra_info_keys = ("score", "task_type")
+
+    def __init__(self, split: str = "train", tasks: list[str] | None = None,
+                 simplification: str = "easy", render_mode: str | None = None):
+        super().__init__(render_mode)
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        self.split, self.tasks, self.simplification = split, tasks, simplification
+        self._engine: Any = None
+        self._actions: list[str] = []
+        self._gold: list[str] = []
+        self._score = 0
+        self._done = False
+
+    # -------------------------------------------------------------- engine lifetime
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            self._engine = _start_engine()
+        return self._engine
+
+    def close(self) -> None:
+        super().close()
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            try:
+                engine.close()
+            except Exception as exc:  # the JVM may already be gone
+                logger.debug("closing ScienceWorld engine: %s", exc)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_engine"] = None  # a JVM cannot be pickled; a clone starts its own on use
+        return state
+
+    # -------------------------------------------------------------- contract
+    def task_ids(self, split: str | None = None) -> list[str]:
+        variations = _load_variations(self)
+        names = self.tasks or sorted(variations)
+        unknown = sorted(set(names) - set(variations))
+        if unknown:
+            raise ValueError(f"unknown ScienceWorld task(s) {unknown}; known: {sorted(variations)}")
+        splits = [split] if split else [self.split]
+        return [f"{n}/{v}" for s in splits for n in names for v in variations[n][s]]
+
+    def _reset(self, task_id: str) -> str:
+        name, var = task_id.rsplit("/", 1)
+        self.engine.load(name, int(var), self.simplification, generateGoldPath=True)
+        obs, _ = self.engine.reset()
+        self._gold = list(self.engine.get_gold_action_sequence())
+        self._actions, self._score, self._done = [], 0, False
+        return f"{self.engine.taskdescription()}\n\n{obs}"
+
+    def _step(self, action: str) -> tuple[str, float, bool, bool, bool]:
+        text = action.strip()
+        if not text or len(text) > _MAX_ACTION_LEN or not text.isprintable():
+            return (f"Invalid action: expected one ScienceWorld command of at most "
+                    f"{_MAX_ACTION_LEN} printable characters, e.g. 'look around'."), 0.0, False, False, False
+        obs, _, completed, info = self.engine.step(text)
+        if obs.strip() == _NO_MATCH:
+            return f"{_NO_MATCH} Try one of the admissible actions.", 0.0, False, False, False
+        self._actions.append(text)
+        delta = int(info["score"]) - self._score
+        self._score, self._done = int(info["score"]), bool(completed)
+        return obs, delta / 100.0, bool(completed), True, self.won()
+
+    def won(self) -> bool:
+        return self._score >= 100
+
+    def state_key(self) -> str:
+        e = self.engine
+        text = "\n".join((e.look(), e.inventory(), e.get_goal_progress(), str(self._score)))
+        return f"{self.task_id}|{hashlib.sha1(text.encode()).hexdigest()[:20]}"
+
+    def admissible_actions(self) -> list[str]:
+        return sorted(self.engine.get_valid_action_object_combinations())
+
+    def extra_info(self) -> dict[str, Any]:
+        return {"score": self._score, "task_type": (self.task_id or "/").rsplit("/", 1)[0]}
+
+    def expert_action(self) -> str | None:
+        k = len(self._actions)
+        if self._done or k >= len(self._gold) or self._actions != self._gold[:k]:
+            return None
+        return self._gold[k]
+
+    def snapshot(self) -> bytes:
+        rng = self.np_random.bit_generator.state
+        return pickle.dumps((self.task_id, self._last_obs, rng, list(self._actions)))
+
+    def restore(self, blob: bytes) -> None:
+        task_id, obs, rng, actions = pickle.loads(blob)
+        self._reset(task_id)
+        self.task_id, self._last_obs = task_id, obs
+        self.np_random.bit_generator.state = rng
+        for a in actions:
+            self._step(a)
+        self._ready = True
+
+
+if __name__ == "__main__":  # regenerate variations.json for the installed package
+    from scienceworld.version import __version__
+
+    _env = ScienceWorldEnv()
+    _variations.clear()
+    VARIATIONS_FILE.unlink(missing_ok=True)
+    _found = _load_variations(_env)
+    _env.close()
+    VARIATIONS_FILE.write_text(json.dumps({"scienceworld_version": __version__,
+                                           "variations": _found}, indent=0, sort_keys=True))

@@ -1,0 +1,65 @@
+"""Offline generation and on-disk caching of TextWorld games, by family, level and seed."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+KINDS = ("custom", "coin_collector", "treasure_hunter")
+LEVELS = (1, 2, 3)
+#: Seed ranges (start, stop) of each split; the same for every family and level.
+SPLIT_SEEDS = {"train": (0, 100), "test": (10_000, 10_020)}
+#: Our difficulty level -> the challenge's own level setting.
+CHALLENGE_LEVELS = {"coin_collector": {1: 1, 2: 5, 3: 10}, "treasure_hunter": {1: 1, 2: 10, 3: 20}}
+
+
+def cache_dir() -> Path:
+    root = Path(os.environ.get("TURNGYM_CACHE", Path.home() / ".cache" / "turngym"))
+    path = root / "textworld"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def parse_task_id(task_id: str) -> tuple[str, int, int]:
+    """``"custom-L2-17"`` -> ``("custom", 2, 17)``."""
+    kind, rest = task_id.rsplit("-L", 1)
+    level, seed = rest.split("-", 1)
+    return kind, int(level), int(seed)
+
+
+def _make_game(kind: str, level: int, seed: int, path: Path):
+    import textworld
+    import textworld.challenges
+
+    options = textworld.GameOptions()
+    options.seeds = seed
+    options.path = str(path)
+    options.force_recompile = True
+    if kind == "custom":  # what `tw-make custom --world-size --nb-objects --quest-length` does
+        options.nb_rooms, options.nb_objects, options.quest_length = 1 + level, 2 + 2 * level, level
+        return textworld.generator.make_game(options), options
+    make = textworld.challenges.CHALLENGES[f"tw-{kind}"][1]
+    return make({"level": CHALLENGE_LEVELS[kind][level]}, options), options
+
+
+def game_file(task_id: str) -> Path:
+    """The compiled game of ``task_id``, generating it once (safe across processes)."""
+    import textworld
+
+    kind, level, seed = parse_task_id(task_id)
+    path = cache_dir() / f"{task_id}.z8"
+    if path.exists():
+        return path
+    with open(cache_dir() / f".{task_id}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be compiling the same game
+        if not path.exists():
+            tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+            game, options = _make_game(kind, level, seed, tmp)
+            textworld.generator.compile_game(game, options)
+            for suffix in (".json", ".ni"):  # side files the engine reads next to the game
+                side = tmp.with_suffix(suffix)
+                if side.exists():
+                    side.rename(path.with_suffix(suffix))
+            tmp.rename(path)
+    return path

@@ -1,0 +1,49 @@
+"""TextWorld games generated offline and played by TextWorld's own engine."""
+
+from __future__ import annotations
+
+import pytest
+
+import envs
+
+pytest.importorskip("textworld", reason="install turngym[classic] for TextWorld")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tw():
+    env = envs.make("turngym/TextWorld-v0", max_turns=100)
+    yield env
+    env.close()
+
+
+@pytest.mark.parametrize("task_id", ["custom-L2-10000", "coin_collector-L2-10000",
+                                     "treasure_hunter-L1-10000"])
+def test_expert_walkthrough_wins(tw, task_id: str) -> None:
+    obs, info = tw.reset(seed=0, options={"task_id": task_id})
+    assert obs and info["score"] == 0 and info["task_type"] == task_id.split("-L")[0]
+    turns = 0
+    while (action := tw.unwrapped.expert_action()) is not None:
+        assert action in info["admissible_actions"]
+        obs, reward, term, trunc, info = tw.step(action)
+        turns += 1
+        if term or trunc:
+            break
+    assert info["won"] and term and not trunc and turns >= 1
+
+
+def test_non_admissible_command_is_invalid_and_not_sent(tw) -> None:
+    _, info = tw.reset(seed=0, options={"task_id": "coin_collector-L2-10000"})
+    obs, reward, term, _, info2 = tw.step("dance wildly")
+    assert not info2["action_valid"] and "not an admissible command" in obs
+    assert info2["state_key"] == info["state_key"] and reward == 0.0 and not term
+    obs, _, _, _, info3 = tw.step("  GO   North ")  # case and spacing are normalised
+    assert info3["action_valid"] and info3["state_key"] != info["state_key"]
+
+
+def test_splits_do_not_overlap() -> None:
+    from envs.textworld_games import TextWorldEnv
+
+    env = TextWorldEnv()
+    train, test = set(env.task_ids("train")), set(env.task_ids("test"))
+    assert len(train) == 900 and len(test) == 180 and not train & test
