@@ -4,9 +4,9 @@ Token-in / token-out: prompts go in as token ids, responses come out as token id
 their log-probs under the sampling distribution. The rollout harness trains on exactly
 these ids.
 
-Implementations live next to this file (``hf.py``, ``vllm.py``, ``openai.py``,
-``scripted.py``) and are looked up by name in :data:`BACKENDS` through
-:func:`make_backend`.
+Implementations live next to this file (``hf.py``, ``vllm_backend.py``,
+``openai_backend.py``, ``scripted.py``) and are looked up by name in
+:data:`agents.BACKENDS` through :func:`agents.make_backend`.
 """
 
 from __future__ import annotations

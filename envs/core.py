@@ -70,6 +70,9 @@ class TurnEnv(gym.Env[str, str], abc.ABC):
     tools: ClassVar[list[dict[str, Any]] | None] = None
     #: Env family, used by prompt templates and ``turngym envs list``.
     family: ClassVar[str] = "generic"
+    #: True for envs whose steps take milliseconds or more (sandboxes, browsers, JVMs): the
+    #: rollout engine then steps them in a worker pool with a timeout instead of inline.
+    slow_steps: ClassVar[bool] = False
     #: Names of the task splits; ``reset`` accepts a ``task_id`` from any of them.
     splits: ClassVar[tuple[str, ...]] = ()
     #: Env-specific info keys, beyond :data:`INFO_KEYS`. The checker compares the returned

@@ -29,7 +29,9 @@ fi
 
 # --- python environment -------------------------------------------------------------------
 [ -x "$venv/bin/python" ] || { log "creating $venv"; "$py" -m venv "$venv"; }
-pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
+# pip warns once per package about the machine's file:// indexes; keep the log readable.
+pip_quiet() { "$venv/bin/python" -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
+pip=(pip_quiet)
 stamp="$venv/.turngym-$profile-$(sha1sum pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   # torch first, pinned: the local CPU wheel. Unpinned, it would pull gigabytes of CUDA.

@@ -19,6 +19,7 @@ _NO_MATCH = "No known action matches that input."
 _MAX_ACTION_LEN = 300
 _variations: dict[str, dict[str, list[int]]] = {}  # task name -> split -> variation ids
 _variations_lock = threading.Lock()
+_gold_paths: dict[tuple[str, str], list[str]] = {}  # (task id, simplification) -> gold path
 #: The package's variation splits, saved by ``python -m envs.scienceworld.env`` so that
 #: listing tasks needs no JVM. Recomputed when the installed version differs.
 VARIATIONS_FILE = Path(__file__).with_name("variations.json")
@@ -89,6 +90,7 @@ class ScienceWorldEnv(TurnEnv):
     """
 
     family = "scienceworld"
+    slow_steps = True
     splits = SPLITS
     extra_info_keys = ("score", "task_type")
 
@@ -100,7 +102,6 @@ class ScienceWorldEnv(TurnEnv):
         self.split, self.tasks, self.simplification = split, tasks, simplification
         self._engine: Any = None
         self._actions: list[str] = []
-        self._gold: list[str] = []
         self._score = 0
         self._done = False
 
@@ -137,9 +138,8 @@ class ScienceWorldEnv(TurnEnv):
 
     def _reset(self, task_id: str) -> str:
         name, var = task_id.rsplit("/", 1)
-        self.engine.load(name, int(var), self.simplification, generateGoldPath=True)
+        self.engine.load(name, int(var), self.simplification, generateGoldPath=False)
         obs, _ = self.engine.reset()
-        self._gold = list(self.engine.get_gold_action_sequence())
         self._actions, self._score, self._done = [], 0, False
         return f"{self.engine.taskdescription()}\n\n{obs}"
 
@@ -171,10 +171,24 @@ class ScienceWorldEnv(TurnEnv):
         return {"score": self._score, "task_type": (self.task_id or "/").rsplit("/", 1)[0]}
 
     def expert_action(self) -> str | None:
+        gold = self._gold_path()
         k = len(self._actions)
-        if self._done or k >= len(self._gold) or self._actions != self._gold[:k]:
+        if self._done or k >= len(gold) or self._actions != gold[:k]:
             return None
-        return self._gold[k]
+        return gold[k]
+
+    def _gold_path(self) -> list[str]:
+        """The engine's gold path, generated on first use (it makes loading slow) and cached
+        per task: reload with generation on, then replay this episode's actions."""
+        key = (self.task_id, self.simplification)
+        if key not in _gold_paths:
+            name, var = self.task_id.rsplit("/", 1)
+            self.engine.load(name, int(var), self.simplification, generateGoldPath=True)
+            self.engine.reset()
+            _gold_paths[key] = list(self.engine.get_gold_action_sequence())
+            for a in self._actions:
+                self.engine.step(a)
+        return _gold_paths[key]
 
     def snapshot(self) -> bytes:
         rng = self.np_random.bit_generator.state

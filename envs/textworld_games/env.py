@@ -58,6 +58,7 @@ class TextWorldEnv(TurnEnv):
     """
 
     family = "textworld"
+    slow_steps = True
     splits = tuple(SPLIT_SEEDS)
     extra_info_keys = ("score", "task_type")
 

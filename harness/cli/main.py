@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one red line and exit 2, never a traceback."""
     _register_commands()
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)  # typer.Exit(n) comes back as n here
     except TurngymError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

@@ -11,11 +11,15 @@ from envs.checker import check_env
 
 ALL_IDS = envs.list_ids()
 #: Envs whose steps are expensive (sandboxes, browsers) get fewer fuzz examples.
-SLOW_FAMILIES = {"SWE", "WebShop", "ALFWorld-PDDL", "ScienceWorld", "TextWorld"}
+SLOW_FAMILIES = {"SWE", "WebShop", "WebShopBrowser", "ALFWorld-PDDL", "ScienceWorld", "TextWorld"}
 
 
 def _marks(env_id: str) -> list:
-    return [pytest.mark.slow] if envs.spec(env_id).family in SLOW_FAMILIES else []
+    spec = envs.spec(env_id)
+    marks = [pytest.mark.slow] if spec.family in SLOW_FAMILIES else []
+    if "playwright" in spec.requires:
+        marks.append(pytest.mark.browser)
+    return marks
 
 
 @pytest.mark.parametrize("env_id", [pytest.param(i, marks=_marks(i)) for i in ALL_IDS])

@@ -1,0 +1,60 @@
+"""Advantage estimators keyed by their config's ``name``.
+
+``ADVANTAGES[name] = (ConfigModel, fn)`` with ``fn(batch: TurnBatch, cfg) -> AdvantageResult``.
+The trainer holds an :data:`AdvantageConfig` (a pydantic union discriminated by ``name``)
+and calls :func:`compute_advantages`; there is no ``if/elif`` over algorithm names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from algos.batch import TurnBatch
+from algos.gigpo import GiGPOConfig, gigpo_advantage
+from algos.grpo import GRPOConfig, grpo_advantage
+from algos.reinforce_pp import ReinforcePPConfig, reinforce_pp_advantage
+from algos.result import AdvantageResult
+from algos.rloo import RLOOConfig, rloo_advantage
+from envs.errors import ConfigError
+
+ADVANTAGES: dict[str, tuple[type[BaseModel], Callable[[TurnBatch, Any], AdvantageResult]]] = {
+    "grpo": (GRPOConfig, grpo_advantage),
+    "rloo": (RLOOConfig, rloo_advantage),
+    "reinforce_pp": (ReinforcePPConfig, reinforce_pp_advantage),
+    "gigpo": (GiGPOConfig, gigpo_advantage),
+}
+
+AdvantageConfig = Annotated[GRPOConfig | RLOOConfig | ReinforcePPConfig | GiGPOConfig,
+                            Field(discriminator="name")]
+"""Any advantage config; pydantic picks the model by its ``name`` field."""
+
+
+def make_config(name: str, **fields: Any) -> BaseModel:
+    """Build the config of estimator ``name`` (validated; unknown names and keys raise)."""
+    if name not in ADVANTAGES:
+        raise ConfigError(f"unknown advantage estimator {name!r}; "
+                          f"choose one of {sorted(ADVANTAGES)}")
+    try:
+        return ADVANTAGES[name][0](**fields)
+    except ValidationError as e:
+        raise ConfigError(f"bad {name} config: {e}") from e
+
+
+def compute_advantages(batch: TurnBatch, cfg: BaseModel) -> AdvantageResult:
+    """Run the estimator that ``cfg.name`` names."""
+    name = getattr(cfg, "name", None)
+    if name not in ADVANTAGES:
+        raise ConfigError(f"unknown advantage estimator {name!r}; "
+                          f"choose one of {sorted(ADVANTAGES)}")
+    model, fn = ADVANTAGES[name]
+    if not isinstance(cfg, model):
+        raise ConfigError(f"config for {name!r} must be a {model.__name__}, "
+                          f"got {type(cfg).__name__}")
+    return fn(batch, cfg)
+
+
+__all__ = ["ADVANTAGES", "AdvantageConfig", "AdvantageResult", "compute_advantages",
+           "make_config"]

@@ -1,0 +1,76 @@
+"""``turngym serve``: the policy server, and the ``serve`` group's subcommands.
+
+* ``turngym serve [--model ...]`` (no subcommand): an OpenAI-compatible policy server on
+  127.0.0.1 (see ``agents.serve_hf``).
+* ``turngym serve retriever --index DIR``: the shared BM25 retriever of the Search env.
+* Other modules add servers to the same group (:mod:`harness.cli.serve_group`), e.g.
+  ``cmd_serve_webshop.py`` adds ``turngym serve webshop``. This module mounts the group.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from harness.cli.serve_group import serve_app
+
+
+def register(app: typer.Typer) -> None:
+    """Mount the ``serve`` group (with the policy server as its bare invocation)."""
+    app.add_typer(serve_app, name="serve")
+
+
+@serve_app.callback(invoke_without_command=True)
+def serve_cmd(
+    ctx: typer.Context,
+    model: Optional[str] = typer.Option(None, help="Local HF dir, 'default' or 'tiny'."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    port: int = typer.Option(8000, help="Port to bind."),
+    backend: str = typer.Option("hf", help="Backend that generates: hf or vllm."),
+    dtype: str = typer.Option("auto", help="auto, float32, bfloat16 or float16."),
+    max_model_len: int = typer.Option(2048, help="Prompt + response token limit."),
+) -> None:
+    """Serve a model at http://HOST:PORT/v1 (/v1/models, /v1/completions with token ids,
+    logprobs and echo) for the `openai` backend or any OpenAI client. Subcommands serve
+    other things (retriever, webshop)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from agents.serve_hf import serve
+
+    serve(model, host=host, port=port, backend=backend, dtype=dtype,
+          max_model_len=max_model_len)
+
+
+@serve_app.command("retriever")
+def retriever(
+    index: Optional[Path] = typer.Option(None, "--index", help="A saved index folder "
+                                         "(e.g. envs/search/data/corpus.bm25s)."),
+    corpus: Optional[Path] = typer.Option(None, "--corpus", help="Build (once) or load the "
+                                          "index of this JSONL corpus instead; default: the "
+                                          "shipped corpus."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
+    port: int = typer.Option(8531, help="Port; 0 picks a free one."),
+    max_batch: int = typer.Option(256, min=1, help="Most queries merged into one BM25 call."),
+) -> None:
+    """Serve BM25 search over HTTP for many env workers (POST /search, GET /health).
+    Prints ``retriever: N passages at URL`` as its first stdout line."""
+    from envs.errors import ConfigError
+    from envs.search.index import open_index, open_index_dir
+    from envs.search.server import bind_socket, make_server
+
+    if index is not None and corpus is not None:
+        raise ConfigError("give --index or --corpus, not both")
+    if index is not None:
+        if not (index / "turngym_index.json").is_file():
+            raise ConfigError(f"--index {index} is not a saved index folder (no "
+                              "turngym_index.json); pass --corpus FILE to build one")
+        idx = open_index_dir(index)
+    else:
+        from envs.search.corpus import SHIPPED_CORPUS
+
+        idx = open_index(corpus or SHIPPED_CORPUS)
+    sock = bind_socket(host, port)
+    typer.echo(f"retriever: {len(idx)} passages at http://{host}:{sock.getsockname()[1]}")
+    make_server(idx, max_batch).run(sockets=[sock])

@@ -1,0 +1,44 @@
+"""``turngym serve webshop``: run the WebShop server in the foreground on 127.0.0.1.
+
+Envs use it with ``envs.make("turngym/WebShop-v0", server_url=URL)``; without
+``server_url`` each process starts its own shop in a background thread.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from harness.cli.serve_group import serve_app
+
+
+@serve_app.command("webshop")
+def serve_webshop(
+    port: int = typer.Option(0, help="Port to bind; 0 picks a free one (printed)."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    catalog: str | None = typer.Option(None, help="Product JSON (default: the shipped one)."),
+) -> None:
+    """Serve the web shop; open /start?goal=N in a browser to shop for goal N."""
+    import socket
+
+    import uvicorn
+    from rich.console import Console
+
+    from envs.webshop.server import create_app
+
+    app = create_app(catalog)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    shop = app.state.shop
+    url = f"http://{host}:{sock.getsockname()[1]}"
+    Console(stderr=True).print(f"WebShop: {len(shop.catalog)} products, {len(shop.goals)} goals, "
+                               f"catalogue {shop.catalog.fingerprint}")
+    typer.echo(url, err=False)  # first stdout line: the URL, for scripts
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server.run(sockets=[sock])
+
+
+def register(app: typer.Typer) -> None:
+    """Nothing to add to the root app: ``cmd_serve.py`` mounts the ``serve`` group, and the
+    ``webshop`` command is on that group from import time."""
+    del app

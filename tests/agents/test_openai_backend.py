@@ -1,0 +1,106 @@
+"""The ``openai`` backend against real OpenAI-compatible servers on 127.0.0.1.
+
+* ``turngym serve`` (the hf backend in a FastAPI server), started once per module;
+* vLLM's own server (marked ``vllm``/``slow``);
+* a counting stub that fails twice, for the retry logic (beside the real-server tests).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from agents import backend_checker as checks
+from agents.backend import SamplingParams
+from agents.openai_backend import OpenAIBackend
+from agents.server_process import free_port, hf_server, vllm_server
+from envs.errors import BackendError
+
+
+@pytest.fixture(scope="module")
+def served(tiny_model_dir):
+    with hf_server(tiny_model_dir) as server:
+        backend = OpenAIBackend(server.base_url, tokenizer=tiny_model_dir, max_concurrency=4)
+        yield backend
+        backend.close()
+
+
+def test_generate_logprobs_match_score(served):
+    checks.check_generate_logprobs(served)
+
+
+def test_logprobs_match_hf_backend(served, hf_backend):
+    ids = checks.prompt_ids(served.tokenizer)
+    gens = served.generate(ids, SamplingParams(temperature=1.0, max_tokens=8, seed=9))
+    for g, s in zip(gens, hf_backend.score(ids, [g.ids for g in gens])):
+        np.testing.assert_allclose(g.logprobs, s, atol=1e-3)
+
+
+def test_seed_and_stop(served):
+    checks.check_seed_determinism(served)
+    checks.check_stop_string(served)
+
+
+def test_concurrent_requests_keep_order(served):
+    ids = [served.tokenizer(f"prompt number {i}")["input_ids"] for i in range(12)]
+    gens = served.generate(ids, SamplingParams(temperature=0.0, max_tokens=4))
+    alone = [served.generate([p], SamplingParams(temperature=0.0, max_tokens=4))[0]
+             for p in ids[:3]]
+    assert len(gens) == 12
+    assert [g.ids for g in gens[:3]] == [g.ids for g in alone]
+
+
+class _FlakyModels(http.server.BaseHTTPRequestHandler):
+    """Answers /v1/models with 503 twice, then 200 (a stub for the retry test only)."""
+
+    calls = 0
+
+    def do_GET(self):
+        type(self).calls += 1
+        ok = type(self).calls > 2
+        body = json.dumps({"object": "list", "data": [{"id": "stub", "object": "model"}]})
+        self.send_response(200 if ok else 503)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode() if ok else b'{"error": "busy"}')
+
+    def log_message(self, *args):
+        pass
+
+
+def test_retries_with_backoff(tiny_model_dir):
+    server = http.server.HTTPServer(("127.0.0.1", 0), _FlakyModels)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/v1"
+        backend = OpenAIBackend(url, tokenizer=tiny_model_dir, max_retries=3, backoff_s=0.01)
+        assert backend.model == "stub" and _FlakyModels.calls == 3
+        backend.close()
+    finally:
+        server.shutdown()
+
+
+def test_unreachable_server_raises_after_retries(tiny_model_dir):
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(BackendError, match="after 3 attempts"):
+        OpenAIBackend(url, tokenizer=tiny_model_dir, max_retries=2, backoff_s=0.01)
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_vllm_server(tiny_model_dir, hf_backend):
+    """vLLM's OpenAI server: token ids + log-probs come back; echo scoring agrees with hf."""
+    with vllm_server(tiny_model_dir) as server:
+        backend = OpenAIBackend(server.base_url, tokenizer=tiny_model_dir, max_concurrency=4)
+        try:
+            gens = checks.check_generate_logprobs(backend)
+            ids = checks.prompt_ids(backend.tokenizer)
+            for g, s in zip(gens, hf_backend.score(ids, [g.ids for g in gens])):
+                np.testing.assert_allclose(g.logprobs, s, atol=1e-3)
+        finally:
+            backend.close()

