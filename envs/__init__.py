@@ -27,6 +27,17 @@ __all__ = [
 _BUILTIN = [
     ("turngym/Sokoban-v0", "envs.sokoban:SokobanEnv", 30, {}, (), None),
     ("turngym/Maze-v0", "envs.maze:MazeEnv", 40, {}, (), None),
+    ("turngym/Household-v0", "envs.household:HouseholdEnv", 50, {}, (), None),
+    ("turngym/ALFWorld-PDDL-v0", "envs.alfworld_pddl:AlfworldPddlEnv", 50, {},
+     ("textworld", "alfworld"), "classic"),
+    ("turngym/SWE-v0", "envs.swe:SWEEnv", 30, {}, (), None),
+    ("turngym/WebShop-v0", "envs.webshop:WebShopEnv", 15, {"mode": "text"}, (), None),
+    ("turngym/WebShopBrowser-v0", "envs.webshop:WebShopEnv", 15, {"mode": "browser"},
+     ("playwright",), "web"),
+    ("turngym/Search-v0", "envs.search:SearchEnv", 4, {}, (), None),
+    ("turngym/ScienceWorld-v0", "envs.scienceworld:ScienceWorldEnv", 100, {},
+     ("scienceworld",), "classic"),
+    ("turngym/TextWorld-v0", "envs.textworld_games:TextWorldEnv", 50, {}, ("textworld",), "classic"),
 ]
 
 for _id, _entry, _turns, _kwargs, _requires, _extra in _BUILTIN:

@@ -1,0 +1,156 @@
+"""SWE sandbox benchmark: start latency and test-run round trip per backend, with and
+without the warm pool, and the expert's success rate (must be 100%).
+
+    .venv/bin/python benchmarks/swe_sandbox.py                # every available backend
+    .venv/bin/python benchmarks/swe_sandbox.py --backends bwrap --reps 5 --expert-limit 40
+
+Baselines, measured in the same run: ``cold`` start (a new sandbox per episode) next to
+``warm`` (taken from a pool that was filled in the background), and every backend next
+to ``local`` (no isolation). Results go to ``benchmarks/results/swe_sandbox.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import write_result  # noqa: E402
+
+
+def _available(backend: str) -> bool:
+    import shutil
+
+    from envs.swe.sandbox import docker_available
+
+    if backend == "docker":
+        if not docker_available():
+            return False
+        from envs.swe.docker_sandbox import image_exists
+
+        return image_exists()
+    return backend == "local" or shutil.which("bwrap") is not None
+
+
+def start_latency(backend: str, reps: int, warm: bool) -> list[float]:
+    """Seconds from asking for a sandbox to the first command's result (``true``)."""
+    from envs.swe.pool import SandboxPool
+
+    pool = SandboxPool(backend, 2 if warm else 0)
+    times = []
+    try:
+        for _ in range(reps):
+            if warm:
+                deadline = time.monotonic() + 60
+                while pool.ready() < 1 and time.monotonic() < deadline:
+                    time.sleep(0.01)  # the pool refills between episodes, as during rollouts
+            start = time.perf_counter()
+            box = pool.acquire()
+            box.exec("true", timeout=30)
+            times.append(time.perf_counter() - start)
+            box.close()
+    finally:
+        pool.close()
+    return times
+
+
+def test_round_trip(backend: str, reps: int) -> list[float]:
+    """Seconds for one hidden-test run (``submit``) of a task in a started sandbox."""
+    import envs
+
+    env = envs.make("turngym/SWE-v0", backend=backend)
+    times = []
+    try:
+        for _ in range(reps):
+            env.reset(seed=0, options={"task_id": "stats-0000"})
+            start = time.perf_counter()
+            _, reward, term, _, _ = env.step('{"name": "submit"}')
+            times.append(time.perf_counter() - start)
+            assert term
+    finally:
+        env.close()
+    return times
+
+
+def expert_success(backend: str, limit: int) -> dict:
+    """The expert on the first ``limit`` tasks of each project (0: every task)."""
+    import envs
+
+    env = envs.make("turngym/SWE-v0", backend=backend)
+    ids = env.unwrapped.task_ids()
+    if limit:
+        per = max(1, limit // 8)
+        seen: dict[str, int] = {}
+        picked = []
+        for t in ids:
+            project = t.rsplit("-", 1)[0]
+            if seen.get(project, 0) < per:
+                seen[project] = seen.get(project, 0) + 1
+                picked.append(t)
+        ids = picked
+    won, start = 0, time.perf_counter()
+    for task_id in ids:
+        env.reset(seed=0, options={"task_id": task_id})
+        info, done = {}, False
+        while not done:
+            _, _, term, trunc, info = env.step(env.unwrapped.expert_action())
+            done = term or trunc
+        won += bool(info["won"])
+    env.close()
+    return {"tasks": len(ids), "won": won, "success": won / len(ids),
+            "seconds_per_episode": (time.perf_counter() - start) / len(ids)}
+
+
+def _ms(xs: list[float]) -> dict:
+    return {"median_ms": round(1000 * statistics.median(xs), 1),
+            "min_ms": round(1000 * min(xs), 1), "n": len(xs)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", nargs="*", default=["local", "bwrap", "docker"])
+    parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--expert-backend", default="bwrap")
+    parser.add_argument("--expert-limit", type=int, default=0, help="0: all tasks")
+    parser.add_argument("--docker-expert-limit", type=int, default=24)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+
+    results: dict = {"backends": {}, "expert": {}}
+    for backend in args.backends:
+        if not _available(backend):
+            print(f"{backend:7s} not available here; skipped")
+            continue
+        cold = _ms(start_latency(backend, args.reps, warm=False))
+        warm = _ms(start_latency(backend, args.reps, warm=True))
+        trip = _ms(test_round_trip(backend, max(3, args.reps // 2)))
+        results["backends"][backend] = {"start_cold": cold, "start_warm_pool": warm,
+                                        "test_round_trip": trip}
+        print(f"{backend:7s} start: cold {cold['median_ms']:8.1f} ms   warm pool "
+              f"{warm['median_ms']:8.1f} ms   | test run round trip {trip['median_ms']:8.1f} ms")
+    local = results["backends"].get("local")
+    if local:
+        for backend, r in results["backends"].items():
+            ratio = r["test_round_trip"]["median_ms"] / local["test_round_trip"]["median_ms"]
+            print(f"{backend:7s} vs local (no isolation): test run {ratio:.2f}x")
+    runs = [(args.expert_backend, args.expert_limit)]
+    if "docker" in results["backends"] and args.expert_backend != "docker":
+        runs.append(("docker", args.docker_expert_limit))
+    for backend, limit in runs:
+        if _available(backend):
+            r = expert_success(backend, limit)
+            results["expert"][backend] = r
+            print(f"expert on {backend}: {r['won']}/{r['tasks']} = {r['success']:.1%} "
+                  f"({r['seconds_per_episode']:.2f} s/episode; baseline: 100%)")
+    if not args.no_write:
+        path = write_result("swe_sandbox", results, config=vars(args), seeds=[0])
+        print(f"wrote {path}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""The SWE tools: their OpenAI JSON schemas, the action parser, and the file tools.
+
+An action is one tool call as JSON, the form the agents helper produces from an OpenAI tool
+call: ``{"name": "bash", "arguments": {"command": "ls"}}``. ``arguments`` may also be a JSON
+string (as in the OpenAI wire format), and the call may be wrapped in
+``<tool_call>...</tool_call>``. Parse errors come back as :class:`ToolError` text.
+
+``view``/``edit``/``create`` work on the host side of the workspace folder. Paths are
+resolved (symlinks included) and must stay inside the workspace, so a symlink planted by a
+``bash`` command cannot make them read or write host files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: Longest tool output shown to the agent; the rest is cut with a visible marker.
+MAX_OUTPUT_CHARS = 4000
+MAX_VIEW_LINES = 200
+MAX_FILE_BYTES = 1 << 20
+
+TOOLS: list[dict[str, Any]] = [
+    {"type": "function", "function": {
+        "name": "bash",
+        "description": "Run a shell command in /workspace (no network; time-limited). "
+                       "Returns its exit code and output.",
+        "parameters": {"type": "object", "properties": {
+            "command": {"type": "string", "description": "The command line, run by bash -c."},
+            "timeout": {"type": "number", "description": "Seconds (default 10, at most 60)."}},
+            "required": ["command"]}}},
+    {"type": "function", "function": {
+        "name": "view",
+        "description": "Show a file with line numbers, or list a directory.",
+        "parameters": {"type": "object", "properties": {
+            "path": {"type": "string", "description": "Path relative to /workspace."},
+            "start": {"type": "integer", "description": "First line (1-based, default 1)."},
+            "end": {"type": "integer", "description": "Last line (inclusive; default end)."}},
+            "required": ["path"]}}},
+    {"type": "function", "function": {
+        "name": "edit",
+        "description": "Replace the exact text `old` by `new` in a file. `old` must occur "
+                       "exactly once.",
+        "parameters": {"type": "object", "properties": {
+            "path": {"type": "string"}, "old": {"type": "string"}, "new": {"type": "string"}},
+            "required": ["path", "old", "new"]}}},
+    {"type": "function", "function": {
+        "name": "create",
+        "description": "Create or overwrite a file with `content`.",
+        "parameters": {"type": "object", "properties": {
+            "path": {"type": "string"}, "content": {"type": "string"}},
+            "required": ["path", "content"]}}},
+    {"type": "function", "function": {
+        "name": "submit",
+        "description": "Finish: the hidden tests run and the episode ends.",
+        "parameters": {"type": "object", "properties": {}, "required": []}}},
+]
+
+_REQUIRED = {t["function"]["name"]: t["function"]["parameters"]["required"] for t in TOOLS}
+_ALLOWED = {t["function"]["name"]: set(t["function"]["parameters"]["properties"]) for t in TOOLS}
+_TAG = re.compile(r"^\s*<tool_call>(.*)</tool_call>\s*$", re.S)
+
+
+class ToolError(Exception):
+    """A tool call that cannot be parsed or applied; its text goes back to the agent."""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A parsed action."""
+
+    name: str
+    arguments: dict[str, Any]
+
+
+def tool_call(name: str, **arguments: Any) -> str:
+    """The action string for a tool call (what the expert and the agents helper send)."""
+    return json.dumps({"name": name, "arguments": arguments})
+
+
+def parse_action(action: str) -> ToolCall:
+    """Parse one action string; raises :class:`ToolError` with a readable message."""
+    match = _TAG.match(action)
+    text = match.group(1) if match else action
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ToolError('Invalid action: expected one JSON tool call like {"name": "bash", '
+                        '"arguments": {"command": "ls"}}.') from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
+        raise ToolError('Invalid action: the JSON must be an object with a "name" string.')
+    name, args = obj["name"], obj.get("arguments", {})
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except ValueError:
+            raise ToolError(f"Invalid action: the arguments of {name!r} are not JSON.") from None
+    if not isinstance(args, dict):
+        raise ToolError(f"Invalid action: the arguments of {name!r} must be an object.")
+    if name not in _REQUIRED:
+        raise ToolError(f"Invalid action: unknown tool {name!r}; tools: {', '.join(_REQUIRED)}.")
+    missing = [k for k in _REQUIRED[name] if k not in args]
+    if missing:
+        raise ToolError(f"Invalid action: {name} needs argument(s) {', '.join(missing)}.")
+    extra = sorted(set(args) - _ALLOWED[name])
+    if extra:
+        raise ToolError(f"Invalid action: {name} has no argument(s) {', '.join(extra)}.")
+    for key in ("command", "path", "old", "new", "content"):
+        if key in args and not isinstance(args[key], str):
+            raise ToolError(f"Invalid action: argument {key!r} of {name} must be a string.")
+    for key in ("start", "end", "timeout"):
+        if key in args and (isinstance(args[key], bool)
+                            or not isinstance(args[key], (int, float))):
+            raise ToolError(f"Invalid action: argument {key!r} of {name} must be a number.")
+    return ToolCall(name, args)
+
+
+def truncate(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
+    """Keep the head and tail of ``text`` with a visible marker in between."""
+    if len(text) <= limit:
+        return text
+    head, tail = limit * 2 // 3, limit // 3
+    cut = len(text) - head - tail
+    return f"{text[:head]}\n[... {cut} characters truncated ...]\n{text[-tail:]}"
+
+
+def resolve(work: Path, rel: str) -> Path:
+    """``rel`` inside the workspace ``work``; raises :class:`ToolError` if it escapes."""
+    rel = rel.strip()
+    if rel == "/workspace" or rel.startswith("/workspace/"):
+        rel = rel[len("/workspace"):] or "."
+    elif rel.startswith("/"):
+        raise ToolError(f"Path {rel!r} is outside /workspace.")
+    if not rel or "\x00" in rel:
+        raise ToolError(f"Invalid path {rel!r}.")
+    root = work.resolve()
+    target = (root / rel.lstrip("/")).resolve()
+    if target != root and root not in target.parents:
+        raise ToolError(f"Path {rel!r} is outside /workspace.")
+    return target
+
+
+def _read(path: Path, rel: str) -> str:
+    if not path.is_file():
+        raise ToolError(f"No such file: {rel}")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ToolError(f"{rel} is larger than {MAX_FILE_BYTES} bytes.")
+    try:
+        return path.read_text()
+    except (UnicodeDecodeError, OSError) as exc:
+        raise ToolError(f"Cannot read {rel}: {exc}") from None
+
+
+def view(work: Path, rel: str, start: int | None = None, end: int | None = None) -> str:
+    """Numbered lines ``start..end`` of a file, or a sorted listing of a directory."""
+    path = resolve(work, rel)
+    if path.is_dir():
+        entries = sorted(str(p.relative_to(path)) + ("/" if p.is_dir() else "")
+                         for p in path.rglob("*") if "__pycache__" not in p.parts)
+        return "\n".join(entries[:500]) or "(empty directory)"
+    lines = _read(path, rel).splitlines()
+    first = max(1, int(start or 1))
+    last = len(lines) if end is None else min(len(lines), int(end))
+    if lines and first > len(lines):
+        raise ToolError(f"start={first} is past the end of {rel} ({len(lines)} lines).")
+    last = min(last, first + MAX_VIEW_LINES - 1)
+    body = "\n".join(f"{n:4d}  {lines[n - 1]}" for n in range(first, last + 1))
+    return f"{rel} (lines {first}-{last} of {len(lines)})\n{body}"
+
+
+def edit(work: Path, rel: str, old: str, new: str) -> str:
+    """Replace the one occurrence of ``old`` by ``new``."""
+    path = resolve(work, rel)
+    text = _read(path, rel)
+    if not old:
+        raise ToolError("edit: `old` must not be empty.")
+    count = text.count(old)
+    if count == 0:
+        raise ToolError(f"edit: `old` was not found in {rel}; view the file and copy the "
+                        "text exactly (whitespace included).")
+    if count > 1:
+        raise ToolError(f"edit: `old` occurs {count} times in {rel}; include more "
+                        "surrounding lines so it is unique.")
+    path.write_text(text.replace(old, new, 1))
+    line = text[:text.index(old)].count("\n") + 1
+    return f"Edited {rel}: replaced {len(old.splitlines()) or 1} line(s) at line {line}."
+
+
+def create(work: Path, rel: str, content: str) -> str:
+    """Write ``content`` to a (new or existing) file."""
+    path = resolve(work, rel)
+    if path.is_dir():
+        raise ToolError(f"create: {rel} is a directory.")
+    if path.exists() and not path.is_file():
+        raise ToolError(f"create: {rel} is not a regular file.")
+    if len(content.encode()) > MAX_FILE_BYTES:
+        raise ToolError(f"create: content is larger than {MAX_FILE_BYTES} bytes.")
+    existed = path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    path.chmod(0o666)
+    return f"{'Overwrote' if existed else 'Created'} {rel} ({len(content.splitlines())} lines)."

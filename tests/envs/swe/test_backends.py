@@ -1,0 +1,84 @@
+"""Backend choice, the contract checker on bwrap, the CLI and the benchmark's quick path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from envs.checker import check_env
+from envs.errors import ConfigError
+from envs.swe import sandbox as S
+
+TURNGYM = str(Path(sys.executable).parent / "turngym")
+
+
+@pytest.mark.parametrize("docker, bwrap, expected", [
+    (True, "/usr/bin/bwrap", "docker"), (False, "/usr/bin/bwrap", "bwrap"), (False, None, "local"),
+])
+def test_default_backend_order(monkeypatch, docker, bwrap, expected):
+    # A fake answer for "is there an engine / a binary"; the real probes are exercised by
+    # test_real_probe_matches_machine below and by the docker tests.
+    monkeypatch.setattr(S, "docker_available", lambda timeout=3.0: docker)
+    monkeypatch.setattr(S.shutil, "which", lambda name: bwrap if name == "bwrap" else None)
+    assert S.default_backend() == expected
+
+
+def test_real_probe_matches_machine():
+    import shutil
+
+    name = S.default_backend()
+    assert name in S.BACKENDS
+    if shutil.which("bwrap") and not S.docker_available():
+        assert name == "bwrap"
+
+
+def test_unknown_backend_names_the_key():
+    with pytest.raises(ConfigError, match="backend 'podman'"):
+        S.make_sandbox("podman")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("shutil").which("bwrap") is None, reason="no bubblewrap")
+def test_checker_passes_on_bwrap():
+    report = check_env("turngym/SWE-v0", backend="bwrap")
+    assert report.passed, [(r.name, r.message) for r in report.failures()]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([TURNGYM, "swe", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "200"})
+
+
+def test_cli_tasks_and_backend():
+    out = _run("tasks")
+    assert out.returncode == 0, out.stderr
+    assert "360 tasks" in out.stdout and "removed_statement" in out.stdout
+    out = _run("backend")
+    assert out.returncode == 0 and "auto backend:" in out.stdout
+
+
+@pytest.mark.skipif(__import__("shutil").which("bwrap") is None, reason="no bubblewrap")
+def test_cli_expert_on_bwrap():
+    out = _run("expert", "--backend", "bwrap", "--split", "test", "--limit", "3")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "expert success: 3/3 = 100.0% (backend bwrap)" in out.stdout
+
+
+def test_cli_bad_tasks_file_fails_cleanly(tmp_path):
+    out = _run("tasks", "--tasks-file", str(tmp_path / "missing.jsonl"))
+    assert out.returncode == 2 and "tasks_file" in out.stderr
+
+
+@pytest.mark.skipif(__import__("shutil").which("bwrap") is None, reason="no bubblewrap")
+def test_benchmark_quick_path():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+    from benchmarks import swe_sandbox
+
+    res = swe_sandbox.main(["--backends", "bwrap", "--reps", "2", "--expert-limit", "8",
+                            "--docker-expert-limit", "0", "--no-write"])
+    assert set(res["backends"]["bwrap"]) == {"start_cold", "start_warm_pool", "test_round_trip"}
+    assert res["expert"]["bwrap"]["success"] == 1.0 and res["expert"]["bwrap"]["tasks"] == 8
