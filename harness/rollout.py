@@ -275,6 +275,14 @@ class RolloutEngine:
         return policy
 
     # ------------------------------------------------------------------ generation
+    def state_dict(self) -> dict[str, int]:
+        """The engine's sampling-seed counter: restoring it makes resumed runs sample the
+        same seeds as an uninterrupted run."""
+        return {"generate_calls": self._generate_calls}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._generate_calls = int(state["generate_calls"])
+
     def next_sampling(self) -> SamplingParams:
         """Sampling params of the next generate call; its seed is derived from the run
         seed and the call count, so a fresh engine with the same seed repeats itself."""

@@ -1,0 +1,403 @@
+"""The typed training config: YAML + dotted command-line overrides.
+
+``load_config("configs/quickstart.yaml", ["algo.name=gigpo", "env.id=turngym/Maze-v0"])``
+returns a validated :class:`TrainConfig`. Every section is a pydantic model with
+``extra="forbid"``: an unknown key or a bad value raises :class:`envs.errors.ConfigError`
+naming the dotted key, before any model is loaded.
+
+Sections: ``model`` (policy + rollout backend), ``env``, ``rollout``, ``algo`` (advantage
+estimator, PPO loss, OPD/SOD), ``curriculum`` (none / tcod_f2b / tcod_b2f), ``optim``,
+``lora``, ``teacher``, ``ref`` (KL), ``eval``, ``checkpoint``, ``logging``, ``distributed``
+(local vs Ray, engines, env workers, async staleness; docs/scale-out.md).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from envs.errors import ConfigError
+
+#: Advantage estimators the trainer knows; ``opd`` and ``gigpo+opd`` add the teacher term.
+ALGO_NAMES = ("grpo", "rloo", "reinforce_pp", "gigpo", "opd", "gigpo+opd")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class ModelConfig(_Section):
+    """The policy model and the backend that generates rollouts with it."""
+
+    path: str = "default"
+    """HF model dir; ``default`` = SmolLM2-135M-Instruct (``agents.models.default_model_dir``),
+    ``tiny`` = the tiny random Llama used in tests."""
+    backend: Literal["hf", "vllm"] = "hf"
+    """Rollout backend (weights are synced into it after every update)."""
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    """Learner dtype (float32 on CPU)."""
+    gradient_checkpointing: bool = False
+
+
+class EnvConfig(_Section):
+    """Which env to train on and which tasks are train / held-out."""
+
+    id: str = "turngym/Sokoban-v0"
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Constructor kwargs for ``envs.make``."""
+    train_split: str = "train"
+    eval_split: str = "test"
+    num_train_tasks: int | None = Field(default=None, ge=1)
+    """Use only the first N train tasks (None = all)."""
+
+
+class RolloutSection(_Section):
+    """Group sampling and generation settings (passed on to the rollout engine)."""
+
+    tasks_per_step: int = Field(default=4, ge=1)
+    group_size: int = Field(default=4, ge=1)
+    max_turns: int = Field(default=8, ge=1)
+    temperature: float = Field(default=1.0, ge=0.0, le=5.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=48, ge=1, le=4096)
+    history_length: int = Field(default=2, ge=0)
+    max_prompt_tokens: int = Field(default=1536, ge=16)
+    top_k: int = Field(default=-1, ge=-1)
+    step_mode: Literal["auto", "inline", "threads", "processes"] = "auto"
+    num_workers: int = Field(default=8, ge=1)
+    env_timeout_s: float | None = Field(default=None, gt=0)
+    max_parse_errors: int | None = Field(default=None, ge=1)
+
+    def engine_config(self, env_id: str, env_kwargs: dict[str, Any], seed: int,
+                      **override: Any) -> Any:
+        """The rollout helper's :class:`harness.rollout_config.RolloutConfig` for this run."""
+        from harness.rollout_config import RolloutConfig
+
+        values = dict(env_id=env_id, env_kwargs=dict(env_kwargs), group_size=self.group_size,
+                      max_turns=self.max_turns, temperature=self.temperature,
+                      top_p=self.top_p, top_k=self.top_k, max_tokens=self.max_tokens,
+                      seed=seed, history_length=self.history_length,
+                      step_mode=self.step_mode, num_workers=self.num_workers,
+                      env_timeout_s=self.env_timeout_s,
+                      max_parse_errors=self.max_parse_errors)
+        values.update(override)
+        return RolloutConfig.build(**values)
+
+
+class PPOLossConfig(_Section):
+    """The clipped policy loss (mapped onto ``algos.ppo_loss.PPOLossConfig``)."""
+
+    clip_low: float = Field(default=0.2, ge=0.0, le=1.0)
+    clip_high: float = Field(default=0.28, ge=0.0, le=10.0)
+    """Clip-higher (DAPO); set equal to ``clip_low`` for symmetric PPO."""
+    dual_clip: float | None = Field(default=None, gt=1.0, le=100.0)
+    agg: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum"] = "token-mean"
+    kl_coef: float = Field(default=0.0, ge=0.0, le=10.0)
+    """Weight of the KL to the reference model (needs ``ref.enabled``)."""
+    kl_estimator: Literal["k1", "k2", "k3"] = "k3"
+    entropy_coef: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class OPDConfig(_Section):
+    """On-policy distillation: per-token ``beta * (teacher_lp - student_lp)`` advantage."""
+
+    beta: float = Field(default=1.0, gt=0.0, le=100.0)
+    rl_coef: float = Field(default=1.0, ge=0.0, le=100.0)
+    """Weight of the RL advantage the OPD term is added to (gigpo+opd)."""
+    sod: bool = True
+    """Scale each turn's OPD term by SOD step weights (``algos.sod``)."""
+    sod_delta: float = Field(default=0.2, ge=0.0, le=10.0)
+    sod_eps: float = Field(default=1e-6, gt=0.0, le=1.0)
+
+
+class AlgoConfig(_Section):
+    """Advantage estimator + loss. ``adv`` holds the estimator's own (validated) settings."""
+
+    name: Literal["grpo", "rloo", "reinforce_pp", "gigpo", "opd", "gigpo+opd"] = "gigpo"
+    adv: dict[str, Any] = Field(default_factory=dict)
+    """Settings of the RL estimator's config class in ``algos.registry.ADVANTAGES``
+    (e.g. ``gamma``, ``step_weight`` for gigpo); unknown keys fail at load time."""
+    loss: PPOLossConfig = Field(default_factory=PPOLossConfig)
+    opd: OPDConfig = Field(default_factory=OPDConfig)
+    dynamic_sampling: bool = False
+    """Drop groups whose rewards are all equal (DAPO)."""
+
+    @property
+    def rl_name(self) -> str | None:
+        """The RL advantage estimator (None for pure ``opd``)."""
+        return {"opd": None, "gigpo+opd": "gigpo"}.get(self.name, self.name)
+
+    @property
+    def uses_teacher(self) -> bool:
+        return self.name in ("opd", "gigpo+opd")
+
+
+class CurriculumConfig(_Section):
+    """TCOD temporal curriculum: none, f2b (growing horizon) or b2f (shrinking expert prefix)."""
+
+    name: Literal["none", "tcod_f2b", "tcod_b2f"] = "none"
+    delta: int = Field(default=1, ge=1)
+    """Δ: steps per curriculum stage."""
+    k0: int = Field(default=1, ge=1)
+    """f2b: student turns at step 0."""
+    t_max: int | None = Field(default=None, ge=1)
+    """f2b: longest student horizon (default ``rollout.max_turns``)."""
+
+
+class OptimConfig(_Section):
+    """AdamW + PPO epochs/mini-batches."""
+
+    lr: float = Field(default=1e-5, gt=0.0, le=1.0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    grad_clip: float = Field(default=1.0, gt=0.0)
+    warmup_steps: int = Field(default=0, ge=0)
+    ppo_epochs: int = Field(default=1, ge=1)
+    mini_batch_size: int = Field(default=16, ge=1)
+    """Turn samples per optimiser step."""
+    micro_batch_size: int = Field(default=4, ge=1)
+    """Turn samples per forward pass; mini_batch_size / micro_batch_size = grad accumulation."""
+
+    @model_validator(mode="after")
+    def _check(self) -> OptimConfig:
+        if self.micro_batch_size > self.mini_batch_size:
+            raise ValueError("micro_batch_size must be <= mini_batch_size")
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError("betas must be in [0, 1)")
+        return self
+
+
+class LoraConfig(_Section):
+    """Optional LoRA adapters (peft)."""
+
+    enabled: bool = False
+    r: int = Field(default=8, ge=1)
+    alpha: int = Field(default=16, ge=1)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"])
+
+
+class TeacherConfig(_Section):
+    """The OPD teacher: any model dir scored with the hf backend."""
+
+    path: str | None = None
+    """Model dir (a larger model, or an SFT'd checkpoint's ``model`` dir); ``default``/``tiny``
+    as for ``model.path``. Required by ``opd`` and ``gigpo+opd``."""
+    expert_hint: bool = False
+    """Score with an expert-informed prompt (the env's expert action appended to the task)."""
+
+
+class RefConfig(_Section):
+    """Frozen reference model for the KL term (the initial policy weights)."""
+
+    enabled: bool = False
+
+
+class EvalConfig(_Section):
+    """Held-out evaluation every ``every`` steps (0 = only before and after training)."""
+
+    every: int = Field(default=0, ge=0)
+    num_tasks: int = Field(default=8, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    """Validation temperature (0 = greedy)."""
+    max_turns: int | None = Field(default=None, ge=1)
+    at_start: bool = True
+
+
+class CheckpointConfig(_Section):
+    every: int = Field(default=0, ge=0)
+    """Checkpoint every N steps (0 = only at the end)."""
+    keep: int = Field(default=2, ge=1)
+
+
+class SFTConfig(_Section):
+    """``turngym sft``: supervised warm start on scripted-expert trajectories."""
+
+    num_tasks: int = Field(default=64, ge=1)
+    """Train tasks to collect one expert trajectory each on."""
+    epochs: int = Field(default=2, ge=1)
+    lr: float = Field(default=5e-5, gt=0.0, le=1.0)
+    batch_size: int = Field(default=8, ge=1)
+    """Turn samples per optimiser step (micro-batches of ``optim.micro_batch_size``)."""
+    out_dir: str | None = None
+    """Where the SFT'd model goes (default: ``OUT_DIR/sft``); use it as ``model.path``."""
+
+
+class LoggingConfig(_Section):
+    tensorboard: bool = True
+    wandb: bool = False
+    """Log to wandb in offline mode when the package is installed."""
+    progress: bool = True
+    plot: bool = True
+
+
+class DistributedConfig(_Section):
+    """Scale-out (``harness.distributed``; docs/scale-out.md). The defaults run everything
+    in this process; ``mode: ray`` puts env workers and engines into Ray actors."""
+
+    mode: Literal["local", "ray"] = "local"
+    """``local``: one process; ``ray``: env-worker actors + engine actors behind a router."""
+    ray_address: str | None = None
+    """``ray.init(address=...)``: None starts a local cluster, ``auto`` joins a running one."""
+    num_env_workers: int = Field(default=1, ge=1, le=4096)
+    """Env-worker actors; each holds an equal share of the concurrent episodes' envs."""
+    resources_per_worker: dict[str, float] = Field(default_factory=lambda: {"num_cpus": 1.0})
+    """Ray resources of each env-worker actor (``num_cpus``, ``memory``, custom keys)."""
+    num_engines: int = Field(default=1, ge=1, le=1024)
+    """Generation engine actors (``model.backend`` inside each); a router balances them."""
+    tensor_parallel_size: int = Field(default=1, ge=1, le=64)
+    """GPUs per vLLM engine actor (vLLM's ``tensor_parallel_size``); 1 on CPU."""
+    engine_num_cpus: float = Field(default=1.0, ge=0.0)
+    """CPUs reserved per engine actor."""
+    async_staleness: int = Field(default=0, ge=0, le=16)
+    """0 = synchronous. k > 0: rollouts for step n+1.. run while step n trains, with
+    behaviour weights at most k updates old (truncated importance correction)."""
+    is_clip: float = Field(default=2.0, ge=1.0, le=100.0)
+    """C of the truncated importance weight min(pi_theta / pi_behav, C) (async mode)."""
+
+
+class TrainConfig(_Section):
+    """The whole training run."""
+
+    seed: int = Field(default=0, ge=0)
+    steps: int = Field(default=10, ge=0)
+    out_dir: str = "runs/train"
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    rollout: RolloutSection = Field(default_factory=RolloutSection)
+    algo: AlgoConfig = Field(default_factory=AlgoConfig)
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    ref: RefConfig = Field(default_factory=RefConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    sft: SFTConfig = Field(default_factory=SFTConfig)
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> TrainConfig:
+        if self.algo.uses_teacher and not self.teacher.path:
+            raise ValueError(f"algo.name={self.algo.name} needs teacher.path (a model dir)")
+        if self.algo.loss.kl_coef > 0 and not self.ref.enabled:
+            raise ValueError("algo.loss.kl_coef > 0 needs ref.enabled=true")
+        return self
+
+
+# ---------------------------------------------------------------------------- loading
+def _parse_value(text: str) -> Any:
+    """``"3"`` -> 3, ``"true"`` -> True, ``"[1,2]"`` -> [1, 2]; anything else stays text."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides to a nested dict (values parsed as YAML)."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"bad override {item!r}: expected KEY=VALUE, e.g. algo.name=gigpo")
+        parts = key.strip().split(".")
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"bad override {item!r}: {'.'.join(parts[:i + 1])} is not a "
+                                  "section")
+            node = nxt
+        node[parts[-1]] = _parse_value(raw)
+    return data
+
+
+def _error_text(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(config)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        if not err["loc"]:  # a cross-field check; its message names the keys
+            lines.append(msg.removeprefix("Value error, "))
+        elif err["type"] == "missing":
+            lines.append(f"{key}: {msg}")
+        else:
+            lines.append(f"{key}: {msg} (got {err.get('input')!r})")
+    return "; ".join(lines)
+
+
+def _validate_adv(cfg: TrainConfig) -> None:
+    """Check ``algo.adv`` against the registry's config class of the RL estimator."""
+    if cfg.algo.rl_name is None:
+        if cfg.algo.adv:
+            raise ConfigError(f"algo.adv: algo.name=opd takes no advantage settings, got "
+                              f"{sorted(cfg.algo.adv)}")
+        return
+    try:
+        from algos.registry import ADVANTAGES
+    except ImportError:  # the registry is optional at config time; checked again at run time
+        return
+    if cfg.algo.rl_name not in ADVANTAGES:
+        raise ConfigError(f"algo.name: {cfg.algo.rl_name!r} is not in the algos registry "
+                          f"({sorted(ADVANTAGES)})")
+    cls = ADVANTAGES[cfg.algo.rl_name][0]
+    try:
+        cls(**cfg.algo.adv)
+    except ValidationError as exc:
+        detail = "; ".join(f"algo.adv.{e}" for e in _error_text(exc).split("; "))
+        raise ConfigError(f"bad config: {detail}") from None
+    except TypeError as exc:
+        raise ConfigError(f"algo.adv: {exc}") from None
+
+
+def advantage_config(cfg: TrainConfig) -> Any:
+    """The registry config object for the RL estimator (None for pure OPD)."""
+    if cfg.algo.rl_name is None:
+        return None
+    from algos.registry import ADVANTAGES
+
+    return ADVANTAGES[cfg.algo.rl_name][0](**cfg.algo.adv)
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    """Validate a nested dict; errors become one :class:`ConfigError` naming each key."""
+    try:
+        cfg = TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"bad config: {_error_text(exc)}") from None
+    _validate_adv(cfg)
+    try:
+        cfg.rollout.engine_config(cfg.env.id, cfg.env.kwargs, cfg.seed)
+    except ImportError:  # the rollout engine is checked again when the run starts
+        pass
+    return cfg
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None
+                ) -> TrainConfig:
+    """Load YAML (optional), apply dotted overrides, validate."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {str(p)!r} does not exist")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {str(p)!r} is not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {str(p)!r} must hold a mapping at the top level")
+        data = loaded
+    return config_from_dict(apply_overrides(data, list(overrides or [])))
+
+
+def dump_config(cfg: TrainConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML (round-trips through :func:`load_config`)."""
+    Path(path).write_text(yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False))

@@ -1,0 +1,65 @@
+"""What ``distributed.mode: ray`` builds for the trainer (called by ``harness.setup``).
+
+The trainer's loop is unchanged: it gets a :class:`~harness.distributed.router.RouterBackend`
+instead of an in-process backend (generate, score and ``load_weights`` go to engine
+actors) and a :class:`RayRolloutEngine` whose envs live in env-worker actors. The same YAML
+runs locally (``mode: local``) or on a cluster (``mode: ray``, ``ray_address: auto``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Any
+
+from harness.rollout import RolloutEngine
+from harness.rollout_workers import EnvPool
+
+logger = logging.getLogger(__name__)
+
+
+class RayRolloutEngine(RolloutEngine):
+    """A :class:`harness.rollout.RolloutEngine` whose env pool is a
+    :class:`~harness.distributed.ray_engines.RayEnvWorkerPool` (``num_env_workers`` actors
+    sized by ``resources_per_worker``). Everything else is the local engine's code."""
+
+    def __init__(self, env_id: str, backend_or_policy: Any, agent: Any = None, cfg: Any = None,
+                 *, num_env_workers: int = 1, resources: dict[str, float] | None = None):
+        super().__init__(env_id, backend_or_policy, agent, cfg)
+        self.num_env_workers = int(num_env_workers)
+        self.resources = dict(resources or {"num_cpus": 1.0})
+        self.mode = "ray-workers"
+
+    def _get_pool(self, n_slots: int) -> EnvPool:
+        from harness.distributed.ray_engines import RayEnvWorkerPool
+
+        if self._pool is not None and self._pool.n_slots >= n_slots:
+            return self._pool
+        self.close()
+        self._pool = RayEnvWorkerPool(self.factory, n_slots, self.cfg.env_timeout_s,
+                                      num_workers=self.num_env_workers,
+                                      resources=self.resources)
+        return self._pool
+
+
+def ray_backend_and_engine(model_dir: Path, cfg: Any) -> tuple[Any, Any]:
+    """Start Ray (or join ``distributed.ray_address``) and the engine actors.
+
+    Returns ``(router_backend, engine_factory)``; ``engine_factory(env_id, backend, agent,
+    rollout_cfg)`` builds a :class:`RayRolloutEngine`.
+    """
+    from agents.models import load_tokenizer
+    from harness.distributed.ray_engines import ensure_ray, start_engines
+    from harness.distributed.router import RouterBackend
+
+    d = cfg.distributed
+    ensure_ray(d.ray_address)
+    kwargs = {"model": str(model_dir), "dtype": cfg.model.dtype}
+    engines = start_engines(d.num_engines, cfg.model.backend, kwargs,
+                            num_cpus=d.engine_num_cpus,
+                            tensor_parallel_size=d.tensor_parallel_size)
+    backend = RouterBackend(engines, load_tokenizer(model_dir))
+    factory = functools.partial(RayRolloutEngine, num_env_workers=d.num_env_workers,
+                                resources=dict(d.resources_per_worker))
+    return backend, factory

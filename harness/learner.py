@@ -1,0 +1,235 @@
+"""The torch policy that the trainer updates.
+
+:func:`response_logprobs` computes per-token log-probs (and entropy) of response tokens
+given their prompts for a padded micro-batch, token-in/token-out: the ids are exactly the
+ids the rollout generated. :class:`Learner` owns the model, AdamW, the LR scheduler and the
+optional LoRA adapters, and gives the merged full weights for syncing into the rollout
+backend.
+
+Padding layout of a micro-batch (B samples, prompt pad P, response pad T)::
+
+    [pad pad p0 p1 p2 | r0 r1 r2 pad]     prompts left-padded, responses right-padded
+                   ^-- logits at P-1 .. P+T-2 predict r0 .. r_{T-1}
+
+so the model only has to return the last ``T + 1`` logit rows (``logits_to_keep``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Sample:
+    """One trainable turn: what the model saw and said, and what to push it towards."""
+
+    prompt_ids: list[int]
+    response_ids: list[int]
+    old_logprobs: list[float]
+    """Behaviour log-probs from the rollout."""
+    adv: list[float]
+    """Per-token advantage (a scalar turn advantage repeated, plus any OPD term)."""
+    ref_logprobs: list[float] | None = None
+
+
+def pad_batch(prompts: list[list[int]], responses: list[list[int]], pad_id: int
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Left-pad prompts, right-pad responses.
+
+    Returns ``input_ids_BL``, ``attention_BL``, ``position_BL`` and ``resp_mask_BT``.
+    """
+    P = max(len(p) for p in prompts)
+    T = max(max(len(r) for r in responses), 1)
+    B = len(prompts)
+    ids = torch.full((B, P + T), pad_id, dtype=torch.long)
+    att = torch.zeros((B, P + T), dtype=torch.long)
+    resp_mask = torch.zeros((B, T), dtype=torch.bool)
+    for i, (p, r) in enumerate(zip(prompts, responses)):
+        ids[i, P - len(p):P] = torch.tensor(p, dtype=torch.long)
+        att[i, P - len(p):P] = 1
+        if r:
+            ids[i, P:P + len(r)] = torch.tensor(r, dtype=torch.long)
+            att[i, P:P + len(r)] = 1
+            resp_mask[i, :len(r)] = True
+    pos = (att.cumsum(1) - 1).clamp(min=0)
+    return ids, att, pos, resp_mask
+
+
+def response_logprobs(model: Any, prompts: list[list[int]], responses: list[list[int]],
+                      pad_id: int, *, with_entropy: bool = False
+                      ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Per-token log-probs of ``responses`` given ``prompts``.
+
+    Returns ``(logprobs_BT, entropy_BT or None, mask_BT)``; padded positions hold 0.
+    """
+    ids, att, pos, mask_BT = pad_batch(prompts, responses, pad_id)
+    device = next(model.parameters()).device
+    ids, att, pos = ids.to(device), att.to(device), pos.to(device)
+    T = mask_BT.shape[1]
+    out = model(input_ids=ids, attention_mask=att, position_ids=pos, logits_to_keep=T + 1,
+                use_cache=False)
+    logits_BTV = out.logits[:, :-1, :].float()  # rows P-1 .. P+T-2
+    targets_BT = ids[:, -T:]
+    logz_BT = torch.logsumexp(logits_BTV, dim=-1)
+    lp_BT = logits_BTV.gather(-1, targets_BT.unsqueeze(-1)).squeeze(-1) - logz_BT
+    mask_BT = mask_BT.to(device)
+    lp_BT = torch.where(mask_BT, lp_BT, torch.zeros_like(lp_BT))
+    ent_BT = None
+    if with_entropy:
+        p_BTV = torch.softmax(logits_BTV, dim=-1)
+        ent_BT = logz_BT - (p_BTV * logits_BTV).sum(-1)
+        ent_BT = torch.where(mask_BT, ent_BT, torch.zeros_like(ent_BT))
+    return lp_BT, ent_BT, mask_BT
+
+
+def to_padded(rows: list[list[float]], T: int) -> torch.Tensor:
+    """Right-pad float rows to ``[B, T]`` with zeros."""
+    out = torch.zeros((len(rows), T), dtype=torch.float32)
+    for i, r in enumerate(rows):
+        if r:
+            out[i, :len(r)] = torch.tensor(r[:T], dtype=torch.float32)
+    return out
+
+
+def load_model(model_dir: str | Path, dtype: str = "float32") -> Any:
+    """Load a local HF causal LM (offline) for training."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(
+        str(model_dir), dtype=getattr(torch, dtype), local_files_only=True)
+    model.config.use_cache = False
+    return model
+
+
+class Learner:
+    """Model + AdamW + warmup scheduler (+ optional LoRA)."""
+
+    def __init__(self, model_dir: str | Path, cfg: Any):
+        """``cfg`` is a :class:`harness.config.TrainConfig`."""
+        self.cfg = cfg
+        self.model = load_model(model_dir, cfg.model.dtype)
+        if cfg.model.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+        self.lora = cfg.lora.enabled
+        if self.lora:
+            from peft import LoraConfig, get_peft_model
+
+            self.model = get_peft_model(self.model, LoraConfig(
+                r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM"))
+        self.model.train()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        o = cfg.optim
+        self.optimizer = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas),
+                                           weight_decay=o.weight_decay)
+        warm = o.warmup_steps
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
+
+    def sync_state_dict(self) -> dict[str, torch.Tensor]:
+        """Full (LoRA-merged) weights with the base model's key names, for the backend."""
+        if not self.lora:
+            return {k: v.detach() for k, v in self.model.state_dict().items()}
+        self.model.merge_adapter()
+        try:
+            sd = {}
+            for k, v in self.model.state_dict().items():
+                if "lora_" in k:
+                    continue
+                k = k.removeprefix("base_model.model.").replace(".base_layer.", ".")
+                sd[k] = v.detach().clone()
+        finally:
+            self.model.unmerge_adapter()
+        return sd
+
+    def save_model(self, out_dir: str | Path) -> None:
+        """Save full weights as safetensors + config (loadable by ``load_model``)."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if self.lora:
+            self.model.save_pretrained(str(out_dir / "adapter"))
+        base = self.model.get_base_model() if self.lora else self.model
+        base.save_pretrained(str(out_dir), state_dict=self.sync_state_dict() if self.lora
+                             else None, safe_serialization=True)
+
+
+def ppo_update(learner: Learner, samples: list[Sample], loss_cfg: Any, *, seed: int,
+               pad_id: int, with_entropy: bool = True, rank: int = 0,
+               world_size: int = 1) -> dict[str, float]:
+    """PPO epochs over ``samples`` in shuffled mini-batches with grad accumulation.
+
+    Each mini-batch of ``optim.mini_batch_size`` samples is one AdamW step (after gradient
+    clipping); it is split into micro-batches of ``optim.micro_batch_size`` whose token-mean
+    losses are weighted by their share of the mini-batch's response tokens, so accumulation
+    gives the same gradient as one big batch. ``loss_cfg`` is the ``algos.ppo_loss`` config.
+    Shuffling uses its own generator seeded by ``seed`` (exact resume).
+
+    Data parallel (``harness.distributed.fsdp``): with ``world_size > 1`` every rank gets
+    the same ``samples`` and seed, and works on ``mini[rank::world_size]`` of each
+    mini-batch; shares stay relative to the whole mini-batch and are scaled by
+    ``world_size`` because FSDP averages gradients over ranks. Ranks run equally many
+    micro-batches (zero-weight padding), as the collectives require.
+    """
+    from algos.ppo_loss import ppo_policy_loss
+
+    o = learner.cfg.optim
+    gen = torch.Generator().manual_seed(seed)
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    n_opt = 0
+    params = [p for p in learner.model.parameters() if p.requires_grad]
+    for _epoch in range(o.ppo_epochs):
+        order = torch.randperm(len(samples), generator=gen).tolist()
+        for m0 in range(0, len(order), o.mini_batch_size):
+            mini = [samples[i] for i in order[m0:m0 + o.mini_batch_size]]
+            mini_tokens = sum(len(s.response_ids) for s in mini)
+            learner.optimizer.zero_grad(set_to_none=True)
+            for micro, live in _rank_micro_batches(mini, o.micro_batch_size, rank, world_size):
+                lp_BT, ent_BT, mask_BT = response_logprobs(
+                    learner.model, [s.prompt_ids for s in micro],
+                    [s.response_ids for s in micro], pad_id, with_entropy=with_entropy)
+                T = mask_BT.shape[1]
+                old_BT = to_padded([s.old_logprobs for s in micro], T)
+                adv_BT = to_padded([s.adv for s in micro], T)
+                ref_BT = (to_padded([s.ref_logprobs for s in micro], T)
+                          if all(s.ref_logprobs is not None for s in micro) else None)
+                loss, metrics = ppo_policy_loss(lp_BT, old_BT, adv_BT, mask_BT, loss_cfg,
+                                                ref_logprobs_BT=ref_BT, entropy_BT=ent_BT)
+                share = (sum(len(s.response_ids) for s in micro) / max(mini_tokens, 1)
+                         if loss_cfg.agg == "token-mean"
+                         else len(micro) / len(mini))
+                (loss * (share * world_size if live else 0.0)).backward()
+                if not live:
+                    continue
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                    counts[k] = counts.get(k, 0) + 1
+            gnorm = torch.nn.utils.clip_grad_norm_(params, o.grad_clip)
+            gnorm = gnorm.full_tensor() if hasattr(gnorm, "full_tensor") else gnorm  # FSDP
+            sums["train/grad_norm"] = sums.get("train/grad_norm", 0.0) + float(gnorm)
+            counts["train/grad_norm"] = counts.get("train/grad_norm", 0) + 1
+            learner.optimizer.step()
+            n_opt += 1
+    learner.scheduler.step()
+    out = {k if "/" in k else f"train/{k}": sums[k] / counts[k] for k in sums}
+    out["train/optimizer_steps"] = float(n_opt)
+    out["train/samples"] = float(len(samples))
+    out["train/lr"] = float(learner.scheduler.get_last_lr()[0])
+    return out
+
+
+def _rank_micro_batches(mini: list[Sample], micro_size: int, rank: int, world_size: int):
+    """Yield ``(micro_batch, live)`` of this rank's share ``mini[rank::world_size]``; every
+    rank yields the same number, padding with ``(mini[:1], False)`` (weight 0)."""
+    local = mini[rank::world_size]
+    n_micro = -(-len(mini[0::world_size]) // micro_size)  # rank 0 has the largest share
+    for k in range(n_micro):
+        chunk = local[k * micro_size:(k + 1) * micro_size]
+        yield (chunk, True) if chunk else (mini[:1], False)

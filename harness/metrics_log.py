@@ -1,0 +1,145 @@
+"""Training metrics: JSONL + TensorBoard (+ wandb offline when installed) + a PNG of curves.
+
+Keys are namespaced (``env/success``, ``rollout/turns``, ``algo/step_group_size``,
+``train/clip_frac``, ``time/rollout_s``, ``eval/success``); the full table is in
+``docs/training.md``. :func:`rollout_metrics` turns a batch of trajectories into the
+``env/`` and ``rollout/`` numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def rollout_metrics(trajectories: Iterable[Any], prefix: str = "") -> dict[str, float]:
+    """Success (overall and per task type), return, turns, invalid-action rate, stop reasons.
+
+    ``prefix`` is prepended to the namespace (``eval/`` gives ``eval/success``).
+    """
+    trajs = list(trajectories)
+    if not trajs:
+        return {}
+    # training: env/success, rollout/turns; eval: one namespace, eval/success, eval/turns
+    env_ns, ro_ns = (prefix.rstrip("/"),) * 2 if prefix else ("env", "rollout")
+    m: dict[str, float] = {}
+    m[f"{env_ns}/success"] = float(np.mean([t.won for t in trajs]))
+    m[f"{env_ns}/return"] = float(np.mean([t.total_reward for t in trajs]))
+    by_type: dict[str, list[bool]] = defaultdict(list)
+    for t in trajs:
+        by_type[t.task_type or "all"].append(t.won)
+    if len(by_type) > 1 or "all" not in by_type:
+        for name, wins in sorted(by_type.items()):
+            m[f"{env_ns}/success/{name}"] = float(np.mean(wins))
+    turns = [t.num_turns for t in trajs]
+    m[f"{ro_ns}/turns"] = float(np.mean(turns))
+    student = [u for t in trajs for u in t.turns if u.trainable]
+    if student:
+        m[f"{ro_ns}/invalid_rate"] = float(np.mean([not u.action_valid for u in student]))
+        m[f"{ro_ns}/response_tokens"] = float(np.mean([len(u.response_ids) for u in student]))
+        m[f"{ro_ns}/prompt_tokens"] = float(np.mean([len(u.prompt_ids) for u in student]))
+        m[f"{ro_ns}/prompt_truncated"] = float(np.mean([u.prompt_truncated for u in student]))
+    reasons: dict[str, int] = defaultdict(int)
+    for t in trajs:
+        reasons[t.stop_reason.value] += 1
+    for r, n in reasons.items():
+        m[f"{ro_ns}/stop/{r}"] = n / len(trajs)
+    return m
+
+
+class MetricsLogger:
+    """Write one JSON line per step to ``metrics.jsonl``, TensorBoard scalars, wandb."""
+
+    def __init__(self, out_dir: str | Path, *, tensorboard: bool = True, wandb: bool = False,
+                 config: dict[str, Any] | None = None, resume: bool = False):
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.out_dir / "metrics.jsonl"
+        if not resume and self.path.exists():
+            self.path.unlink()
+        self._tb = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(self.out_dir / "tb"))
+            except ImportError:
+                logger.warning("tensorboard is not installed; skipping event files")
+        self._wandb = None
+        if wandb:
+            try:
+                import wandb as wb
+
+                self._wandb = wb.init(project="turngym", dir=str(self.out_dir), mode="offline",
+                                      config=config or {})
+            except ImportError:
+                logger.warning("wandb is not installed; logging.wandb ignored")
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        """Record ``metrics`` at ``step`` in every sink."""
+        clean = {k: float(v) for k, v in metrics.items()
+                 if isinstance(v, (int, float, np.floating, np.integer))}
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, **{k: (v if math.isfinite(v) else None)
+                                                 for k, v in clean.items()}}) + "\n")
+        if self._tb is not None:
+            for k, v in clean.items():
+                self._tb.add_scalar(k, v, step)
+            self._tb.flush()
+        if self._wandb is not None:
+            self._wandb.log(clean, step=step)
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+        if self._wandb is not None:
+            self._wandb.finish()
+            self._wandb = None
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """Read ``metrics.jsonl`` back."""
+    p = Path(path)
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+
+
+PLOT_KEYS = ("env/success", "eval/success", "env/return", "rollout/invalid_rate",
+             "algo/loss", "algo/entropy", "algo/kl_ref", "algo/pg_clip_frac")
+
+
+def plot_curves(metrics_path: str | Path, png_path: str | Path,
+                keys: tuple[str, ...] = PLOT_KEYS) -> Path | None:
+    """Plot the training curves in ``metrics.jsonl`` to a PNG (one panel per key)."""
+    rows = read_metrics(metrics_path)
+    present = [k for k in keys if any(r.get(k) is not None for r in rows)]
+    if not present:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(4, len(present))
+    nrows = math.ceil(len(present) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3 * nrows), squeeze=False)
+    for ax, key in zip(axes.flat, present):
+        pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3)
+        ax.set_title(key)
+        ax.set_xlabel("step")
+    for ax in list(axes.flat)[len(present):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=80)
+    plt.close(fig)
+    return Path(png_path)

@@ -1,0 +1,106 @@
+"""From rollout records to training samples.
+
+:func:`turn_batch` flattens groups of trajectories into the per-turn arrays
+(:class:`algos.batch.TurnBatch`) that advantage estimators read; :func:`build_samples` pairs
+each trainable turn with its per-token advantage (the turn's RL advantage broadcast over its
+response tokens, plus the OPD term when a teacher scored it) into :class:`Sample` rows for
+the PPO update. Expert-prefix turns (``trainable=False``) stay in the batch for grouping
+statistics only when masked out, and never become samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from algos.batch import TurnBatch
+from harness.learner import Sample
+from harness.trajectory import Group, Turn
+
+
+def flat_turns(groups: list[Group]) -> tuple[list[Turn], list[int], list[int]]:
+    """All turns in (group, trajectory, turn) order with their group and trajectory index."""
+    rows: list[Turn] = []
+    g_idx: list[int] = []
+    t_idx: list[int] = []
+    j = 0
+    for gi, group in enumerate(groups):
+        for traj in group.trajectories:
+            for turn in traj.turns:
+                rows.append(turn)
+                g_idx.append(gi)
+                t_idx.append(j)
+            j += 1
+    return rows, g_idx, t_idx
+
+
+def turn_batch(groups: list[Group]) -> tuple[TurnBatch, list[Turn]]:
+    """The :class:`TurnBatch` of all turns (mask = trainable) and the matching turns."""
+    rows, g_idx, t_idx = flat_turns(groups)
+    batch = TurnBatch.from_lists(
+        group=g_idx, traj=t_idx, turn=[r.turn for r in rows], reward=[r.reward for r in rows],
+        state=[r.state_key for r in rows], valid=[r.action_valid for r in rows],
+        mask=[r.trainable and len(r.response_ids) > 0 for r in rows])
+    return batch, rows
+
+
+def opd_token_adv(rows: list[Turn], mask_N: np.ndarray, traj_N: np.ndarray, beta: float,
+                  sod: bool, delta: float, eps: float
+                  ) -> tuple[list[np.ndarray], dict[str, float]]:
+    """Per-token OPD advantage ``beta * (teacher - student)`` of each row (0 for rows without
+    teacher log-probs), scaled by SOD step weights when ``sod``. Student = behaviour
+    log-probs of the rollout."""
+    from algos.opd import opd_advantage
+    from algos.sod import sod_step_weights, turn_divergence
+
+    out = [np.zeros(len(r.response_ids)) for r in rows]
+    idx = [i for i, r in enumerate(rows) if mask_N[i] and r.teacher_logprobs is not None]
+    if not idx:
+        return out, {}
+    T = max(len(rows[i].response_ids) for i in idx)
+    s_BT = np.zeros((len(idx), T))
+    t_BT = np.zeros((len(idx), T))
+    m_BT = np.zeros((len(idx), T), dtype=bool)
+    for b, i in enumerate(idx):
+        n = len(rows[i].response_ids)
+        s_BT[b, :n] = rows[i].response_logprobs
+        t_BT[b, :n] = rows[i].teacher_logprobs
+        m_BT[b, :n] = True
+    adv_BT = opd_advantage(s_BT, t_BT, m_BT, beta)
+    metrics = {"algo/opd_gap": float(turn_divergence(s_BT, t_BT, m_BT).mean()),
+               "algo/opd_adv_mean": float(adv_BT[m_BT].mean()) if m_BT.any() else 0.0}
+    if sod:
+        turn_B = np.asarray([rows[i].turn for i in idx])
+        w_B = sod_step_weights(s_BT, t_BT, m_BT, traj_N[idx], turn_B, delta=delta, eps=eps)
+        adv_BT = adv_BT * w_B[:, None]
+        metrics["algo/sod_weight_mean"] = float(w_B.mean())
+    for b, i in enumerate(idx):
+        out[i] = adv_BT[b, :len(rows[i].response_ids)].astype(np.float64)
+    return out, metrics
+
+
+def build_samples(rows: list[Turn], mask_N: np.ndarray, adv_N: np.ndarray | None,
+                  opd_adv: list[np.ndarray] | None, rl_coef: float = 1.0) -> list[Sample]:
+    """One :class:`Sample` per kept row: token adv = rl_coef * turn advantage + OPD term."""
+    samples = []
+    for i, r in enumerate(rows):
+        if not mask_N[i]:
+            continue
+        T = len(r.response_ids)
+        tok = np.full(T, rl_coef * float(adv_N[i]) if adv_N is not None else 0.0)
+        if opd_adv is not None:
+            tok = tok + opd_adv[i]
+        samples.append(Sample(prompt_ids=list(r.prompt_ids), response_ids=list(r.response_ids),
+                              old_logprobs=list(r.response_logprobs), adv=tok.tolist(),
+                              ref_logprobs=r.ref_logprobs))
+    return samples
+
+
+def batch_digest(samples: list[Sample]) -> str:
+    """A short hash of the samples' ids and advantages (the resume test compares it)."""
+    h = hashlib.sha256()
+    for s in samples:
+        h.update(np.asarray(s.prompt_ids + [-1] + s.response_ids, np.int64).tobytes())
+        h.update(np.round(np.asarray(s.adv, np.float64), 9).tobytes())
+    return h.hexdigest()[:16]

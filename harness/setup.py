@@ -1,0 +1,231 @@
+"""Everything the training loop builds before its first step, and its per-step helpers.
+
+:func:`build_runtime` resolves the model directory, loads the tokenizer, builds the rollout
+backend, the agent, the rollout engines (train and eval) and the optional teacher and
+reference backends. :func:`roll_out`, :func:`score_groups` and :func:`evaluate` are the
+loop's steps 2, 3 and 8.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from envs.errors import ConfigError
+from harness.config import TrainConfig
+from harness.trajectory import Group
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Models, engines and task lists of one run."""
+
+    model_dir: Path
+    tokenizer: Any
+    pad_id: int
+    backend: Any
+    agent: Any
+    engine: Any
+    eval_engine: Any
+    train_ids: list[str]
+    eval_ids: list[str]
+    family: str
+    cfg: TrainConfig
+    teacher: Any = None
+    ref: Any = None
+    expert_len: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for e in (self.engine, self.eval_engine):
+            e.close()
+        for b in (self.teacher, self.ref, self.backend):
+            if b is not None:
+                b.close()
+
+
+def make_hf_backend(model_dir: Path, cfg: TrainConfig, backend: str = "hf") -> Any:
+    """A generation/scoring backend over ``model_dir`` (``agents.make_backend``)."""
+    try:
+        from agents import make_backend
+    except ImportError:  # agents without the factory: the hf backend directly
+        make_backend = None
+    if make_backend is not None:
+        return make_backend(backend, model=str(model_dir), dtype=cfg.model.dtype)
+    if backend != "hf":
+        raise ConfigError(f"model.backend={backend!r} needs agents.make_backend")
+    from agents.hf import HFBackend
+
+    return HFBackend(str(model_dir), dtype=cfg.model.dtype)
+
+
+def build_runtime(cfg: TrainConfig) -> Runtime:
+    """Build backends, agent and engines; fails with ConfigError before any training."""
+    from agents.agent import Agent
+    from agents.models import load_tokenizer, resolve_model_dir
+    from harness.rollout import RolloutEngine
+    from harness.tasks import split_task_ids
+
+    train_ids, family = split_task_ids(cfg.env.id, cfg.env.kwargs, cfg.env.train_split)
+    eval_ids, _ = split_task_ids(cfg.env.id, cfg.env.kwargs, cfg.env.eval_split)
+    if cfg.env.num_train_tasks:
+        train_ids = train_ids[:cfg.env.num_train_tasks]
+    model_dir = resolve_model_dir(cfg.model.path)
+    teacher_dir = resolve_model_dir(cfg.teacher.path) if cfg.algo.uses_teacher else None
+    tok = load_tokenizer(model_dir)
+    if cfg.distributed.mode == "ray":  # engine + env-worker actors (harness.distributed)
+        from harness.distributed.runtime import ray_backend_and_engine
+
+        backend, RolloutEngine = ray_backend_and_engine(model_dir, cfg)
+    else:
+        backend = make_hf_backend(model_dir, cfg, cfg.model.backend)
+    agent = Agent(tokenizer=tok, family=family, history_length=cfg.rollout.history_length,
+                  max_prompt_tokens=cfg.rollout.max_prompt_tokens)
+    engine = RolloutEngine(cfg.env.id, backend, agent,
+                           cfg.rollout.engine_config(cfg.env.id, cfg.env.kwargs, cfg.seed))
+    ev = cfg.eval
+    eval_engine = RolloutEngine(cfg.env.id, backend, agent, cfg.rollout.engine_config(
+        cfg.env.id, cfg.env.kwargs, cfg.seed + 1, group_size=1, temperature=ev.temperature,
+        max_turns=ev.max_turns or cfg.rollout.max_turns))
+    teacher = make_hf_backend(teacher_dir, cfg) if teacher_dir is not None else None
+    ref = make_hf_backend(model_dir, cfg) if cfg.ref.enabled else None
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    return Runtime(model_dir=model_dir, tokenizer=tok, pad_id=int(pad_id), backend=backend,
+                   agent=agent, engine=engine, eval_engine=eval_engine, train_ids=train_ids,
+                   eval_ids=eval_ids, family=family, cfg=cfg, teacher=teacher, ref=ref)
+
+
+def build_loss_config(cfg: TrainConfig) -> Any:
+    """The ``algos.ppo_loss`` config from the ``algo.loss`` section."""
+    from algos.ppo_loss import PPOLossConfig
+
+    return PPOLossConfig(**cfg.algo.loss.model_dump())
+
+
+class Curriculum:
+    """A TCOD schedule (``algos.tcod``): ``plan() -> (horizon, expert_prefix)``.
+
+    f2b gives a horizon and prefix 0; b2f gives no horizon and prefix -1, meaning "per task":
+    :func:`roll_out` asks :meth:`prefix` with each task's expert length.
+    """
+
+    def __init__(self, name: str, schedule: Any):
+        self.name, self.schedule = name, schedule
+
+    def plan(self) -> tuple[int | None, int]:
+        if self.name == "tcod_f2b":
+            return self.schedule.horizon(), 0
+        return None, -1
+
+    def prefix(self, expert_len: int) -> int:
+        return int(self.schedule.prefix(None, expert_len))
+
+    def advance(self) -> None:
+        self.schedule.advance()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.schedule.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.schedule.load_state_dict(state)
+
+
+def build_curriculum(cfg: TrainConfig) -> Curriculum | None:
+    """The TCOD curriculum of ``cfg.curriculum`` (None for ``none``)."""
+    c = cfg.curriculum
+    if c.name == "none":
+        return None
+    from algos.tcod import B2FSchedule, F2BSchedule
+
+    if c.name == "tcod_f2b":
+        sched = F2BSchedule(t_max=c.t_max or cfg.rollout.max_turns, delta=c.delta, k0=c.k0)
+    else:
+        sched = B2FSchedule(delta=c.delta)
+    return Curriculum(c.name, sched)
+
+
+def expert_length(cfg: TrainConfig, task_id: str, seed: int, limit: int = 200) -> int:
+    """Turns the scripted expert needs to solve ``task_id`` (for b2f's prefix)."""
+    import envs
+
+    env = envs.make(cfg.env.id, **cfg.env.kwargs)
+    try:
+        env.reset(seed=seed, options={"task_id": task_id})
+        for n in range(limit):
+            action = env.expert_action()
+            if action is None:
+                return n
+            _, _, term, trunc, _ = env.step(action)
+            if term or trunc:
+                return n + 1
+        return limit
+    finally:
+        env.close()
+
+
+def roll_out(rt: Runtime, tasks: list[tuple[str, int]], *, horizon: int | None, prefix: int,
+             step: int, curriculum: Any = None) -> list[Group]:
+    """Step 2: groups for ``tasks``; b2f (prefix == -1) runs one engine call per prefix."""
+    tag = f"s{step}/"
+    if prefix >= 0:
+        return rt.engine.run(tasks, horizon=horizon, expert_prefix=prefix, progress=False,
+                             id_prefix=tag)
+    by_prefix: dict[int, list[tuple[str, int]]] = {}
+    for t in tasks:
+        if t not in rt.expert_len:
+            rt.expert_len[t] = expert_length(rt.cfg, *t)
+        by_prefix.setdefault(curriculum.prefix(rt.expert_len[t]), []).append(t)
+    groups: list[Group] = []
+    for c, ts in sorted(by_prefix.items()):
+        groups.extend(rt.engine.run(ts, horizon=None, expert_prefix=c, progress=False,
+                                    id_prefix=f"{tag}c{c}/"))
+    order = {t: i for i, t in enumerate(tasks)}
+    return sorted(groups, key=lambda g: order.get((g.task_id, g.seed), 0))
+
+
+def score_groups(rt: Runtime, cfg: TrainConfig, groups: list[Group]) -> list[Group]:
+    """Step 3: teacher log-probs (OPD) and reference log-probs (KL) on trainable turns."""
+    if rt.teacher is None and rt.ref is None:
+        return groups
+    keys, prompts, responses = [], [], []
+    for g in groups:
+        for t in g.trajectories:
+            for k, u in enumerate(t.turns):
+                if u.trainable and u.response_ids:
+                    keys.append((t.traj_id, k))
+                    prompts.append(list(u.prompt_ids))
+                    responses.append(list(u.response_ids))
+    if not keys:
+        return groups
+    extra: dict[str, dict[int, dict[str, Any]]] = {}
+    for name, backend in (("teacher_logprobs", rt.teacher), ("ref_logprobs", rt.ref)):
+        if backend is None:
+            continue
+        scores = backend.score(prompts, responses)
+        for (traj_id, k), lp in zip(keys, scores):
+            extra.setdefault(traj_id, {}).setdefault(k, {})[name] = [float(x) for x in lp]
+    out = []
+    for g in groups:
+        trajs = []
+        for t in g.trajectories:
+            e = extra.get(t.traj_id, {})
+            turns = tuple(dataclasses.replace(u, **e[k]) if k in e else u
+                          for k, u in enumerate(t.turns))
+            trajs.append(dataclasses.replace(t, turns=turns))
+        out.append(dataclasses.replace(g, trajectories=tuple(trajs)))
+    return out
+
+
+def evaluate(rt: Runtime, cfg: TrainConfig) -> dict[str, float]:
+    """Step 8: held-out success at the validation temperature (``eval/...`` metrics)."""
+    from harness.metrics_log import rollout_metrics
+    from harness.tasks import eval_tasks
+
+    tasks = eval_tasks(rt.eval_ids, cfg.eval.num_tasks)
+    rt.eval_engine.load_state_dict({"generate_calls": 0})  # every eval samples the same seeds
+    groups = rt.eval_engine.run(tasks, progress=False, id_prefix="eval/")
+    return rollout_metrics([t for g in groups for t in g.trajectories], prefix="eval/")

@@ -1,0 +1,68 @@
+"""Task sampling for training and the held-out eval split.
+
+:class:`TaskSampler` draws ``(task_id, seed)`` pairs from the train split with its own numpy
+generator, so its draws do not depend on anything else that uses randomness, and its
+``state_dict`` makes a resumed run draw exactly the tasks the uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from envs.errors import ConfigError
+
+
+def split_task_ids(env_id: str, env_kwargs: dict[str, Any], split: str
+                   ) -> tuple[list[str], str]:
+    """The task ids of ``split`` for ``env_id`` and the env family (fails naming ``env.*``)."""
+    import envs
+    from envs.core import unwrapped_turn_env
+
+    try:
+        env = envs.make(env_id, **env_kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"env.kwargs: {exc}") from None
+    try:
+        base = unwrapped_turn_env(env)
+        try:
+            ids = base.task_ids(split)
+        except (KeyError, ValueError) as exc:
+            raise ConfigError(f"split {split!r} of {env_id}: {exc}") from None
+        family = base.family
+    finally:
+        env.close()
+    if not ids:
+        raise ConfigError(f"env.{'train' if 'train' in split else 'eval'}_split: {env_id} has "
+                          f"no tasks in split {split!r}")
+    return list(ids), family
+
+
+class TaskSampler:
+    """Uniform sampling of train tasks with per-draw env seeds."""
+
+    def __init__(self, task_ids: list[str], seed: int):
+        if not task_ids:
+            raise ConfigError("no train tasks to sample from")
+        self.task_ids = list(task_ids)
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self, n: int) -> list[tuple[str, int]]:
+        """``n`` distinct tasks (with replacement only when there are fewer than ``n``)."""
+        idx = self.rng.choice(len(self.task_ids), size=n, replace=len(self.task_ids) < n)
+        seeds = self.rng.integers(0, 2**31 - 1, size=n)
+        return [(self.task_ids[int(i)], int(s)) for i, s in zip(idx, seeds)]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+
+def eval_tasks(task_ids: list[str], n: int, seed: int = 12345) -> list[tuple[str, int]]:
+    """The fixed held-out tasks: the first ``n`` ids of the eval split with fixed seeds."""
+    rng = np.random.default_rng(seed)
+    picked = task_ids[:n]
+    return [(t, int(s)) for t, s in zip(picked, rng.integers(0, 2**31 - 1, size=len(picked)))]

@@ -1,0 +1,236 @@
+"""The turngym training loop: one function, read it top to bottom (cleanrl style).
+
+Each step:
+
+1. sample tasks (task sampler + TCOD curriculum);
+2. roll out groups of ``rollout.group_size`` trajectories per task (``harness.rollout``);
+3. optional teacher scoring (OPD) and reference log-probs (KL) with ``backend.score``;
+4. advantages from the ``algos`` registry over per-turn rows (+ per-token OPD, SOD weights);
+5. PPO mini-batch updates over per-turn samples (token-in/token-out, loss on response tokens
+   only; AdamW, grad clipping, grad accumulation; old log-probs = behaviour log-probs);
+6. sync the new weights into the rollout backend;
+7. log (JSONL, TensorBoard, wandb offline, rich progress);
+8. evaluate every ``eval.every`` steps on the held-out split at the validation temperature;
+9. checkpoint (atomic; ``resume=`` continues exactly).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.config import TrainConfig, advantage_config, dump_config
+from harness.trajectory import Group
+
+logger = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (the trainer's own RNG use; envs seed themselves)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(cfg: TrainConfig, *, resume: str | Path | None = None,
+          progress_cb: Any = None) -> dict[str, Any]:
+    """Run the training loop of ``cfg``; returns a summary with per-step history.
+
+    Deliberately one long function (cleanrl style, STYLE.md rule 9): the nine phases read
+    top to bottom; the pieces each phase calls live in ``harness.setup``/``learner``/
+    ``samples``.
+
+    ``resume`` is a run dir or checkpoint dir; training continues from its step exactly.
+    ``progress_cb(step, metrics)`` is called after every step (the CLI's rich display).
+    """
+    from algos.registry import ADVANTAGES
+    from harness.checkpoint import load_checkpoint, save_checkpoint
+    from harness.learner import Learner, ppo_update
+    from harness.metrics_log import MetricsLogger, plot_curves, rollout_metrics
+    from harness.samples import batch_digest, build_samples, opd_token_adv, turn_batch
+    from harness.setup import (
+        build_curriculum,
+        build_loss_config,
+        build_runtime,
+        evaluate,
+        roll_out,
+        score_groups,
+    )
+    from harness.tasks import TaskSampler
+
+    # ---------------------------------------------------------------- setup
+    seed_everything(cfg.seed)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, out / "config.yaml")
+    if resume is None and (out / "batches.jsonl").exists():
+        (out / "batches.jsonl").unlink()
+    rt = build_runtime(cfg)  # model dir, tokenizer, backends, agent, engines, task lists
+    learner = Learner(rt.model_dir, cfg)
+    sampler = TaskSampler(rt.train_ids, cfg.seed)
+    curriculum = build_curriculum(cfg)
+    loss_cfg = build_loss_config(cfg)
+    adv_cfg = advantage_config(cfg)
+    adv_fn = ADVANTAGES[cfg.algo.rl_name][1] if cfg.algo.rl_name else None
+    start = 0
+    if resume is not None:
+        state = load_checkpoint(resume, learner)
+        sampler.load_state_dict(state["sampler"])
+        if curriculum is not None:
+            curriculum.load_state_dict(state["curriculum"])
+        start = int(state["step"])
+        rt.engine.load_state_dict(state["rollout"])  # the sampling-seed counter
+        rt.backend.load_weights(learner.sync_state_dict())
+    log = MetricsLogger(out, tensorboard=cfg.logging.tensorboard, wandb=cfg.logging.wandb,
+                        config=cfg.model_dump(), resume=resume is not None)
+    history: list[dict[str, Any]] = []
+    before = None
+    if resume is None and cfg.eval.at_start:
+        before = evaluate(rt, cfg)
+        log.log(0, before)
+
+    prefetch = None  # async mode: a producer thread rolls out ahead (harness.distributed)
+    if cfg.distributed.async_staleness:
+        from harness.distributed.async_loop import AsyncRollouts, plan_and_roll_out
+
+        prefetch = AsyncRollouts(lambda b: plan_and_roll_out(rt, sampler, curriculum, b),
+                                 staleness=cfg.distributed.async_staleness, start=start,
+                                 steps=cfg.steps)
+
+    for step in range(start, cfg.steps):
+        t_step = time.perf_counter()
+        timing: dict[str, float] = {}
+        stale = 0
+        if prefetch is not None:  # phases 1-2 ran in the producer while earlier steps trained
+            t0 = time.perf_counter()
+            (tasks, horizon, groups), stale, async_m = prefetch.get(step)
+            timing.update(async_m)
+            timing["time/rollout_s"] = time.perf_counter() - t0
+        else:
+            # -------------------------------------------- 1. sample tasks (+ curriculum)
+            tasks = sampler.sample(cfg.rollout.tasks_per_step)
+            horizon, prefix = curriculum.plan() if curriculum is not None else (None, 0)
+
+            # -------------------------------------------- 2. roll out groups
+            t0 = time.perf_counter()
+            groups: list[Group] = roll_out(rt, tasks, horizon=horizon, prefix=prefix,
+                                            step=step, curriculum=curriculum)
+            timing["time/rollout_s"] = time.perf_counter() - t0
+        trajs = [t for g in groups for t in g.trajectories]
+
+        # ------------------------------------------------ 3. teacher + reference scoring
+        t0 = time.perf_counter()
+        groups = score_groups(rt, cfg, groups)
+        timing["time/score_s"] = time.perf_counter() - t0
+
+        # ------------------------------------------------ 4. advantages
+        t0 = time.perf_counter()
+        batch, rows = turn_batch(groups)
+        metrics: dict[str, float] = {}
+        adv_N = None
+        if adv_fn is not None:
+            res = adv_fn(batch, adv_cfg)
+            adv_N = res.adv_N
+            metrics.update(res.metrics)
+        opd_adv = None
+        mask_N = batch.mask_N.copy()
+        if cfg.algo.dynamic_sampling and adv_N is not None:
+            keep_N, m = _informative_groups(batch)
+            mask_N &= keep_N
+            metrics.update(m)
+        if cfg.algo.uses_teacher:
+            o = cfg.algo.opd
+            opd_adv, m = opd_token_adv(rows, mask_N, batch.traj_N, o.beta, o.sod,
+                                       o.sod_delta, o.sod_eps)
+            metrics.update(m)
+        samples = build_samples(rows, mask_N, adv_N, opd_adv, cfg.algo.opd.rl_coef)
+        if stale and samples:  # async: truncated IS correction of stale behaviour log-probs
+            from harness.distributed.async_loop import importance_correct
+
+            samples, m = importance_correct(learner, samples, rt.pad_id,
+                                            cfg.distributed.is_clip, cfg.optim.micro_batch_size)
+            metrics.update(m)
+        timing["time/advantage_s"] = time.perf_counter() - t0
+
+        # ------------------------------------------------ 5. PPO mini-batch updates
+        t0 = time.perf_counter()
+        if samples:
+            metrics.update(ppo_update(learner, samples, loss_cfg, seed=cfg.seed * 100003 + step,
+                                      pad_id=rt.pad_id))
+        timing["time/update_s"] = time.perf_counter() - t0
+
+        # ------------------------------------------------ 6. sync weights into the backend
+        t0 = time.perf_counter()
+        if prefetch is not None:  # waits for the batch in flight, then lets the producer on
+            timing.update(prefetch.after_update(
+                step + 1, lambda: rt.backend.load_weights(learner.sync_state_dict())))
+        else:
+            rt.backend.load_weights(learner.sync_state_dict())
+        timing["time/sync_s"] = time.perf_counter() - t0
+        if curriculum is not None:
+            curriculum.advance()
+
+        # ------------------------------------------------ 7. log
+        gen_tokens = sum(len(u.response_ids) for t in trajs for u in t.turns if u.trainable)
+        metrics.update(rollout_metrics(trajs))
+        metrics.update(timing)
+        metrics["rollout/tokens_per_s"] = gen_tokens / max(timing["time/rollout_s"], 1e-9)
+        metrics["rollout/groups"] = float(len(groups))
+        metrics["rollout/trajectories"] = float(len(trajs))
+        if horizon is not None:
+            metrics["curriculum/horizon"] = float(horizon)
+        if curriculum is not None:
+            metrics["curriculum/expert_turns"] = float(np.mean(
+                [sum(not u.trainable for u in t.turns) for t in trajs])) if trajs else 0.0
+
+        # ------------------------------------------------ 8. evaluate on held-out tasks
+        if cfg.eval.every and (step + 1) % cfg.eval.every == 0 and step + 1 < cfg.steps:
+            t0 = time.perf_counter()
+            with prefetch.guard() if prefetch is not None else contextlib.nullcontext():
+                metrics.update(evaluate(rt, cfg))
+            metrics["time/eval_s"] = time.perf_counter() - t0
+        metrics["time/step_s"] = time.perf_counter() - t_step
+        log.log(step + 1, metrics)
+        record = {"step": step + 1, "digest": batch_digest(samples),
+                  "loss": metrics.get("algo/loss"), "tasks": tasks}
+        with (out / "batches.jsonl").open("a") as f:  # what each step trained on
+            f.write(json.dumps(record) + "\n")
+        history.append({**record, "metrics": metrics})
+        if progress_cb is not None:
+            progress_cb(step + 1, metrics)
+
+        # ------------------------------------------------ 9. checkpoint
+        last = step + 1 == cfg.steps
+        if last or (cfg.checkpoint.every and (step + 1) % cfg.checkpoint.every == 0):
+            extra = {"sampler": sampler.state_dict(), "rollout": rt.engine.state_dict(),
+                     "curriculum": curriculum.state_dict() if curriculum is not None else None}
+            save_checkpoint(out, step + 1, learner, extra, tokenizer=rt.tokenizer,
+                            config_yaml=(out / "config.yaml").read_text(),
+                            keep=cfg.checkpoint.keep)
+
+    if prefetch is not None:
+        prefetch.close()
+    after = evaluate(rt, cfg) if cfg.steps > start else None
+    if after is not None:
+        log.log(cfg.steps, after)
+    log.close()
+    if cfg.logging.plot and (out / "metrics.jsonl").exists():
+        plot_curves(out / "metrics.jsonl", out / "curves.png")
+    rt.close()
+    return {"history": history, "before": before, "after": after, "out_dir": str(out)}
+
+
+def _informative_groups(batch: Any) -> tuple[np.ndarray, dict[str, float]]:
+    """DAPO dynamic sampling: keep rows of groups whose episode returns are not all equal."""
+    from algos.dynamic_sampling import filter_batch
+
+    res = filter_batch(batch)
+    return np.asarray(res.keep_J, dtype=bool), dict(res.metrics)

@@ -1,0 +1,105 @@
+"""The router's balancing and chunk seeds, with stand-in engine handles (the real engine
+actors run in tests/harness/test_distributed_ray.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.backend import Generation, SamplingParams
+from envs.errors import BackendError
+
+pytest.importorskip("ray")
+
+
+class _Method:
+    def __init__(self, fn):
+        self.fn = fn
+
+    def remote(self, *args):
+        return self.fn(*args)  # the "ref" is the value itself
+
+
+class FakeEngine:
+    """Answers ``generate.remote`` at once; records the seeds and sizes it saw."""
+
+    def __init__(self, name: str, fail: bool = False):
+        self.name, self.calls, self.fail = name, [], fail
+        self.generate = _Method(self._generate)
+
+    def _generate(self, prompts, sampling):
+        self.calls.append((len(prompts), sampling.seed))
+        if self.fail:
+            return RuntimeError("engine died")
+        return [Generation([p[0]], [-0.5], self.name, "stop") for p in prompts]
+
+
+class _Ray:
+    @staticmethod
+    def get(ref):
+        if isinstance(ref, Exception):
+            raise ref
+        return ref
+
+
+def make_router(engines):
+    from harness.distributed.router import RouterBackend
+
+    router = RouterBackend(engines, tokenizer=None)
+    router.ray = _Ray()
+    return router
+
+
+def test_least_outstanding_pick() -> None:
+    router = make_router([FakeEngine("a"), FakeEngine("b"), FakeEngine("c")])
+    assert router._pick(5) == 0          # all idle: the first
+    assert router._pick(2) == 1          # a has 5 in flight
+    assert router._pick(1) == 2
+    assert router._pick(1) == 2          # c has 1 < b's 2 < a's 5
+    router._release(0, 5)
+    assert router._pick(1) == 0          # a is idle again
+    assert router.outstanding == [1, 2, 2]
+
+
+def test_generate_splits_in_order_with_chunk_seeds() -> None:
+    from harness.distributed.router import CHUNK_SEED_STRIDE
+
+    a, b = FakeEngine("a"), FakeEngine("b")
+    router = make_router([a, b])
+    gens = router.generate([[i] for i in range(5)], SamplingParams(seed=7))
+    assert [g.ids[0] for g in gens] == [0, 1, 2, 3, 4]         # order kept
+    assert [g.text for g in gens] == ["a"] * 3 + ["b"] * 2      # chunks 3 + 2
+    assert a.calls == [(3, 7)] and b.calls == [(2, 7 + CHUNK_SEED_STRIDE)]
+    assert router.outstanding == [0, 0]
+    assert router.balance() == {"router/engine0_prompts": 3.0, "router/engine1_prompts": 2.0,
+                                "router/imbalance": 1.5}
+
+
+def test_engine_failure_is_a_backend_error_and_releases() -> None:
+    router = make_router([FakeEngine("a"), FakeEngine("b", fail=True)])
+    with pytest.raises(BackendError, match="engine actor failed in generate: RuntimeError"):
+        router.generate([[1], [2]], SamplingParams(seed=1))
+    assert router.outstanding == [0, 0]
+    assert router.generate([], SamplingParams()) == []
+
+
+class _Recorder:
+    def __init__(self):
+        self.loaded = []
+
+    def load_weights(self, sd):
+        self.loaded.append(sd)
+
+
+@pytest.mark.parametrize("rank, pushes", [(0, 1), (1, 0)])
+def test_object_store_sync_pushes_from_rank0_only(rank: int, pushes: int) -> None:
+    import torch
+
+    from harness.distributed.weight_sync import ObjectStoreSync
+
+    model = torch.nn.Linear(2, 3)
+    rec = _Recorder()
+    seconds = ObjectStoreSync(rec, rank=rank).sync(model)
+    assert seconds >= 0 and len(rec.loaded) == pushes
+    if pushes:
+        assert sorted(rec.loaded[0]) == ["bias", "weight"]
+        assert torch.equal(rec.loaded[0]["weight"], model.weight)

@@ -1,0 +1,137 @@
+"""Learner plumbing on hand-computed cases and against the real hf backend."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from harness.config import load_config
+from harness.learner import Learner, Sample, pad_batch, ppo_update, response_logprobs
+from harness.samples import build_samples, opd_token_adv
+from harness.trajectory import Turn
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from agents.models import tiny_model_dir
+
+    return tiny_model_dir()
+
+
+def make_learner(tiny, *overrides: str) -> Learner:
+    cfg = load_config(None, ["model.path=tiny", "optim.lr=1e-2", "optim.mini_batch_size=4",
+                             "optim.micro_batch_size=4", "algo.loss.clip_high=0.2",
+                             *overrides])
+    torch.manual_seed(0)
+    return Learner(tiny, cfg)
+
+
+def test_pad_batch_layout() -> None:
+    ids, att, pos, mask = pad_batch([[5, 6, 7], [8]], [[1, 2], [3, 4, 9]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7, 1, 2, 0], [0, 0, 8, 3, 4, 9]]
+    assert att.tolist() == [[1, 1, 1, 1, 1, 0], [0, 0, 1, 1, 1, 1]]
+    assert pos.tolist() == [[0, 1, 2, 3, 4, 4], [0, 0, 0, 1, 2, 3]]
+    assert mask.tolist() == [[True, True, False], [True, True, True]]
+
+
+def test_logprobs_match_unpadded_forward_and_hf_backend(tiny) -> None:
+    from agents.hf import HFBackend
+
+    learner = make_learner(tiny)
+    learner.model.eval()
+    prompts = [[1, 17, 300, 4000, 2], [9, 10]]
+    responses = [[55, 66, 77], [88]]
+    with torch.no_grad():
+        lp_BT, ent_BT, mask_BT = response_logprobs(learner.model, prompts, responses, 0,
+                                                   with_entropy=True)
+        for i, (p, r) in enumerate(zip(prompts, responses)):  # one sequence, no padding
+            logits = learner.model(input_ids=torch.tensor([p + r])).logits[0].float()
+            want = torch.log_softmax(logits, -1)[len(p) - 1:-1].gather(
+                -1, torch.tensor(r)[:, None])[:, 0]
+            assert torch.allclose(lp_BT[i, :len(r)], want, atol=1e-4)
+    assert lp_BT[1, 1:].abs().sum() == 0 and mask_BT.tolist() == [[True] * 3, [True, False, False]]
+    assert (ent_BT[mask_BT] > 0).all()
+    scored = HFBackend(str(tiny), dtype="float32").score(prompts, responses)
+    for i, r in enumerate(responses):
+        assert np.allclose(scored[i], lp_BT[i, :len(r)].numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_update_moves_logprob_with_the_advantage(tiny, sign: float) -> None:
+    learner = make_learner(tiny)
+    prompt, resp = [1, 17, 300, 4000], [55, 66, 77]
+    with torch.no_grad():
+        before = response_logprobs(learner.model, [prompt], [resp], 0)[0][0].sum().item()
+    old = response_logprobs(learner.model, [prompt], [resp], 0)[0][0].detach().tolist()
+    s = Sample(prompt_ids=prompt, response_ids=resp, old_logprobs=old, adv=[sign] * 3)
+    from algos.ppo_loss import PPOLossConfig
+
+    m = ppo_update(learner, [s], PPOLossConfig(), seed=0, pad_id=0)
+    with torch.no_grad():
+        after = response_logprobs(learner.model, [prompt], [resp], 0)[0][0].sum().item()
+    assert m["train/optimizer_steps"] == 1.0 and m["train/grad_norm"] > 0
+    assert (after - before) * sign > 0
+
+
+def test_grad_accumulation_equals_one_big_batch(tiny) -> None:
+    from algos.ppo_loss import PPOLossConfig
+
+    rng = np.random.default_rng(0)
+    a = make_learner(tiny, "optim.micro_batch_size=4")
+    b = make_learner(tiny, "optim.micro_batch_size=1")
+    b.model.load_state_dict(copy.deepcopy(a.model.state_dict()))
+    samples = []
+    for n in (2, 5, 3, 4):  # unequal lengths: token-mean weights micro-batches by tokens
+        p = rng.integers(10, 5000, size=6).tolist()
+        r = rng.integers(10, 5000, size=n).tolist()
+        with torch.no_grad():
+            old = response_logprobs(a.model, [p], [r], 0)[0][0, :n].tolist()
+        samples.append(Sample(p, r, old_logprobs=old, adv=rng.normal(size=n).tolist()))
+    ma = ppo_update(a, samples, PPOLossConfig(), seed=1, pad_id=0, with_entropy=False)
+    mb = ppo_update(b, samples, PPOLossConfig(), seed=1, pad_id=0, with_entropy=False)
+    assert ma["train/grad_norm"] == pytest.approx(mb["train/grad_norm"], rel=1e-4)
+    for (k, pa), pb in zip(a.model.named_parameters(), b.model.parameters()):
+        assert torch.allclose(pa.grad, pb.grad, atol=1e-6, rtol=1e-4), k
+
+
+def turn(i: int, t: int, n: int, teacher=None, trainable=True) -> Turn:
+    return Turn(group_id="g", traj_id=f"t{i}", task_id="x", turn=t, prompt_ids=[1, 2],
+                response_ids=list(range(n)), response_logprobs=[-1.0] * n, reward=0.0,
+                state_key="s", action_valid=True, done=False, won=False,
+                trainable=trainable, teacher_logprobs=teacher)
+
+
+def test_build_samples_broadcasts_turn_advantage_and_adds_opd() -> None:
+    rows = [turn(0, 0, 2, teacher=[-0.5, -2.0]), turn(0, 1, 1, teacher=[-0.0]),
+            turn(1, 0, 1, trainable=False)]
+    mask = np.array([True, True, False])
+    traj = np.array([0, 0, 1])
+    opd, metrics = opd_token_adv(rows, mask, traj, beta=1.0, sod=False, delta=0.2, eps=1e-6)
+    # teacher - student: [-0.5+1, -2+1] = [0.5, -1.0]; [0+1] = [1.0]
+    assert [a.tolist() for a in opd[:2]] == [[0.5, -1.0], [1.0]]
+    assert metrics["algo/opd_gap"] == pytest.approx((0.75 + 1.0) / 2)
+    samples = build_samples(rows, mask, np.array([0.3, -0.2, 9.0]), opd, rl_coef=2.0)
+    assert len(samples) == 2  # the expert-prefix turn is never trained on
+    assert samples[0].adv == pytest.approx([0.6 + 0.5, 0.6 - 1.0])
+    assert samples[1].adv == pytest.approx([-0.4 + 1.0])
+    # SOD: d_1 = 0.75, d_2 = 1.0 -> w_2 = min(0.75/1.0, 1.2) = 0.75
+    sod, m = opd_token_adv(rows, mask, traj, beta=1.0, sod=True, delta=0.2, eps=1e-9)
+    assert sod[1].tolist() == pytest.approx([0.75])
+    assert sod[0].tolist() == pytest.approx([0.5, -1.0])
+    assert m["algo/sod_weight_mean"] == pytest.approx((1.0 + 0.75) / 2)
+
+
+def test_dynamic_sampling_keeps_only_informative_groups() -> None:
+    from algos.batch import TurnBatch
+    from harness.train import _informative_groups
+
+    # group 0: returns 1 and 0 (kept); group 1: returns 0 and 0 (dropped)
+    batch = TurnBatch.from_lists(group=[0, 0, 0, 1, 1], traj=[0, 0, 1, 2, 3],
+                                 turn=[0, 1, 0, 0, 0], reward=[0.0, 1.0, 0.0, 0.0, 0.0],
+                                 state=["a", "b", "a", "c", "c"])
+    keep, metrics = _informative_groups(batch)
+    assert keep.tolist() == [True, True, True, False, False]
+    assert metrics["algo/groups_dropped"] == 1.0
