@@ -162,7 +162,7 @@ def bench_learner(args: argparse.Namespace) -> dict[str, float]:
 
 
 def bench_async(args: argparse.Namespace) -> dict[str, float]:
-    from harness import setup
+    from harness import components as setup
     from harness.config import load_config
     from harness.train import train
 

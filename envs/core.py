@@ -210,6 +210,30 @@ class TurnEnv(gym.Env[str, str], abc.ABC):
         return info
 
 
+class ReplaySnapshot:
+    """Snapshot by replay, for :class:`TurnEnv` subclasses wrapping an engine whose state
+    cannot be exported (a JVM, a story-file interpreter). A snapshot holds the task id and
+    the actions applied since reset; ``restore`` resets to the task and replays them, which
+    is exact because the engines are deterministic. The env appends every action it applies
+    to ``self._actions`` (invalid actions, which change nothing, are not recorded).
+    """
+
+    _actions: list[str]
+
+    def snapshot(self) -> bytes:
+        rng = self.np_random.bit_generator.state
+        return pickle.dumps((self.task_id, self._last_obs, rng, list(self._actions)))
+
+    def restore(self, blob: bytes) -> None:
+        task_id, obs, rng, actions = pickle.loads(blob)
+        self._reset(task_id)
+        self.task_id, self._last_obs = task_id, obs
+        self.np_random.bit_generator.state = rng
+        for action in actions:
+            self._step(action)
+        self._ready = True
+
+
 class TurnLimit(gym.Wrapper[str, str, str, str]):
     """Truncate an episode after ``max_turns`` steps (``truncated=True``, never with
     ``terminated=True``). :func:`envs.make` applies it; envs never count turns themselves.

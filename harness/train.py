@@ -45,7 +45,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     """Run the training loop of ``cfg``; returns a summary with per-step history.
 
     Deliberately one long function (cleanrl style, STYLE.md rule 9): the nine phases read
-    top to bottom; the pieces each phase calls live in ``harness.setup``/``learner``/
+    top to bottom; the pieces each phase calls live in ``harness.components``/``learner``/
     ``samples``.
 
     ``resume`` is a run dir or checkpoint dir; training continues from its step exactly.
@@ -56,7 +56,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     from harness.learner import Learner, ppo_update
     from harness.metrics_log import MetricsLogger, plot_curves, rollout_metrics
     from harness.samples import batch_digest, build_samples, opd_token_adv, turn_batch
-    from harness.setup import (
+    from harness.components import (
         build_curriculum,
         build_loss_config,
         build_runtime,

@@ -9,7 +9,8 @@ from envs.core import TurnEnv
 from envs.household.commands import CommandParser
 from envs.household.expert import expert_action, goal_met
 from envs.household.sim import HouseState, listing
-from envs.household.tasks import SPLIT_SIZES, TASK_TYPES, Task, make_task, task_ids
+from envs.household.tasks import (SPLIT_SIZES, TASK_TYPES, Task, check_task_args, make_task,
+                                  task_ids)
 
 #: Admissible lists are memoised per state key; the memo is cleared past this size.
 _MEMO_LIMIT = 20_000
@@ -72,12 +73,7 @@ class HouseholdEnv(TurnEnv):
     def __init__(self, split: str = "train", task_types: list[str] | tuple[str, ...] | None = None,
                  win_reward: float = 10.0, render_mode: str | None = None):
         super().__init__(render_mode)
-        if split not in SPLIT_SIZES:
-            raise ValueError(f"split must be one of {sorted(SPLIT_SIZES)}, got {split!r}")
-        types = tuple(task_types) if task_types else TASK_TYPES
-        bad = [t for t in types if t not in TASK_TYPES]
-        if bad:
-            raise ValueError(f"task_types {bad} are unknown; choose from {list(TASK_TYPES)}")
+        types = check_task_args(split, task_types)
         self.split, self.task_types, self.win_reward = split, types, float(win_reward)
         self.task: Task | None = None
         self.state: HouseState | None = None

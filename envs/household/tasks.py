@@ -81,6 +81,19 @@ class Task:
         return (self.task_type, self.goal_obj, self.goal_target)
 
 
+def check_task_args(split: str, task_types: list[str] | tuple[str, ...] | None
+                    ) -> tuple[str, ...]:
+    """Validate the ``split`` and ``task_types`` arguments of the household envs; returns the
+    task types to draw from (all six when ``None``)."""
+    if split not in SPLIT_SIZES:
+        raise ValueError(f"split must be one of {sorted(SPLIT_SIZES)}, got {split!r}")
+    types = tuple(task_types) if task_types else TASK_TYPES
+    bad = [t for t in types if t not in TASK_TYPES]
+    if bad:
+        raise ValueError(f"task_types {bad} are unknown; choose from {list(TASK_TYPES)}")
+    return types
+
+
 def held_out(obj_kind: str, target_kind: str) -> bool:
     """Whether the (object, receptacle/lamp) combination is reserved for ``valid_unseen``."""
     return zlib.crc32(f"combo/{obj_kind}/{target_kind}".encode()) % 4 == 0

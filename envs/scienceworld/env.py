@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import pickle
 import threading
 from pathlib import Path
 from typing import Any
 
-from envs.core import TurnEnv
+from envs.core import ReplaySnapshot, TurnEnv
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ def _load_variations(env: ScienceWorldEnv) -> dict[str, dict[str, list[int]]]:
     return _variations
 
 
-class ScienceWorldEnv(TurnEnv):
+class ScienceWorldEnv(ReplaySnapshot, TurnEnv):
     """ScienceWorld (Wang et al., 2022): 30 science tasks in a text world, run by the
     ``scienceworld`` package's own simulator (a JVM started per env instance).
 
@@ -189,19 +188,6 @@ class ScienceWorldEnv(TurnEnv):
             for a in self._actions:
                 self.engine.step(a)
         return _gold_paths[key]
-
-    def snapshot(self) -> bytes:
-        rng = self.np_random.bit_generator.state
-        return pickle.dumps((self.task_id, self._last_obs, rng, list(self._actions)))
-
-    def restore(self, blob: bytes) -> None:
-        task_id, obs, rng, actions = pickle.loads(blob)
-        self._reset(task_id)
-        self.task_id, self._last_obs = task_id, obs
-        self.np_random.bit_generator.state = rng
-        for a in actions:
-            self._step(a)
-        self._ready = True
 
 
 if __name__ == "__main__":  # regenerate variations.json for the installed package

@@ -9,5 +9,7 @@ def system_prompt(task: str) -> str:
         "a box but never pull it.\n"
         "Each turn, think briefly inside <think>...</think>, then give exactly one move "
         "inside <action>...</action>: up, down, left or right.\n"
-        f"{task}"
+        # Only the instruction line of the task: the first observation's grid would go
+        # stale after one move, and the current grid is in the user message every turn.
+        f"{task.splitlines()[0] if task else ''}"
     )

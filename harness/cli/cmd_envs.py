@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Optional
 
@@ -11,25 +10,11 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from harness.cli.kwargs import parse_kwargs
+
 envs_app = typer.Typer(help="List, check and play the registered environments.",
                        no_args_is_help=True)
 console = Console()
-
-
-def _parse_kwargs(pairs: list[str]) -> dict:
-    """``["size=5", "view=local"]`` -> ``{"size": 5, "view": "local"}`` (JSON values)."""
-    from envs.errors import ConfigError
-
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"bad env kwarg {pair!r}: expected KEY=VALUE, e.g. size=5")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 @envs_app.command("list")
@@ -65,7 +50,7 @@ def check(env_id: str = typer.Argument(..., help="Env id, e.g. turngym/Sokoban-v
     from envs.registration import spec
 
     spec(env_id)  # unknown ids fail here with a "did you mean"
-    report = check_env(env_id, **_parse_kwargs(kwarg))
+    report = check_env(env_id, **parse_kwargs(kwarg))
     table = Table(title=f"env check: {env_id}")
     for col in ("check", "result", "time", "details"):
         table.add_column(col)
@@ -86,7 +71,7 @@ def play(env_id: str = typer.Argument(..., help="Env id, e.g. turngym/Sokoban-v0
     `:quit` ends."""
     from envs.registration import make
 
-    env = make(env_id, **_parse_kwargs(kwarg))
+    env = make(env_id, **parse_kwargs(kwarg))
     options = {"task_id": task_id} if task_id else None
     obs, info = env.reset(seed=seed, options=options)
     total, turn = 0.0, 0

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
 from rich.console import Console
 
+from harness.cli.kwargs import parse_kwargs
+
 console = Console()
-
-
-def _kwargs(pairs: list[str]) -> dict[str, Any]:
-    from envs.errors import ConfigError
-
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"bad env kwarg {pair!r}: expected KEY=VALUE, e.g. size=5")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def pick_tasks(env_id: str, env_kwargs: dict[str, Any], n: int, split: str | None,
@@ -107,7 +93,7 @@ def rollout(
 
     if expert and random_:
         raise ConfigError("--expert and --random exclude each other")
-    env_kwargs = _kwargs(kwarg)
+    env_kwargs = parse_kwargs(kwarg)
     cfg = RolloutConfig.build(
         env_id=env, env_kwargs=env_kwargs, group_size=group, max_turns=max_turns,
         temperature=temperature, max_tokens=max_tokens, seed=seed,

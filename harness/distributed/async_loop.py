@@ -90,7 +90,7 @@ def importance_correct(learner: Any, samples: list[Any], pad_id: int, clip: floa
 def plan_and_roll_out(rt: Any, sampler: Any, curriculum: Any, step: int
                       ) -> tuple[list[tuple[str, int]], int | None, list[Any]]:
     """Phases 1-2 of the training loop for batch ``step`` (what the producer runs)."""
-    from harness.setup import roll_out
+    from harness.components import roll_out
 
     tasks = sampler.sample(rt.cfg.rollout.tasks_per_step)
     horizon, prefix = curriculum.plan() if curriculum is not None else (None, 0)

@@ -1,4 +1,4 @@
-"""What ``distributed.mode: ray`` builds for the trainer (called by ``harness.setup``).
+"""What ``distributed.mode: ray`` builds for the trainer (called by ``harness.components``).
 
 The trainer's loop is unchanged: it gets a :class:`~harness.distributed.router.RouterBackend`
 instead of an in-process backend (generate, score and ``load_weights`` go to engine
