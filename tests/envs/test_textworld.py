@@ -47,3 +47,19 @@ def test_splits_do_not_overlap() -> None:
     env = TextWorldEnv()
     train, test = set(env.task_ids("train")), set(env.task_ids("test"))
     assert len(train) == 900 and len(test) == 180 and not train & test
+
+
+def test_games_generate_concurrently_and_unlucky_seeds_fall_back(tmp_path, monkeypatch) -> None:
+    """Threads generating at once used to crash TextWorld's generator; and seed 10000 has no
+    level-2 treasure-hunter quest, so the next deterministic seed is used."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from envs.textworld_games.games import game_file
+
+    monkeypatch.setenv("TURNGYM_CACHE", str(tmp_path))
+    ids = ["treasure_hunter-L2-10000", "custom-L1-10001", "coin_collector-L1-10001"]
+    with ThreadPoolExecutor(3) as pool:
+        files = list(pool.map(game_file, ids))
+    assert [f.name for f in files] == [f"{i}.z8" for i in ids]
+    assert all(f.stat().st_size > 1000 and f.with_suffix(".json").exists() for f in files)
+    assert game_file(ids[0]) == files[0]  # cached: the same file, not regenerated

@@ -1,0 +1,92 @@
+"""``turngym eval SUITE``: run an evaluation suite, print a table, write results + trajectories."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+
+def _fmt_ci(block: dict[str, Any]) -> str:
+    lo, hi = block["ci95"]
+    return f"{block['rate']:.0%} [{lo:.0%}, {hi:.0%}]"
+
+
+def render_results(results: dict[str, Any], con: Any) -> None:
+    """Print the per-entry table and the per-type breakdown of a results document."""
+    from rich.table import Table
+
+    table = Table(title=f"{results['suite']} · {results['label']} · n={results['samples']} "
+                        f"· seed {results['seed']}")
+    rows = [*results["entries"].items(), ("overall", results["overall"])]
+    has_tokens = any(e["tokens"]["per_episode"] for _, e in rows)
+    has_cost = any(e["cost_per_episode"] for _, e in rows)
+    cols = ["entry", "episodes", "success [95% CI]", "pass@k", "turns", "invalid",
+            "stop reasons", "wall s/ep"] + ["tokens/ep"] * has_tokens + ["cost/ep"] * has_cost
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("entry", "stop reasons") else "right")
+    for name, e in rows:
+        passk = " ".join(f"@{k} {v:.2f}" for k, v in e["pass_at_k"].items())
+        stops = ", ".join(f"{k} {v:.0%}" for k, v in e["stop_reasons"].items())
+        cells = [name, str(e["episodes"]), _fmt_ci(e["success"]), passk,
+                 f"{e['turns_mean']:.1f}", f"{e['invalid_rate']:.1%}", stops,
+                 f"{e['wall_s_per_episode']:.2f}"]
+        cells += [f"{e['tokens']['per_episode']:.0f}"] * has_tokens
+        cells += [f"${e['cost_per_episode']:.4f}"] * has_cost
+        table.add_row(*cells)
+    con.print(table)
+    types = Table(title="success by task type")
+    for col in ("entry", "type", "episodes", "success [95% CI]", "turns"):
+        types.add_column(col, justify="left" if col in ("entry", "type") else "right")
+    for name, e in results["entries"].items():
+        for t, b in e["by_type"].items():
+            types.add_row(name, t, str(b["success"]["n"]), _fmt_ci(b["success"]),
+                          f"{b['turns_mean']:.1f}")
+    con.print(types)
+
+
+def eval_cmd(
+    suite: str = typer.Argument(..., help="Suite name (benchmarks/suites/NAME.yaml) or a path."),
+    policy: str = typer.Option("scripted", help="scripted | hf | vllm | openai."),
+    model: str | None = typer.Option(
+        None, help="Model dir (hf/vllm; 'default' = SmolLM2-135M-Instruct, 'tiny'), server "
+                   "model name (openai), or expert|random (scripted)."),
+    base_url: str | None = typer.Option(None, help="OpenAI-compatible server URL."),
+    samples: int | None = typer.Option(None, "--samples", help="Samples per task (n of pass@k)."),
+    seed: int | None = typer.Option(None, help="Override the suite's seed."),
+    limit: int | None = typer.Option(None, help="Only the first N tasks of each entry."),
+    max_turns: int | None = typer.Option(None, help="Override every entry's turn limit."),
+    max_tokens: int | None = typer.Option(None, help="Override max tokens per turn."),
+    history_length: int = typer.Option(2, help="Agent memory window (turns)."),
+    max_prompt_tokens: int = typer.Option(1536, help="Agent prompt budget (tokens)."),
+    price_prompt: float = typer.Option(0.0, help="USD per million prompt tokens (0 = local)."),
+    price_completion: float = typer.Option(0.0, help="USD per million completion tokens."),
+    dtype: str | None = typer.Option(None, help="hf/vllm dtype (auto, float32, bfloat16)."),
+    out: str | None = typer.Option(None, "--out", help="Output dir (default runs/eval-SUITE-TIME)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
+) -> None:
+    """Run an evaluation suite; write results.json and trajectories.jsonl into --out."""
+    from benchmarks.suite import load_suite
+    from harness.evaluate import EvalSettings, evaluate
+
+    settings = EvalSettings(policy=policy, model=model, base_url=base_url, samples=samples,
+                            seed=seed, limit=limit, max_turns=max_turns, max_tokens=max_tokens,
+                            history_length=history_length, max_prompt_tokens=max_prompt_tokens,
+                            price_prompt=price_prompt, price_completion=price_completion,
+                            backend_kwargs={"dtype": dtype} if dtype else {})
+    settings.check()
+    spec = load_suite(suite)
+    out_dir = Path(out or f"runs/eval-{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    run = evaluate(spec, settings, progress=progress)
+    res, traj = run.write(out_dir)
+    render_results(run.results, console)
+    console.print(f"wrote {res} and {traj} ({len(run.trajectories)} trajectories)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_cmd)

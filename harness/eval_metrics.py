@@ -1,0 +1,155 @@
+"""Evaluation statistics: Wilson intervals, unbiased pass@k, and per-entry metrics.
+
+:func:`entry_metrics` turns the trajectories of one suite entry into the JSON block that
+``turngym eval`` writes (keys listed in ``docs/evaluation.md``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from typing import Any
+
+from harness.trajectory import StopReason, Trajectory
+
+#: z of a two-sided 95% interval.
+Z95 = 1.959963984540054
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (Wilson 1927).
+
+    ``p = s/n``, ``c = (p + z^2/2n) / (1 + z^2/n)``,
+    ``h = z / (1 + z^2/n) * sqrt(p(1-p)/n + z^2/4n^2)``; the interval is ``[c-h, c+h]``
+    clipped to ``[0, 1]``. ``n = 0`` gives ``(0, 1)`` (nothing is known).
+    """
+    if n < 0 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n, got successes={successes}, n={n}")
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k of one task with ``c`` successes in ``n`` samples (Chen et al. 2021,
+    arXiv:2107.03374): ``1 - C(n-c, k) / C(n, k)``, computed as the stable product
+    ``1 - prod_{i=n-c+1}^{n} (1 - k/i)``. ``n - c < k`` gives 1.0."""
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n}, c={c}, k={k}")
+    if n - c < k:
+        return 1.0
+    prod = 1.0
+    for i in range(n - c + 1, n + 1):
+        prod *= 1.0 - k / i
+    return 1.0 - prod
+
+
+def k_values(n: int) -> list[int]:
+    """The k of pass@k that are reported for n samples: 1, powers of two, and n."""
+    ks = {1, n}
+    k = 2
+    while k < n:
+        ks.add(k)
+        k *= 2
+    return sorted(ks)
+
+
+def success_block(wins: list[bool]) -> dict[str, Any]:
+    """``{"rate", "ci95": [lo, hi], "successes", "n"}`` of a list of outcomes."""
+    s, n = int(sum(wins)), len(wins)
+    lo, hi = wilson_interval(s, n)
+    return {"rate": s / n if n else 0.0, "ci95": [lo, hi], "successes": s, "n": n}
+
+
+def task_type(traj: Trajectory, key: str = "task_type") -> str:
+    """The type of ``traj`` for the breakdown: ``Trajectory.task_type`` for ``task_type``,
+    else the first turn that carries info ``key``; ``"all"`` when none does."""
+    if key == "task_type" and traj.task_type:
+        return str(traj.task_type)
+    for turn in traj.turns:
+        if turn.info.get(key) is not None:
+            return str(turn.info[key])
+    return "all"
+
+
+def pass_at_k_block(trajs: list[Trajectory], n: int) -> dict[str, float]:
+    """Mean over tasks of the unbiased pass@k, for every k of :func:`k_values`."""
+    by_task: dict[tuple[str, int], list[bool]] = defaultdict(list)
+    for t in trajs:
+        by_task[(t.task_id, t.seed)].append(t.won)
+    if not by_task:
+        return {}
+    out = {}
+    for k in k_values(n):
+        vals = [pass_at_k(len(w), sum(w), k) for w in by_task.values() if len(w) >= k]
+        out[str(k)] = sum(vals) / len(vals) if vals else 0.0
+    return out
+
+
+def entry_metrics(trajs: list[Trajectory], *, samples: int, group_by: str = "task_type",
+                  price_prompt: float = 0.0, price_completion: float = 0.0,
+                  wall_s: float = 0.0) -> dict[str, Any]:
+    """Metrics of one entry's trajectories.
+
+    ``price_*`` are prices per million tokens (0 for a local model); ``wall_s`` is the
+    entry's wall time. Timing keys start with ``wall_s`` or end with ``_s`` so that
+    :func:`strip_timings` can drop them for determinism checks.
+    """
+    n_ep = len(trajs)
+    student = [u for t in trajs for u in t.turns if u.trainable]
+    n_student = max(len(student), 1)
+    stops = Counter(t.stop_reason.value for t in trajs)
+    prompt_tok = sum(len(u.prompt_ids) for u in student)
+    completion_tok = sum(len(u.response_ids) for u in student)
+    per_ep = max(n_ep, 1)
+    by_type: dict[str, list[Trajectory]] = defaultdict(list)
+    for t in trajs:
+        by_type[task_type(t, group_by)].append(t)
+    cost = (prompt_tok * price_prompt + completion_tok * price_completion) / 1e6
+    return {
+        "episodes": n_ep,
+        "tasks": len({(t.task_id, t.seed) for t in trajs}),
+        "success": success_block([t.won for t in trajs]),
+        "pass_at_k": pass_at_k_block(trajs, samples),
+        "by_type": {k: {"success": success_block([t.won for t in v]),
+                        "turns_mean": sum(t.num_turns for t in v) / len(v)}
+                    for k, v in sorted(by_type.items())},
+        "return_mean": sum(t.total_reward for t in trajs) / per_ep,
+        "turns_mean": sum(t.num_turns for t in trajs) / per_ep,
+        "turns_hist": dict(sorted(Counter(str(t.num_turns) for t in trajs).items(),
+                                  key=lambda kv: int(kv[0]))),
+        "invalid_rate": sum(not u.action_valid for u in student) / n_student,
+        "parse_error_rate": sum("parse_error" in u.info for u in student) / n_student,
+        "stop_reasons": {r.value: stops.get(r.value, 0) / per_ep for r in StopReason
+                         if stops.get(r.value)},
+        "tokens": {"prompt": prompt_tok, "completion": completion_tok,
+                   "per_episode": (prompt_tok + completion_tok) / per_ep},
+        "cost_per_episode": cost / per_ep,
+        "wall_s": wall_s,
+        "wall_s_per_episode": wall_s / per_ep,
+    }
+
+
+def merge_metrics(blocks: list[tuple[list[Trajectory], str]], *, samples: int,
+                  price_prompt: float, price_completion: float, wall_s: float) -> dict[str, Any]:
+    """Metrics over all entries (the ``overall`` block); by type within each entry's key."""
+    trajs = [t for ts, _ in blocks for t in ts]
+    out = entry_metrics(trajs, samples=samples, price_prompt=price_prompt,
+                        price_completion=price_completion, wall_s=wall_s)
+    out.pop("by_type")
+    return out
+
+
+def strip_timings(doc: Any) -> Any:
+    """``doc`` without wall-clock keys (``*_s``, ``wall_s*``, ``time``): what must repeat
+    exactly under a fixed seed."""
+    if isinstance(doc, dict):
+        return {k: strip_timings(v) for k, v in doc.items()
+                if not (k.endswith("_s") or k.startswith("wall_s") or k in ("time", "started"))}
+    if isinstance(doc, list):
+        return [strip_timings(v) for v in doc]
+    return doc
