@@ -5,7 +5,8 @@ A checkpoint is a directory ``OUT/checkpoints/step-000007/``:
 - ``model/``: HF-loadable full weights (safetensors) + config + tokenizer, usable as a
   teacher, an eval model or the start of another run;
 - ``policy.safetensors``: the raw trainable module's weights (LoRA adapters included), which
-  is what ``--resume`` loads;
+  is what ``--resume`` loads (the FSDP learner writes ``dcp/``, one shard file per rank,
+  instead, and its optimizer state there too);
 - ``trainer_state.pt``: optimizer, LR scheduler, curriculum and task-sampler state, RNG
   states (python, numpy, torch) and the step;
 - ``config.yaml``: the resolved config.
@@ -46,9 +47,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_checkpoint(out_dir: str | Path, step: int, learner: Any, extra: dict[str, Any],
                     *, config_yaml: str = "", tokenizer: Any = None, keep: int = 2) -> Path:
-    """Write checkpoint ``step`` under ``out_dir/checkpoints`` atomically; returns its path."""
-    from safetensors.torch import save_model
+    """Write checkpoint ``step`` under ``out_dir/checkpoints`` atomically; returns its path.
 
+    With the FSDP learner under torchrun (:mod:`harness.distributed.leader`) the learner
+    calls are collective: every rank writes its shards into the temporary directory before
+    the rename (the directory must be on a filesystem all ranks share)."""
     root = Path(out_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:06d}"
@@ -58,10 +61,8 @@ def save_checkpoint(out_dir: str | Path, step: int, learner: Any, extra: dict[st
     learner.save_model(tmp / "model")
     if tokenizer is not None:
         tokenizer.save_pretrained(str(tmp / "model"))
-    save_model(learner.model, str(tmp / "policy.safetensors"))
-    torch.save({"step": step, "optimizer": learner.optimizer.state_dict(),
-                "scheduler": learner.scheduler.state_dict(), "rng": rng_state(), **extra},
-               tmp / "trainer_state.pt")
+    states = learner.save_train_state(tmp)
+    torch.save({"step": step, **states, "rng": rng_state(), **extra}, tmp / "trainer_state.pt")
     (tmp / "config.yaml").write_text(config_yaml)
     if final.exists():
         shutil.rmtree(final)
@@ -98,17 +99,9 @@ def find_checkpoint(path: str | Path) -> Path:
 def load_checkpoint(path: str | Path, learner: Any) -> dict[str, Any]:
     """Load weights, optimizer and scheduler into ``learner``, restore RNGs; return the state
     dict (``step``, curriculum/sampler states, ...)."""
-    from safetensors.torch import load_model
-
     ck = find_checkpoint(path)
-    try:
-        load_model(learner.model, str(ck / "policy.safetensors"))
-    except (RuntimeError, KeyError) as exc:
-        raise CheckpointError(f"{ck}: weights do not match the configured model "
-                              f"(model.path / lora settings differ?): {exc}") from None
     state = torch.load(ck / "trainer_state.pt", weights_only=False)
-    learner.optimizer.load_state_dict(state["optimizer"])
-    learner.scheduler.load_state_dict(state["scheduler"])
+    learner.load_train_state(ck, state)
     set_rng_state(state["rng"])
     logger.info("resumed from %s (step %d)", ck, state["step"])
     return state

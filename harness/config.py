@@ -258,6 +258,9 @@ class DistributedConfig(_Section):
     behaviour weights at most k updates old (truncated importance correction)."""
     is_clip: float = Field(default=2.0, ge=1.0, le=100.0)
     """C of the truncated importance weight min(pi_theta / pi_behav, C) (async mode)."""
+    timeout_min: float = Field(default=180.0, gt=0.0, le=10080.0)
+    """Under ``torchrun``: the process group's timeout. Learner ranks other than 0 wait in
+    a collective while rank 0 rolls out and evaluates, so it must exceed those phases."""
 
 
 class TrainConfig(_Section):

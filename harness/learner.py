@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from envs.errors import CheckpointError
+
 logger = logging.getLogger(__name__)
 
 
@@ -149,6 +151,32 @@ class Learner:
             self.model.unmerge_adapter()
         return sd
 
+    def update(self, samples: list[Sample], loss_cfg: Any, *, seed: int, pad_id: int
+               ) -> dict[str, float]:
+        """One PPO update (:func:`ppo_update`) over ``samples``."""
+        return ppo_update(self, samples, loss_cfg, seed=seed, pad_id=pad_id)
+
+    def save_train_state(self, ck_dir: Path) -> dict[str, Any]:
+        """Write the trainable weights (``policy.safetensors``, LoRA adapters included) into
+        ``ck_dir``; return the optimizer/scheduler states for ``trainer_state.pt``."""
+        from safetensors.torch import save_model
+
+        save_model(self.model, str(ck_dir / "policy.safetensors"))
+        return {"optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict()}
+
+    def load_train_state(self, ck_dir: Path, state: dict[str, Any]) -> None:
+        """Undo :meth:`save_train_state` (``state`` is the loaded ``trainer_state.pt``)."""
+        from safetensors.torch import load_model
+
+        try:
+            load_model(self.model, str(ck_dir / "policy.safetensors"))
+        except (RuntimeError, KeyError) as exc:
+            raise CheckpointError(f"{ck_dir}: weights do not match the configured model "
+                                  f"(model.path / lora settings differ?): {exc}") from None
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
     def save_model(self, out_dir: str | Path) -> None:
         """Save full weights as safetensors + config (loadable by ``load_model``)."""
         out_dir = Path(out_dir)
@@ -218,11 +246,30 @@ def ppo_update(learner: Learner, samples: list[Sample], loss_cfg: Any, *, seed: 
             learner.optimizer.step()
             n_opt += 1
     learner.scheduler.step()
+    if world_size > 1:  # every rank logs the means over all ranks' micro-batches
+        sums, counts = _merge_over_ranks(sums, counts, world_size)
     out = {k if "/" in k else f"train/{k}": sums[k] / counts[k] for k in sums}
     out["train/optimizer_steps"] = float(n_opt)
     out["train/samples"] = float(len(samples))
     out["train/lr"] = float(learner.scheduler.get_last_lr()[0])
     return out
+
+
+def _merge_over_ranks(sums: dict[str, float], counts: dict[str, int], world_size: int
+                      ) -> tuple[dict[str, float], dict[str, int]]:
+    """Sum the per-rank metric sums and counts (``all_gather_object``: a rank whose share
+    was all padding has no keys)."""
+    import torch.distributed as dist
+
+    parts: list[Any] = [None] * world_size
+    dist.all_gather_object(parts, (sums, counts))
+    all_sums: dict[str, float] = {}
+    all_counts: dict[str, int] = {}
+    for s_r, c_r in parts:
+        for k, v in s_r.items():
+            all_sums[k] = all_sums.get(k, 0.0) + v
+            all_counts[k] = all_counts.get(k, 0) + c_r[k]
+    return all_sums, all_counts
 
 
 def _rank_micro_batches(mini: list[Sample], micro_size: int, rank: int, world_size: int):

@@ -53,9 +53,6 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     """
     from algos.registry import ADVANTAGES
     from harness.checkpoint import load_checkpoint, save_checkpoint
-    from harness.learner import Learner, ppo_update
-    from harness.metrics_log import MetricsLogger, plot_curves, rollout_metrics
-    from harness.samples import batch_digest, build_samples, opd_token_adv, turn_batch
     from harness.components import (
         build_curriculum,
         build_loss_config,
@@ -64,9 +61,22 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         roll_out,
         score_groups,
     )
+    from harness.distributed.fsdp import finish_distributed, init_distributed
+    from harness.distributed.leader import build_learner, check_torchrun_config, follow
+    from harness.metrics_log import MetricsLogger, plot_curves, rollout_metrics
+    from harness.samples import batch_digest, build_samples, opd_token_adv, turn_batch
     from harness.tasks import TaskSampler
 
     # ---------------------------------------------------------------- setup
+    world = init_distributed(cfg.distributed.timeout_min)  # (0, 1, cpu) outside torchrun
+    if world[1] > 1:
+        check_torchrun_config(cfg)
+        if world[0] != 0:  # learner ranks > 0 run rank 0's learner calls on their shard
+            seed_everything(cfg.seed)
+            follow(build_learner(None, cfg, world))
+            finish_distributed()
+            return {"history": [], "before": None, "after": None, "out_dir": cfg.out_dir,
+                    "rank": world[0]}
     seed_everything(cfg.seed)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -74,7 +84,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     if resume is None and (out / "batches.jsonl").exists():
         (out / "batches.jsonl").unlink()
     rt = build_runtime(cfg)  # model dir, tokenizer, backends, agent, engines, task lists
-    learner = Learner(rt.model_dir, cfg)
+    learner = build_learner(rt.model_dir, cfg, world)  # FSDP leader under torchrun
     sampler = TaskSampler(rt.train_ids, cfg.seed)
     curriculum = build_curriculum(cfg)
     loss_cfg = build_loss_config(cfg)
@@ -163,8 +173,8 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         # ------------------------------------------------ 5. PPO mini-batch updates
         t0 = time.perf_counter()
         if samples:
-            metrics.update(ppo_update(learner, samples, loss_cfg, seed=cfg.seed * 100003 + step,
-                                      pad_id=rt.pad_id))
+            metrics.update(learner.update(samples, loss_cfg, seed=cfg.seed * 100003 + step,
+                                          pad_id=rt.pad_id))
         timing["time/update_s"] = time.perf_counter() - t0
 
         # ------------------------------------------------ 6. sync weights into the backend
@@ -225,6 +235,9 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     if cfg.logging.plot and (out / "metrics.jsonl").exists():
         plot_curves(out / "metrics.jsonl", out / "curves.png")
     rt.close()
+    if world[1] > 1:
+        learner.close()
+        finish_distributed()
     return {"history": history, "before": before, "after": after, "out_dir": str(out)}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 from rich.console import Console
 
@@ -50,11 +52,17 @@ def train_cmd(
     resume: str | None = typer.Option(None, "--resume", help="Run or checkpoint dir to "
                                          "continue exactly."),
 ) -> None:
-    """Train a policy with RL / on-policy distillation (one loop, see docs/training.md)."""
+    """Train a policy with RL / on-policy distillation (one loop, see docs/training.md).
+
+    Under ``torchrun --nproc_per_node N`` the learner is FSDP2-sharded over the N ranks;
+    rank 0 rolls out, logs and evaluates (docs/scale-out.md)."""
     from harness.config import load_config
     from harness.train import train
 
     cfg = load_config(*_split_args(config, overrides))  # fails here, before any work
+    if int(os.environ.get("RANK", "0")) != 0:  # a torchrun learner rank > 0: no display
+        train(cfg, resume=resume)
+        return
     prog, task, cb = _progress(cfg.steps, "train")
     with prog:
         if resume:

@@ -15,9 +15,10 @@ Across nodes: ``torchrun --nnodes N --node_rank R --nproc_per_node G
   (:func:`harness.learner.ppo_update` with ``rank``/``world_size``). Loss shares are
   relative to the whole mini-batch, so W ranks x A micro-batches give the gradient of one
   rank with W x A micro-batches (tested to float tolerance).
-* Checkpoints: :meth:`FSDPLearner.save_sharded` writes model + optimiser shards with
-  ``torch.distributed.checkpoint`` (one file per rank, resharding on load allowed) plus the
-  scheduler and caller state on rank 0; :meth:`FSDPLearner.load_sharded` resumes them.
+* Checkpoints: :meth:`FSDPLearner.save_train_state` writes model + optimiser shards with
+  ``torch.distributed.checkpoint`` (one file per rank, resharding on load allowed) into the
+  trainer's checkpoint directory (:mod:`harness.checkpoint`); :meth:`save_sharded` /
+  :meth:`load_sharded` do the same standalone (``fsdp_check``).
 * Weight sync: :meth:`FSDPLearner.sync_state_dict` all-gathers the full weights onto rank 0
   (:mod:`harness.distributed.weight_sync`).
 """
@@ -38,9 +39,12 @@ from harness.learner import Learner, ppo_update
 logger = logging.getLogger(__name__)
 
 
-def init_distributed() -> tuple[int, int, torch.device]:
+def init_distributed(timeout_min: float = 30.0) -> tuple[int, int, torch.device]:
     """Join the ``torchrun`` process group (env ``RANK``/``WORLD_SIZE``); NCCL on GPU, gloo
-    on CPU. Returns ``(rank, world_size, device)``. Outside torchrun: ``(0, 1, device)``."""
+    on CPU. Returns ``(rank, world_size, device)``. Outside torchrun: ``(0, 1, device)``.
+    ``timeout_min`` bounds every collective, including followers waiting for rank 0."""
+    import datetime
+
     import torch.distributed as dist
 
     cuda = torch.cuda.is_available()
@@ -51,8 +55,19 @@ def init_distributed() -> tuple[int, int, torch.device]:
     if not dist.is_initialized():
         if cuda:
             torch.cuda.set_device(device)
-        dist.init_process_group(backend="nccl" if cuda else "gloo")
+        dist.init_process_group(backend="nccl" if cuda else "gloo",
+                                timeout=datetime.timedelta(minutes=timeout_min))
     return dist.get_rank(), dist.get_world_size(), device
+
+
+def finish_distributed() -> None:
+    """Barrier, then tear the process group down while the interpreter is fully alive
+    (exiting with live gloo work threads can abort the process). No-op outside torchrun."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def shard_model(model: Any, device: torch.device) -> Any:
@@ -93,7 +108,8 @@ class FSDPLearner(Learner):
 
     def update(self, samples: list[Any], loss_cfg: Any, *, seed: int, pad_id: int
                ) -> dict[str, float]:
-        """One PPO update on this rank's share (same ``samples`` and ``seed`` on all ranks)."""
+        """One PPO update on this rank's share (same ``samples`` and ``seed`` on all ranks).
+        Collective."""
         return ppo_update(self, samples, loss_cfg, seed=seed, pad_id=pad_id,
                           rank=self.rank, world_size=self.world_size)
 
@@ -103,35 +119,60 @@ class FSDPLearner(Learner):
 
         return full_state_dict(self.model)
 
-    def save_sharded(self, ckpt_dir: str | Path, extra: dict[str, Any] | None = None) -> Path:
-        """Save model + optimiser shards (DCP) and scheduler/``extra`` (rank 0). Collective."""
+    def save_model(self, out_dir: str | Path) -> None:
+        """Full HF weights (safetensors) + config, written by rank 0. Collective."""
+        sd = self.sync_state_dict()
+        if self.rank == 0:
+            out_dir = Path(out_dir)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            self.model.config.save_pretrained(str(out_dir))
+            from safetensors.torch import save_file
+
+            save_file({k: v.contiguous() for k, v in sd.items()},
+                      str(out_dir / "model.safetensors"), metadata={"format": "pt"})
+        torch.distributed.barrier()
+
+    def save_train_state(self, ck_dir: Path) -> dict[str, Any]:
+        """Model + optimiser shards into ``ck_dir/dcp`` (one ``.distcp`` file per rank);
+        returns the scheduler state for rank 0's ``trainer_state.pt``. Collective."""
         import torch.distributed.checkpoint as dcp
         from torch.distributed.checkpoint.state_dict import get_state_dict
 
-        ckpt_dir = Path(ckpt_dir)
         model_sd, optim_sd = get_state_dict(self.model, self.optimizer)
-        dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(ckpt_dir / "dcp"))
+        dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(Path(ck_dir) / "dcp"))
+        return {"scheduler": self.scheduler.state_dict(), "world_size": self.world_size}
+
+    def load_train_state(self, ck_dir: Path, state: dict[str, Any]) -> None:
+        """Undo :meth:`save_train_state` on any world size (DCP reshards). Collective."""
+        import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+
+        if not (Path(ck_dir) / "dcp").is_dir():
+            raise ConfigError(f"resume: {str(ck_dir)!r} has no dcp/ shards (a checkpoint of "
+                              "a one-process run resumes in one process)")
+        model_sd, optim_sd = get_state_dict(self.model, self.optimizer)
+        sharded = {"model": model_sd, "optim": optim_sd}
+        dcp.load(sharded, checkpoint_id=str(Path(ck_dir) / "dcp"))
+        set_state_dict(self.model, self.optimizer, model_state_dict=sharded["model"],
+                       optim_state_dict=sharded["optim"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+    def save_sharded(self, ckpt_dir: str | Path, extra: dict[str, Any] | None = None) -> Path:
+        """:meth:`save_train_state` plus ``extra`` and a ``DONE`` marker (rank 0). Collective."""
+        ckpt_dir = Path(ckpt_dir)
+        states = self.save_train_state(ckpt_dir)
         if self.rank == 0:
-            torch.save({"scheduler": self.scheduler.state_dict(), "extra": extra or {},
-                        "world_size": self.world_size}, ckpt_dir / "trainer_state.pt")
+            torch.save({**states, "extra": extra or {}}, ckpt_dir / "trainer_state.pt")
             (ckpt_dir / "DONE").write_text(json.dumps({"world_size": self.world_size}))
         torch.distributed.barrier()
         return ckpt_dir
 
     def load_sharded(self, ckpt_dir: str | Path) -> dict[str, Any]:
         """Load what :meth:`save_sharded` wrote (any world size); returns ``extra``."""
-        import torch.distributed.checkpoint as dcp
-        from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
-
         ckpt_dir = Path(ckpt_dir)
         if not (ckpt_dir / "DONE").is_file():
             raise ConfigError(f"resume: {str(ckpt_dir)!r} is not a complete sharded checkpoint "
                               "(no DONE marker)")
-        model_sd, optim_sd = get_state_dict(self.model, self.optimizer)
-        state = {"model": model_sd, "optim": optim_sd}
-        dcp.load(state, checkpoint_id=str(ckpt_dir / "dcp"))
-        set_state_dict(self.model, self.optimizer, model_state_dict=state["model"],
-                       optim_state_dict=state["optim"])
         meta = torch.load(ckpt_dir / "trainer_state.pt", weights_only=False)
-        self.scheduler.load_state_dict(meta["scheduler"])
+        self.load_train_state(ckpt_dir, meta)
         return dict(meta["extra"])

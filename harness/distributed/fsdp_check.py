@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -66,10 +67,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--resume", default=None, help="a sharded checkpoint dir to resume")
     args = ap.parse_args(argv)
 
-    from algos.ppo_loss import PPOLossConfig
-    from harness.distributed.fsdp import FSDPLearner, init_distributed
+    from harness.distributed.fsdp import finish_distributed, init_distributed
 
     rank, world, device = init_distributed()
+    result = _run(args, rank, world, device)
+    finish_distributed()  # every rank waits for rank 0's files, then gloo is torn down
+    return result
+
+
+def _progress(rank: int, msg: str) -> None:
+    print(f"[fsdp_check rank {rank}] {msg}", file=sys.stderr, flush=True)
+
+
+def _run(args: argparse.Namespace, rank: int, world: int, device: torch.device
+         ) -> dict[str, Any]:
+    from algos.ppo_loss import PPOLossConfig
+    from harness.distributed.fsdp import FSDPLearner
+
     torch.manual_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -85,18 +99,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         step_s.append(time.perf_counter() - t0)
         losses.append(m.get("train/loss", m.get("algo/loss")))
         gnorms.append(m["train/grad_norm"])
+        _progress(rank, f"step {step} done")
         if args.save_at and step + 1 == args.save_at:
             learner.save_sharded(out / "ckpt", {"step": step + 1})
+            _progress(rank, "saved")
     sd = learner.sync_state_dict()
     result = {"world_size": world, "start": start, "step_s": step_s, "losses": losses,
               "grad_norm": gnorms}
     if rank == 0:
         torch.save({k: v.clone() for k, v in sd.items()}, out / "params.pt")
         (out / "result.json").write_text(json.dumps(result))
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    _progress(rank, "finished")
     return result
-
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,98 @@
+"""``turngym train`` under ``torchrun``: rank 0 leads, the other ranks follow.
+
+Rank 0 runs the whole training loop (:func:`harness.train.train`): rollouts, scoring,
+advantages, logging, evaluation and checkpoint bookkeeping. Its learner is a
+:class:`LeaderLearner`, which forwards every learner call to the other ranks before running
+it itself; those ranks sit in :func:`follow` and run the same call on their own shard of the
+:class:`~harness.distributed.fsdp.FSDPLearner`. So the PPO update, the weight gather for the
+rollout backend and the sharded checkpoint writes are collective, and everything else is
+rank 0 alone. The samples travel with the ``update`` call (``broadcast_object_list``), so
+every rank trains on the same samples with the same shuffling seed
+(:func:`harness.learner.ppo_update` with ``rank`` / ``world_size``).
+
+Followers wait in a broadcast while rank 0 rolls out and evaluates; the process group's
+timeout (``distributed.timeout_min``) must exceed the longest such phase.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from envs.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+#: The learner calls rank 0 forwards (each is collective on the FSDP learner).
+COMMANDS = ("update", "sync_state_dict", "save_model", "save_train_state", "load_train_state")
+
+
+def _broadcast(obj: Any) -> Any:
+    import torch.distributed as dist
+
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+class LeaderLearner:
+    """Rank 0's learner: each call in :data:`COMMANDS` is broadcast, then run locally."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name in COMMANDS:
+            def collective(*args: Any, **kwargs: Any) -> Any:
+                _broadcast((name, args, kwargs))
+                return getattr(self.inner, name)(*args, **kwargs)
+            return collective
+        return getattr(self.inner, name)  # model, optimizer, scheduler, cfg, ...
+
+    def close(self) -> None:
+        """Release the followers (they return from :func:`follow`)."""
+        _broadcast(("stop", (), {}))
+
+
+def follow(inner: Any) -> int:
+    """Run rank 0's learner calls on this rank until it sends ``stop``; returns the count."""
+    n = 0
+    while True:
+        name, args, kwargs = _broadcast(None)
+        if name == "stop":
+            return n
+        getattr(inner, name)(*args, **kwargs)
+        n += 1
+
+
+def check_torchrun_config(cfg: Any) -> None:
+    """What the torchrun path does not support fails before any work, naming the key."""
+    if cfg.lora.enabled:
+        raise ConfigError("lora.enabled: the FSDP learner under torchrun trains full weights; "
+                          "set lora.enabled=false or run one process")
+    if cfg.distributed.async_staleness:
+        raise ConfigError("distributed.async_staleness: asynchronous mode runs in one process; "
+                          "set it to 0 under torchrun")
+
+
+def build_learner(model_dir: Path | None, cfg: Any, world: tuple[int, int, torch.device]
+                  ) -> Any:
+    """The trainer's learner. One process: a plain :class:`harness.learner.Learner`. Under
+    torchrun with W > 1 ranks: rank 0 (``model_dir`` given) broadcasts the resolved model
+    dir, every rank builds its FSDP shard, and rank 0 gets a :class:`LeaderLearner`;
+    other ranks (``model_dir=None``) get their plain :class:`FSDPLearner` to :func:`follow`.
+    """
+    from harness.learner import Learner
+
+    rank, world_size, device = world
+    if world_size == 1:
+        return Learner(model_dir, cfg)
+    from harness.distributed.fsdp import FSDPLearner
+
+    model_dir = Path(_broadcast(str(model_dir) if rank == 0 else None))
+    inner = FSDPLearner(model_dir, cfg, rank=rank, world_size=world_size, device=device)
+    logger.info("rank %d/%d: FSDP learner on %s", rank, world_size, device)
+    return LeaderLearner(inner) if rank == 0 else inner
