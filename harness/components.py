@@ -187,10 +187,14 @@ def roll_out(rt: Runtime, tasks: list[tuple[str, int]], *, horizon: int | None, 
     return sorted(groups, key=lambda g: order.get((g.task_id, g.seed), 0))
 
 
-def score_groups(rt: Runtime, cfg: TrainConfig, groups: list[Group]) -> list[Group]:
-    """Step 3: teacher log-probs (OPD) and reference log-probs (KL) on trainable turns."""
+def score_groups(rt: Runtime, cfg: TrainConfig, groups: list[Group]
+                 ) -> tuple[list[Group], dict[str, float]]:
+    """Step 3: teacher log-probs (OPD) and reference log-probs (KL) on trainable turns.
+
+    With ``teacher.expert_hint`` the teacher scores each response under the student's prompt
+    plus the env's expert action (:mod:`harness.teacher_hint`)."""
     if rt.teacher is None and rt.ref is None:
-        return groups
+        return groups, {}
     keys, prompts, responses = [], [], []
     for g in groups:
         for t in g.trajectories:
@@ -200,12 +204,21 @@ def score_groups(rt: Runtime, cfg: TrainConfig, groups: list[Group]) -> list[Gro
                     prompts.append(list(u.prompt_ids))
                     responses.append(list(u.response_ids))
     if not keys:
-        return groups
+        return groups, {}
+    metrics: dict[str, float] = {}
+    teacher_prompts = prompts
+    if rt.teacher is not None and cfg.teacher.expert_hint:
+        from harness.teacher_hint import hinted_prompts
+
+        teacher_prompts, metrics = hinted_prompts(
+            [t for g in groups for t in g.trajectories], keys, rt.tokenizer, cfg.env.id,
+            dict(cfg.env.kwargs))
     extra: dict[str, dict[int, dict[str, Any]]] = {}
-    for name, backend in (("teacher_logprobs", rt.teacher), ("ref_logprobs", rt.ref)):
+    for name, backend, ps in (("teacher_logprobs", rt.teacher, teacher_prompts),
+                              ("ref_logprobs", rt.ref, prompts)):
         if backend is None:
             continue
-        scores = backend.score(prompts, responses)
+        scores = backend.score(ps, responses)
         for (traj_id, k), lp in zip(keys, scores):
             extra.setdefault(traj_id, {}).setdefault(k, {})[name] = [float(x) for x in lp]
     out = []
@@ -217,7 +230,7 @@ def score_groups(rt: Runtime, cfg: TrainConfig, groups: list[Group]) -> list[Gro
                           for k, u in enumerate(t.turns))
             trajs.append(dataclasses.replace(t, turns=turns))
         out.append(dataclasses.replace(g, trajectories=tuple(trajs)))
-    return out
+    return out, metrics
 
 
 def evaluate(rt: Runtime, cfg: TrainConfig) -> dict[str, float]:

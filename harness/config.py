@@ -7,8 +7,9 @@ naming the dotted key, before any model is loaded.
 
 Sections: ``model`` (policy + rollout backend), ``env``, ``rollout``, ``algo`` (advantage
 estimator, PPO loss, OPD/SOD), ``curriculum`` (none / tcod_f2b / tcod_b2f), ``optim``,
-``lora``, ``teacher``, ``ref`` (KL), ``eval``, ``checkpoint``, ``logging``, ``distributed``
-(local vs Ray, engines, env workers, async staleness; docs/scale-out.md).
+``sampler`` (uniform / difficulty), ``lora``, ``teacher``, ``ref`` (KL), ``eval``,
+``checkpoint``, ``logging``, ``distributed`` (local vs Ray, engines, env workers, async
+staleness; docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from algos.task_sampler import TaskSamplerConfig
 from envs.errors import ConfigError
 
 #: Advantage estimators the trainer knows; ``opd`` and ``gigpo+opd`` add the teacher term.
@@ -148,6 +150,14 @@ class CurriculumConfig(_Section):
     """f2b: longest student horizon (default ``rollout.max_turns``)."""
 
 
+class SamplerConfig(TaskSamplerConfig):
+    """Which train tasks each step plays: ``uniform`` (the default) or ``difficulty``
+    (:class:`algos.task_sampler.DifficultySampler`: favour tasks solved about half the
+    time; ``ema``, ``prior`` and ``min_weight`` apply to it only)."""
+
+    name: Literal["uniform", "difficulty"] = "uniform"  # type: ignore[assignment]
+
+
 class OptimConfig(_Section):
     """AdamW + PPO epochs/mini-batches."""
 
@@ -186,9 +196,11 @@ class TeacherConfig(_Section):
 
     path: str | None = None
     """Model dir (a larger model, or an SFT'd checkpoint's ``model`` dir); ``default``/``tiny``
-    as for ``model.path``. Required by ``opd`` and ``gigpo+opd``."""
+    as for ``model.path``. Required by ``opd`` and ``gigpo+opd`` unless ``expert_hint``
+    (then it defaults to ``model.path``: the student's start weights, frozen)."""
     expert_hint: bool = False
-    """Score with an expert-informed prompt (the env's expert action appended to the task)."""
+    """Score with an expert-informed prompt: the student's prompt plus the env's expert
+    action for that state (``harness.teacher_hint``)."""
 
 
 class RefConfig(_Section):
@@ -274,6 +286,7 @@ class TrainConfig(_Section):
     rollout: RolloutSection = Field(default_factory=RolloutSection)
     algo: AlgoConfig = Field(default_factory=AlgoConfig)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     lora: LoraConfig = Field(default_factory=LoraConfig)
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
@@ -287,7 +300,10 @@ class TrainConfig(_Section):
     @model_validator(mode="after")
     def _cross_checks(self) -> TrainConfig:
         if self.algo.uses_teacher and not self.teacher.path:
-            raise ValueError(f"algo.name={self.algo.name} needs teacher.path (a model dir)")
+            if not self.teacher.expert_hint:
+                raise ValueError(f"algo.name={self.algo.name} needs teacher.path (a model dir) "
+                                 "or teacher.expert_hint=true")
+            self.teacher.path = self.model.path
         if self.algo.loss.kl_coef > 0 and not self.ref.enabled:
             raise ValueError("algo.loss.kl_coef > 0 needs ref.enabled=true")
         return self

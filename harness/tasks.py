@@ -7,6 +7,7 @@ generator, so its draws do not depend on anything else that uses randomness, and
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -40,25 +41,64 @@ def split_task_ids(env_id: str, env_kwargs: dict[str, Any], split: str
 
 
 class TaskSampler:
-    """Uniform sampling of train tasks with per-draw env seeds."""
+    """Sampling of train tasks with per-draw env seeds: uniform, or by difficulty.
 
-    def __init__(self, task_ids: list[str], seed: int):
+    ``difficulty`` (an :class:`algos.task_sampler.TaskSamplerConfig`) draws the ids with an
+    :class:`algos.task_sampler.DifficultySampler` (favouring tasks solved about half the
+    time), fed by :meth:`observe` after every rollout; seeds come from this sampler's own
+    generator either way. Thread-safe (async mode samples from the producer thread).
+    """
+
+    def __init__(self, task_ids: list[str], seed: int, difficulty: Any = None):
         if not task_ids:
             raise ConfigError("no train tasks to sample from")
         self.task_ids = list(task_ids)
         self.rng = np.random.default_rng(seed)
+        self.difficulty = None
+        if difficulty is not None:
+            from algos.task_sampler import DifficultySampler
+
+            self.difficulty = DifficultySampler(self.task_ids, difficulty, seed=seed + 1)
+        self._lock = threading.Lock()
 
     def sample(self, n: int) -> list[tuple[str, int]]:
         """``n`` distinct tasks (with replacement only when there are fewer than ``n``)."""
-        idx = self.rng.choice(len(self.task_ids), size=n, replace=len(self.task_ids) < n)
-        seeds = self.rng.integers(0, 2**31 - 1, size=n)
-        return [(self.task_ids[int(i)], int(s)) for i, s in zip(idx, seeds)]
+        with self._lock:
+            if self.difficulty is not None:
+                ids = self.difficulty.sample(n)
+            else:
+                idx = self.rng.choice(len(self.task_ids), size=n,
+                                      replace=len(self.task_ids) < n)
+                ids = [self.task_ids[int(i)] for i in idx]
+            seeds = self.rng.integers(0, 2**31 - 1, size=n)
+        return [(t, int(s)) for t, s in zip(ids, seeds)]
+
+    def observe(self, groups: list[Any]) -> dict[str, float]:
+        """Fold every trajectory's success into the difficulty estimates; returns the
+        sampler's metrics (nothing for uniform sampling)."""
+        if self.difficulty is None:
+            return {}
+        with self._lock:
+            for g in groups:
+                for t in g.trajectories:
+                    self.difficulty.update(t.task_id, float(t.won))
+            return self.difficulty.metrics()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": self.rng.bit_generator.state}
+        state: dict[str, Any] = {"rng": self.rng.bit_generator.state}
+        if self.difficulty is not None:
+            state["difficulty"] = self.difficulty.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
+        if (self.difficulty is None) != ("difficulty" not in state):
+            from envs.errors import CheckpointError
+
+            raise CheckpointError("sampler: the checkpoint was saved with another "
+                                  "sampler.name (uniform vs difficulty)")
+        if self.difficulty is not None:
+            self.difficulty.load_state_dict(state["difficulty"])
 
 
 def eval_tasks(task_ids: list[str], n: int, seed: int = 12345) -> list[tuple[str, int]]:

@@ -2,7 +2,7 @@
 
 Each step:
 
-1. sample tasks (task sampler + TCOD curriculum);
+1. sample tasks (uniform or difficulty task sampler + TCOD curriculum);
 2. roll out groups of ``rollout.group_size`` trajectories per task (``harness.rollout``);
 3. optional teacher scoring (OPD) and reference log-probs (KL) with ``backend.score``;
 4. advantages from the ``algos`` registry over per-turn rows (+ per-token OPD, SOD weights);
@@ -85,7 +85,8 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         (out / "batches.jsonl").unlink()
     rt = build_runtime(cfg)  # model dir, tokenizer, backends, agent, engines, task lists
     learner = build_learner(rt.model_dir, cfg, world)  # FSDP leader under torchrun
-    sampler = TaskSampler(rt.train_ids, cfg.seed)
+    sampler = TaskSampler(rt.train_ids, cfg.seed,
+                          difficulty=cfg.sampler if cfg.sampler.name == "difficulty" else None)
     curriculum = build_curriculum(cfg)
     loss_cfg = build_loss_config(cfg)
     adv_cfg = advantage_config(cfg)
@@ -135,16 +136,17 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
                                             step=step, curriculum=curriculum)
             timing["time/rollout_s"] = time.perf_counter() - t0
         trajs = [t for g in groups for t in g.trajectories]
+        sampler_m = sampler.observe(groups)  # difficulty sampling: success estimates
 
         # ------------------------------------------------ 3. teacher + reference scoring
         t0 = time.perf_counter()
-        groups = score_groups(rt, cfg, groups)
+        groups, score_m = score_groups(rt, cfg, groups)
         timing["time/score_s"] = time.perf_counter() - t0
 
         # ------------------------------------------------ 4. advantages
         t0 = time.perf_counter()
         batch, rows = turn_batch(groups)
-        metrics: dict[str, float] = {}
+        metrics: dict[str, float] = {**score_m, **sampler_m}
         adv_N = None
         if adv_fn is not None:
             res = adv_fn(batch, adv_cfg)

@@ -68,6 +68,15 @@ def test_opd_distills_from_teacher(tmp_path: Path, teacher_dir: str) -> None:
 
 
 @pytest.mark.slow
+def test_opd_from_the_same_model_with_an_expert_informed_prompt(tmp_path: Path) -> None:
+    out = run(tmp_path, "algo.name=opd", "teacher.expert_hint=true", "algo.opd.sod=false")
+    assert_trained(out)
+    m = out["history"][0]["metrics"]
+    assert m["teacher/hinted_frac"] == 1.0  # every trained turn was scored with a hint
+    assert m["algo/opd_gap"] != 0  # the hint changes the (same) model's log-probs
+
+
+@pytest.mark.slow
 def test_gigpo_opd_sod_with_reference_kl(tmp_path: Path, teacher_dir: str) -> None:
     out = run(tmp_path, "algo.name=gigpo+opd", f"teacher.path={teacher_dir}",
               "algo.opd.sod=true", "ref.enabled=true", "algo.loss.kl_coef=0.1")
@@ -75,6 +84,19 @@ def test_gigpo_opd_sod_with_reference_kl(tmp_path: Path, teacher_dir: str) -> No
     m = out["history"][1]["metrics"]
     assert 0 < m["algo/sod_weight_mean"] <= 1.2 + 1e-9
     assert m["algo/kl_ref"] >= 0  # k3 is non-negative; > 0 once the policy moved
+
+
+@pytest.mark.slow
+def test_difficulty_sampler_drives_task_choice(tmp_path: Path) -> None:
+    out = run(tmp_path, "sampler.name=difficulty", "env.num_train_tasks=4", "algo.name=grpo")
+    assert_trained(out)
+    m = out["history"][0]["metrics"]
+    assert 0 <= m["algo/task_success_est_mean"] <= 1
+    import torch
+
+    state = torch.load(Path(out["out_dir"]) / "checkpoints" / "step-000002" /
+                       "trainer_state.pt", weights_only=False)
+    assert len(state["sampler"]["difficulty"]["success"]) == 4  # saved for exact resume
 
 
 @pytest.mark.slow
