@@ -7,11 +7,18 @@ A sandbox owns a host folder ``root`` with two parts:
 * ``root/hidden``: the grader's files (runner and pristine tests), mounted read-only at
   ``/hidden`` only for :meth:`Sandbox.exec` calls made with ``hidden=True``.
 
-Every command runs as an unprivileged user (uid 65534) with limits on memory
-(``RLIMIT_AS``), processes (``RLIMIT_NPROC``), CPU time, file size and wall time. Output is
-captured to a file and truncated by the caller. Folders and processes are cleaned up on
-:meth:`Sandbox.close`, at interpreter exit, and, after a hard kill, by :func:`sweep_stale`
-the next time a sandbox starts (folder names carry the owner pid).
+Every command runs as an unprivileged user (uid 65534; ``local``: see below) with limits
+on memory (``RLIMIT_AS``), processes (``RLIMIT_NPROC``), CPU time, file size and wall time.
+Output is captured to a file and truncated by the caller. Folders and processes are cleaned
+up on :meth:`Sandbox.close`, at interpreter exit, and, after a hard kill, by
+:func:`sweep_stale` the next time a sandbox starts (folder names carry the owner pid).
+
+The process limit is per sandbox, so that envs stepped concurrently (the rollout harness's
+thread pool) cannot use up each other's. The kernel counts ``RLIMIT_NPROC`` per uid, and in
+every user namespace up the chain, so one limit set on the host side would be one budget
+shared by every sandbox of that uid (and by docker's uid-65534 commands). bwrap therefore
+sets it inside the sandbox, where the count covers that sandbox's own user namespace only;
+``local`` sandboxes (no namespaces) each run as a uid of their own when started as root.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import weakref
 from dataclasses import dataclass
@@ -42,6 +50,11 @@ RUNNER = Path(__file__).resolve().parent / "runner.py"
 RUNNER_INSIDE = "/opt/turngym/runner.py"
 #: The shell that runs ``bash`` tool commands (bwrap and local; docker runs ``bash``).
 SHELL = "/bin/bash" if Path("/bin/bash").exists() else "/bin/sh"
+#: ``local`` sandboxes started as root run as ``LOCAL_UID_BASE + pid * LOCAL_UIDS + slot``:
+#: a uid per live sandbox (unique on the host while this process lives), so that
+#: ``RLIMIT_NPROC``, which the kernel counts per uid, limits each sandbox on its own.
+LOCAL_UID_BASE = 1 << 30
+LOCAL_UIDS = 256
 
 
 @dataclass(frozen=True)
@@ -51,7 +64,8 @@ class Limits:
     memory_mb: int = 1024
     """Address space (bwrap/local) or cgroup memory (docker)."""
     pids: int = 128
-    """Processes of the sandbox user (bwrap/local) or cgroup pids (docker)."""
+    """Processes (threads included) of one sandbox: ``RLIMIT_NPROC`` inside its own user
+    namespace (bwrap) or of its own uid (local), cgroup pids (docker)."""
     cpu_s: int = 30
     """CPU seconds per command."""
     file_mb: int = 64
@@ -148,32 +162,44 @@ def sweep_stale() -> int:
     return removed
 
 
-def _limit_child(limits: Limits, drop_user: bool) -> None:
-    """``preexec_fn``: new session, rlimits, and the unprivileged user."""
+def _limit_child(limits: Limits, uid: int | None, nproc: bool) -> None:
+    """``preexec_fn``: new session, rlimits, and the unprivileged user ``uid`` (None: stay).
+    ``nproc``: also set ``RLIMIT_NPROC`` here, which is only a per-sandbox limit when ``uid``
+    belongs to this sandbox alone (bwrap sets it inside its user namespace instead)."""
     os.setsid()
     mb = 1 << 20
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if drop_user and os.getuid() == 0:
+    if uid is not None:
         os.setgroups([])
         os.setgid(SANDBOX_UID)
-        os.setuid(SANDBOX_UID)
-    # RLIMIT_NPROC counts per user; root is exempt, so it only bites after dropping to 65534.
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.pids, limits.pids))
+        os.setuid(uid)
+    if nproc:  # counted per uid; root is exempt, so it only bites after dropping the user
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.pids, limits.pids))
     # Die with the env's process even on SIGKILL (set after setuid, which clears it).
     _set_pdeathsig(signal.SIGKILL)
 
 
-def _set_pdeathsig(sig: int) -> None:
+def _find_prctl():
     try:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(sig), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):  # not Linux/glibc: the timeouts still apply
-        pass
+        return None
+
+
+#: Looked up once here, not in the forked child: a child of a threaded process (the
+#: harness steps envs in threads) must not import or dlopen, which can take locks that
+#: another thread held at the fork.
+_PRCTL = _find_prctl()
+
+
+def _set_pdeathsig(sig: int) -> None:
+    if _PRCTL is not None:
+        _PRCTL(1, int(sig), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
 
 
 class _ProcessSandbox(Sandbox):
@@ -182,8 +208,15 @@ class _ProcessSandbox(Sandbox):
     def _argv(self, command: str, hidden: bool, watch_fd: int) -> list[str]:
         raise NotImplementedError
 
+    #: Whether :func:`_limit_child` sets ``RLIMIT_NPROC`` (see the module docstring).
+    _nproc_outside = True
+
     def _cwd(self) -> str:
         return "/"
+
+    def _uid(self) -> int | None:
+        """The uid commands run as (None: this process's own, when it is not root)."""
+        return SANDBOX_UID if os.getuid() == 0 else None
 
     def _env(self) -> dict[str, str]:
         return {"PATH": PATH, "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
@@ -191,7 +224,7 @@ class _ProcessSandbox(Sandbox):
 
     def exec(self, command: str, *, timeout: float = 10.0, hidden: bool = False) -> ExecResult:
         start = time.monotonic()
-        drop = os.getuid() == 0
+        uid, nproc = self._uid(), self._nproc_outside
         # The read end of this pipe goes into the sandbox; only this process holds the write
         # end, so it sees EOF exactly when this process dies, even by SIGKILL (see bwrap).
         watch_r, watch_w = os.pipe()
@@ -200,7 +233,7 @@ class _ProcessSandbox(Sandbox):
                 proc = subprocess.Popen(
                     self._argv(command, hidden, watch_r), stdin=subprocess.DEVNULL, stdout=out,
                     stderr=subprocess.STDOUT, cwd=self._cwd(), env=self._env(),
-                    preexec_fn=lambda: _limit_child(self.limits, drop), close_fds=True,
+                    preexec_fn=lambda: _limit_child(self.limits, uid, nproc), close_fds=True,
                     pass_fds=(watch_r,))
             except OSError as exc:
                 os.close(watch_r)
@@ -238,6 +271,11 @@ class BwrapSandbox(_ProcessSandbox):
     read-write. ``--die-with-parent`` ends the sandbox when the env's process dies."""
 
     name = "bwrap"
+    # Set on the host side, RLIMIT_NPROC would also cap the uid's processes summed over
+    # every sandbox (the kernel checks each user namespace up the chain against its
+    # creator's limit), so concurrent envs would fail each other's forks. Inside, the count
+    # is this sandbox's own user namespace.
+    _nproc_outside = False
 
     def __init__(self, limits: Limits | None = None, bwrap: str | None = None):
         self.bwrap = bwrap or shutil.which("bwrap")
@@ -266,7 +304,11 @@ class BwrapSandbox(_ProcessSandbox):
             argv += ["--ro-bind", str(self.hidden), "/hidden"]
         # A watchdog inside the sandbox kills everything when the env's process dies: bwrap's
         # own --die-with-parent does not reach its pid-1 helper after a SIGKILL (0.8.0).
-        script = (f'(cat <&{watch_fd} >/dev/null 2>&1; kill -9 -1 2>/dev/null) & '
+        # The process limit is set first, inside this sandbox's user namespace (see above);
+        # dash calls RLIMIT_NPROC -p, bash -u.
+        flag = "-u" if SHELL.endswith("bash") else "-p"
+        script = (f'ulimit {flag} {int(self.limits.pids)} 2>/dev/null; '
+                  f'(cat <&{watch_fd} >/dev/null 2>&1; kill -9 -1 2>/dev/null) & '
                   f'exec {watch_fd}<&-; {SHELL} -c "$1"')
         argv += ["--chdir", "/workspace", SHELL, "-c", script, "bash", command]
         return argv
@@ -283,6 +325,11 @@ class LocalSandbox(_ProcessSandbox):
 
     def __init__(self, limits: Limits | None = None):
         super().__init__(limits)
+        self._own_uid: int | None = None
+        if os.getuid() == 0:  # a uid of its own, so that RLIMIT_NPROC is per sandbox
+            slot = _take_local_slot()
+            self._own_uid = LOCAL_UID_BASE + os.getpid() * LOCAL_UIDS + slot
+            self._slot_finalizer = weakref.finalize(self, _release_local_slot, slot)
         if not LocalSandbox._warned:
             LocalSandbox._warned = True
             logger.warning("SWE sandbox backend 'local' is NOT isolated (rlimits and timeouts "
@@ -294,10 +341,52 @@ class LocalSandbox(_ProcessSandbox):
     def _cwd(self) -> str:
         return str(self.work)
 
+    def _uid(self) -> int | None:
+        return self._own_uid
+
+    @property
+    def _nproc_outside(self) -> bool:  # type: ignore[override]
+        # Without a uid of its own (not root), RLIMIT_NPROC would count every process and
+        # thread of the user running the env, not the sandbox's: no process limit then.
+        return self._own_uid is not None
+
+    def close(self) -> None:
+        """Stop what runs, delete the folders and free this sandbox's uid."""
+        super().close()
+        finalizer = getattr(self, "_slot_finalizer", None)
+        if finalizer is not None:
+            finalizer()
+
     def _argv(self, command: str, hidden: bool, watch_fd: int) -> list[str]:
         for inside, outside in self._paths.items():
             command = command.replace(inside, outside)
         return [SHELL, "-c", command]
+
+
+_local_slots_lock = threading.Lock()
+_local_slots_used: dict[int, int] = {}  # slot -> live sandboxes on it
+
+
+def _take_local_slot() -> int:
+    """The least used uid slot for a ``local`` sandbox of this process: a free one unless
+    more than :data:`LOCAL_UIDS` are live at once (then some share a uid and its budget)."""
+    with _local_slots_lock:
+        slot = min(range(LOCAL_UIDS), key=lambda s: _local_slots_used.get(s, 0))
+        shared = _local_slots_used.get(slot, 0)
+        _local_slots_used[slot] = shared + 1
+    if shared:
+        logger.warning("more than %d live 'local' sandboxes: some share a uid and their "
+                       "process limit", LOCAL_UIDS)
+    return slot
+
+
+def _release_local_slot(slot: int) -> None:
+    with _local_slots_lock:
+        left = _local_slots_used.get(slot, 0) - 1
+        if left > 0:
+            _local_slots_used[slot] = left
+        else:
+            _local_slots_used.pop(slot, None)
 
 
 def docker_available(timeout: float = 3.0) -> bool:
