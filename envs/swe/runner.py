@@ -1,9 +1,10 @@
 """A dependency-free test runner that runs inside the sandbox (stdlib only, Python >= 3.8).
 
 It imports every ``test_*.py`` under ``--tests`` and calls its ``test_*`` functions with the
-project root (``--root``) first on ``sys.path``. Each test gets ``--per-test`` seconds
-(SIGALRM), so a mutant that loops forever fails that test instead of hanging the run. The
-result is one JSON object per test on stdout::
+project root (``--root``) first on ``sys.path``. Each test gets ``--per-test`` seconds of
+CPU time (SIGPROF), and ten times that of wall time (SIGALRM, for a test that sleeps), so a
+mutant that loops forever fails that test instead of hanging the run, and a loaded machine
+does not fail a correct test. The result is one JSON object per test on stdout::
 
     {"id": "tests/test_x.py::test_y", "outcome": "passed" | "failed" | "error",
      "message": "AssertionError at `assert f(1) == 2`"}
@@ -72,6 +73,7 @@ def run(root, tests_dir, ids=None, per_test=2.0):
     sys.path.insert(0, root)
     os.chdir(root)
     signal.signal(signal.SIGALRM, _on_alarm)
+    signal.signal(signal.SIGPROF, _on_alarm)
     wanted = set(ids) if ids else None
     modules = {}
     results = []
@@ -79,7 +81,8 @@ def run(root, tests_dir, ids=None, per_test=2.0):
         if wanted is not None and test_id not in wanted:
             continue
         outcome, message = "passed", ""
-        signal.setitimer(signal.ITIMER_REAL, per_test)
+        signal.setitimer(signal.ITIMER_PROF, per_test)  # CPU time: the load does not count
+        signal.setitimer(signal.ITIMER_REAL, 10 * per_test)
         try:
             if path not in modules:
                 modules[path] = _load(path, "swe_test_" + os.path.basename(path)[:-3])
@@ -91,6 +94,7 @@ def run(root, tests_dir, ids=None, per_test=2.0):
         except BaseException as exc:  # the code under test may raise anything
             outcome, message = "error", _describe(exc, path)
         finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
             signal.setitimer(signal.ITIMER_REAL, 0)
         results.append({"id": test_id, "outcome": outcome, "message": message})
     if wanted is not None:

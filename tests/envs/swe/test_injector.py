@@ -127,3 +127,17 @@ def test_runner_timeout_and_ids(project):
          "message": "Timeout: the test ran longer than 0.5s"},
         {"id": "tests/test_core.py::test_missing", "outcome": "error", "message": "test not found"},
     ]
+
+
+def test_runner_timeout_counts_cpu_and_backstops_sleep(project):
+    """A busy loop is stopped by its CPU time; a sleeping test by 10x per-test of wall time."""
+    (project / "tests" / "test_core.py").write_text(TESTS.replace(
+        "def test_loops_forever():\n    assert True",
+        "def test_loops_forever():\n    import time\n    time.sleep(60)"))
+    proc = subprocess.run([sys.executable, str(RUNNER), "--root", str(project), "--tests",
+                           str(project / "tests"), "--per-test", "0.2",
+                           "tests/test_core.py::test_loops_forever"],
+                          capture_output=True, text=True, timeout=30)
+    assert [json.loads(x) for x in proc.stdout.splitlines()] == [
+        {"id": "tests/test_core.py::test_loops_forever", "outcome": "error",
+         "message": "Timeout: the test ran longer than 0.2s"}]
