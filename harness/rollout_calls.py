@@ -17,6 +17,8 @@ from harness.trajectory import StopReason, Turn
 #: Info keys recorded in ``Turn.info`` only if they are JSON-serialisable.
 _SKIP_INFO = set(INFO_KEYS) | {"turn"}
 _SCALARS = (bool, int, float, str)
+#: Info key tuple -> the keys of it that ``extra_info`` looks at (bounded).
+_EXTRA_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 class StepOut(NamedTuple):
@@ -121,10 +123,15 @@ def replay_call(env: Any, seed: int, task_id: str, actions: list[str | None]) ->
 
 def extra_info(info: dict[str, Any]) -> dict[str, Any]:
     """The env-specific, JSON-serialisable part of an info dict."""
+    keys = tuple(info)
+    extra = _EXTRA_KEYS.get(keys)
+    if extra is None:  # an env's info keys rarely change: cache which ones are extra
+        extra = tuple(k for k in keys if k not in _SKIP_INFO)
+        if len(_EXTRA_KEYS) < 256:
+            _EXTRA_KEYS[keys] = extra
     out = {}
-    for key, value in info.items():
-        if key in _SKIP_INFO:
-            continue
+    for key in extra:
+        value = info[key]
         if value is None or type(value) in _SCALARS:
             out[key] = value
             continue

@@ -12,9 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from envs.core import unwrapped_turn_env
 from harness import rollout_calls as calls
 from harness.rollout_calls import Episode, StepOut
-from harness.rollout_workers import CallResult, EnvPool
+from harness.rollout_workers import CallResult, EnvPool, InlinePool
 from harness.trajectory import StopReason, Trajectory, Turn
 
 logger = logging.getLogger(__name__)
@@ -123,6 +124,13 @@ class EpisodeLoop:
         """Loop turns until no episode is live, with micro-batch pipelining."""
         eng = self.engine
         live = [e for e in self.episodes if e.live]
+        if eng.backend is None and isinstance(self.pool, InlinePool) and not self.pool.concurrent:
+            while live:  # the hot path of fast envs: see _scripted_inline
+                live = self._apply_horizon(live, horizon)
+                self._scripted_inline(live)
+                live = [e for e in live if e.stop is None]
+                self._progress()
+            return
         splits = eng.cfg.pipeline_splits if (self.pool.concurrent and eng.backend) else 1
         for pos, e in enumerate(live):
             e.micro_batch = pos % splits
@@ -157,6 +165,55 @@ class EpisodeLoop:
                 e.slot, calls.policy_step_call, e.policy, e.info.get("state_key")), {})
                 for e in batch]
         return self._act_model(batch)
+
+    def _scripted_inline(self, batch: list[Episode]) -> None:
+        """One scripted turn of every episode in ``batch`` on an inline pool.
+
+        The same turns as ``_act`` + ``_finish`` (same policy call, same step, same fields,
+        same env-error handling through :meth:`InlinePool.fail`), without per-call handles,
+        result tuples and field dicts: for a microsecond env those cost as much as the step.
+        ``Episode.history`` is not kept: only a model's prompt reads it.
+        """
+        pool: InlinePool = self.pool  # type: ignore[assignment]
+        env_list, clock, new, extra_info = pool.envs, time.perf_counter, object.__new__, \
+            calls.extra_info
+        for e in batch:
+            policy = e.policy
+            if policy is None:
+                policy = e.policy = self.engine.episode_policy(e)
+            env = env_list[e.slot]
+            key = e.info.get("state_key")
+            t0 = clock()
+            try:
+                action = policy.act(env)
+                if key is None:
+                    key = unwrapped_turn_env(env).state_key()
+                obs, reward, term, trunc, info = env.step(action)
+                reward, term, trunc = float(reward), bool(term), bool(trunc)
+            except Exception as exc:  # noqa: BLE001 - an env bug ends one episode, not the run
+                r = pool.fail(e.slot, exc, clock() - t0)
+                e.env_s += r.seconds
+                e.student_turns += 1
+                self._env_failed(e, r, {})
+                continue
+            e.env_s += clock() - t0
+            e.student_turns += 1
+            won = bool(info.get("won", False))
+            turn = new(Turn)  # = calls.new_turn(...) inlined: this loop is the hot path
+            turn.__dict__.update({
+                "group_id": e.group_id, "traj_id": e.traj_id, "task_id": e.task_id,
+                "turn": e.turn_offset + len(e.turns), "prompt_ids": [], "response_ids": [],
+                "response_logprobs": [], "reward": reward, "state_key": key,
+                "action_valid": bool(info.get("action_valid", False)), "done": term or trunc,
+                "won": won, "prompt_text": "", "response_text": action, "action": action,
+                "observation": obs, "trainable": True, "teacher_logprobs": None,
+                "ref_logprobs": None, "prompt_truncated": False, "info": extra_info(info)})
+            e.turns.append(turn)
+            e.obs, e.info, e.won = obs, info, won
+            if term:
+                e.end(StopReason.TERMINATED)
+            elif trunc:
+                e.end(StopReason.TRUNCATED)
 
     def _act_model(self, batch: list[Episode]) -> list[_Pending]:
         eng = self.engine
@@ -284,7 +341,7 @@ class EpisodeLoop:
         self.counts[key] = self.counts.get(key, 0.0) + n
 
     def _progress(self) -> None:
-        if self.bar is not None:
+        if self.bar is not None and self.bar.enabled:
             self.bar.update(sum(not e.live for e in self.episodes))
 
     def metrics(self, wall_s: float, trajs: list[Trajectory]) -> dict[str, float]:

@@ -179,6 +179,12 @@ class InlinePool(EnvPool):
     def collect(self, handles: list[Any]) -> list[CallResult]:
         return list(handles)
 
+    def fail(self, slot: int, exc: Exception, seconds: float) -> CallResult:
+        """A call on ``slot`` that the caller ran itself raised ``exc``: rebuild the slot's
+        env and return the failed :class:`CallResult` (as :func:`run_call` + ``submit``)."""
+        self._rebuild(slot)
+        return CallResult(False, None, _describe(exc), seconds)
+
     def _rebuild(self, slot: int) -> None:
         _close_quietly(self.envs[slot])
         self.envs[slot] = _build(self.factory)

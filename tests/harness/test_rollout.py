@@ -191,3 +191,25 @@ def test_gc_state_restored_and_progress_bar_runs() -> None:
         assert not gc.isenabled()  # a caller's choice is kept
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("env_id", [SOKOBAN, "turngym/Household-v0"])
+def test_inline_scripted_fast_path_matches_threads(env_id: str) -> None:
+    from dataclasses import fields
+
+    from agents.scripted import ScriptedPolicy
+
+    runs = {}
+    for mode in ("inline", "threads"):  # threads take the generic submit/collect path
+        cfg = RolloutConfig.build(env_id=env_id, group_size=3, step_mode=mode, seed=5,
+                                  max_turns=12)
+        eng = RolloutEngine(env_id, ScriptedPolicy("random", seed=1), None, cfg)
+        groups = eng.run([("train-00000", 0), ("train-00003", 4)], progress=False)
+        runs[mode] = [tr.to_dict() for g in groups for tr in g.trajectories]
+        turn = groups[0].trajectories[0].turns[0]
+        assert set(vars(turn)) == {f.name for f in fields(Turn)}  # every field, no extra
+        eng.close()
+    for traj in runs["inline"] + runs["threads"]:
+        del traj["metrics"]  # timings
+    assert runs["inline"] == runs["threads"]
+    assert sum(len(t["turns"]) for t in runs["inline"]) > 6
