@@ -2,9 +2,14 @@
 
 Every method starts from the same SFT warm start, gets the same budget (steps x tasks x
 group size) and runs with the same seeds; the figure is held-out success (mean ± std over
-seeds) at the end, next to the warm start's own success (the baseline, measured in the same
-run). OPD-style methods distil from a teacher = the default model SFT'd longer on the env's
-expert trajectories.
+seeds) at the end, next to the warm start's own success (the baseline, measured once in the
+same run: greedy eval of a fixed model on fixed tasks, so every run would measure the same
+number). OPD-style methods distil from a teacher = the default model SFT'd longer on the
+env's expert trajectories.
+
+The default setting is Maze size 3 (7x7 grid, shortest paths of 8, 12 or 16 moves) with a
+12-turn budget: the 1-epoch SFT warm start solves only part of the held-out mazes, so RL has
+something to learn (at size 2 the warm start already solves every maze).
 
     python benchmarks/learning.py                       # the committed run (see docs/training.md)
     python benchmarks/learning.py --steps 2 --seeds 0   # a quick smoke run
@@ -40,26 +45,31 @@ TEACHER = {"grpo": False, "gigpo": False, "opd": True, "gigpo+opd+sod": True,
 
 def shared(args: argparse.Namespace) -> list[str]:
     """The budget every method gets."""
-    return ["env.id=turngym/Maze-v0", "env.kwargs={size: 2}", f"steps={args.steps}",
-            f"rollout.tasks_per_step={args.tasks}", f"rollout.group_size={args.group}",
-            "rollout.max_turns=6", "rollout.max_tokens=16", "rollout.history_length=0",
+    return ["env.id=turngym/Maze-v0", f"env.kwargs={{size: {args.size}}}",
+            f"steps={args.steps}", f"rollout.tasks_per_step={args.tasks}",
+            f"rollout.group_size={args.group}", f"rollout.max_turns={args.max_turns}",
+            "rollout.max_tokens=16", "rollout.history_length=0",
             "rollout.max_prompt_tokens=512", f"eval.num_tasks={args.eval_tasks}",
-            "eval.temperature=0.0", f"eval.every={args.eval_every}", "optim.lr=1e-5",
+            "eval.temperature=0.0", f"eval.every={args.eval_every}", f"optim.lr={args.lr}",
             "optim.mini_batch_size=32", "optim.micro_batch_size=8", "logging.progress=false",
             "logging.plot=false", "logging.tensorboard=false"]
 
 
-def warm_start(args: argparse.Namespace, out: Path) -> tuple[str, str | None]:
+def warm_start(args: argparse.Namespace, out: Path) -> tuple[str, str | None, dict]:
     """SFT warm start (shared by every method) and the longer-SFT teacher."""
     from harness.config import load_config
     from harness.sft import run_sft
 
     warm = out / "warm"
+    info: dict = {"sft_tasks": args.sft_tasks, "sft_epochs": args.sft_epochs, "reused": True}
     if not (warm / "config.json").is_file():
         cfg = load_config(None, [*shared(args), f"model.path={args.model}",
-                                 f"sft.num_tasks={args.sft_tasks}", "sft.epochs=1",
+                                 f"sft.num_tasks={args.sft_tasks}",
+                                 f"sft.epochs={args.sft_epochs}",
                                  f"sft.out_dir={warm}", f"out_dir={out}"])
-        run_sft(cfg)
+        res = run_sft(cfg)
+        info.update(reused=False, seconds=res["seconds"], losses=res["losses"],
+                    samples=res["sft/samples"], expert_success=res["sft/expert_success"])
     teacher = out / "teacher"
     needs = any(TEACHER[m] for m in args.methods)
     if needs and not (teacher / "config.json").is_file():
@@ -67,15 +77,19 @@ def warm_start(args: argparse.Namespace, out: Path) -> tuple[str, str | None]:
                                  f"sft.num_tasks={args.sft_tasks * 2}", "sft.epochs=3",
                                  f"sft.out_dir={teacher}", "seed=99", f"out_dir={out}"])
         run_sft(cfg)
-    return str(warm), (str(teacher) if needs else None)
+    return str(warm), (str(teacher) if needs else None), info
 
 
-def run_one(args, out: Path, method: str, seed: int, warm: str, teacher: str | None) -> dict:
+def run_one(args, out: Path, method: str, seed: int, warm: str, teacher: str | None,
+            baseline: float | None) -> dict:
+    """One method x seed from the warm start. ``baseline`` None: this run evaluates the warm
+    start first (the shared baseline); otherwise it is the step-0 point of the curve."""
     from harness.config import load_config
     from harness.metrics_log import read_metrics
     from harness.train import train
 
     over = [*shared(args), *METHODS[method], f"model.path={warm}", f"seed={seed}",
+            f"model.backend={args.backend}", f"eval.at_start={baseline is None}",
             f"out_dir={out / method.replace('+', '_') / f'seed{seed}'}"]
     if TEACHER[method]:
         over.append(f"teacher.path={teacher}")
@@ -83,11 +97,35 @@ def run_one(args, out: Path, method: str, seed: int, warm: str, teacher: str | N
     res = train(load_config(None, over))
     rows = read_metrics(Path(res["out_dir"]) / "metrics.jsonl")
     curve = [(r["step"], r["eval/success"]) for r in rows if r.get("eval/success") is not None]
-    return {"before": res["before"]["eval/success"], "after": res["after"]["eval/success"],
-            "curve": curve, "seconds": time.perf_counter() - t0}
+    if baseline is not None:
+        curve.insert(0, (0, baseline))
+    steps = [r for r in rows if "time/step_s" in r]
+    return {"before": curve[0][1], "after": res["after"]["eval/success"], "curve": curve,
+            "train_success": [r.get("env/success") for r in steps],
+            "step_s": float(np.mean([r["time/step_s"] for r in steps])) if steps else None,
+            "seconds": time.perf_counter() - t0}
 
 
-def plot(results: dict, path: Path) -> None:
+def verdict(results: dict, baseline: float, n_eval: int) -> str:
+    """One plain sentence: who wins, by how much, against the spread and the warm start."""
+    order = sorted(results, key=lambda m: -results[m]["mean"])
+    best, parts = order[0], []
+    b = results[best]
+    parts.append(f"{best} has the highest held-out success, {b['mean']:.3f} ± {b['std']:.3f} "
+                 f"(warm start {baseline:.3f})")
+    for m in order[1:]:
+        r = results[m]
+        gap = b["mean"] - r["mean"]
+        noise = max(b["std"], r["std"], 1.0 / n_eval)
+        kind = "larger than" if gap > noise + 1e-9 else "within"
+        parts.append(f"{gap:+.3f} over {m} ({r['mean']:.3f} ± {r['std']:.3f}), {kind} the "
+                     f"seed spread / one eval task ({noise:.3f})")
+    vs = b["mean"] - baseline
+    parts.append(f"the best method is {vs:+.3f} vs the warm start")
+    return "; ".join(parts) + "."
+
+
+def plot(results: dict, path: Path, baseline: float | None = None, title: str = "") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -96,10 +134,17 @@ def plot(results: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, r in results.items():
         steps = sorted({s for run in r["runs"] for s, _ in run["curve"]})
-        ys = [np.mean([dict(run["curve"]).get(s, np.nan) for run in r["runs"]]) for s in steps]
-        ax.plot(steps, ys, marker="o", label=method)
+        ys = np.array([[dict(run["curve"]).get(s, np.nan) for run in r["runs"]] for s in steps])
+        mean, std = np.nanmean(ys, axis=1), np.nanstd(ys, axis=1)
+        ax.plot(steps, mean, marker="o", label=f"{method} (n={len(r['runs'])} seeds)")
+        ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", linestyle="--", label="SFT warm start")
     ax.set_xlabel("training step")
-    ax.set_ylabel("held-out success (mean over seeds)")
+    ax.set_ylabel("held-out success (mean ± std over seeds)")
+    ax.set_ylim(-0.02, 1.02)
+    if title:
+        ax.set_title(title, fontsize=9)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -111,12 +156,18 @@ def main() -> None:
     ap.add_argument("--methods", default="grpo,gigpo",
                     help=f"comma list of {', '.join(METHODS)}")
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--size", type=int, default=3, help="Maze size (cells a side)")
+    ap.add_argument("--max-turns", type=int, default=12)
     ap.add_argument("--steps", type=int, default=6)
-    ap.add_argument("--tasks", type=int, default=4)
+    ap.add_argument("--tasks", type=int, default=2)
     ap.add_argument("--group", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--eval-tasks", type=int, default=16)
-    ap.add_argument("--eval-every", type=int, default=0)
+    ap.add_argument("--eval-every", type=int, default=2)
     ap.add_argument("--sft-tasks", type=int, default=24)
+    ap.add_argument("--sft-epochs", type=int, default=1)
+    ap.add_argument("--backend", default="vllm", choices=["vllm", "hf"],
+                    help="rollout/eval backend (the learner is always torch)")
     ap.add_argument("--model", default="default")
     ap.add_argument("--out", default="runs/bench_learning")
     args = ap.parse_args()
@@ -127,24 +178,37 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     out = Path(args.out)
     t0 = time.perf_counter()
-    warm, teacher = warm_start(args, out)
+    warm, teacher, sft_info = warm_start(args, out)
+    t_rl = time.perf_counter()
     results: dict[str, dict] = {}
+    baseline = None
     for method in args.methods:
-        runs = [run_one(args, out, method, s, warm, teacher) for s in seeds]
+        runs = []
+        for s in seeds:
+            runs.append(run_one(args, out, method, s, warm, teacher, baseline))
+            baseline = runs[-1]["before"]
+            print(f"  {method} seed {s}: curve {runs[-1]['curve']} "
+                  f"({runs[-1]['seconds']:.0f}s)", flush=True)
         after = [r["after"] for r in runs]
         results[method] = {"mean": float(np.mean(after)), "std": float(np.std(after)),
-                           "warm_start": float(np.mean([r["before"] for r in runs])),
-                           "runs": runs}
+                           "warm_start": baseline, "runs": runs}
         print(f"{method:>16}: held-out success {results[method]['mean']:.3f} ± "
-              f"{results[method]['std']:.3f}  (warm start baseline "
-              f"{results[method]['warm_start']:.3f})", flush=True)
+              f"{results[method]['std']:.3f}  (warm start baseline {baseline:.3f})", flush=True)
     best = max(results, key=lambda m: results[m]["mean"])
-    print(f"best: {best} ({results[best]['mean']:.3f}); total {time.perf_counter() - t0:.0f}s")
+    text = verdict(results, baseline, args.eval_tasks)
+    print(text)
+    print(f"total {time.perf_counter() - t0:.0f}s")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    plot(results, RESULTS_DIR / "learning.png")
-    write_result("learning", {"methods": results, "best": best,
+    plot(results, RESULTS_DIR / "learning.png", baseline,
+         f"Maze size {args.size}, {args.steps} steps x {args.tasks} tasks x {args.group} "
+         f"rollouts, {args.eval_tasks} held-out mazes (greedy)")
+    write_result("learning", {"warm_start": {"success": baseline, **sft_info},
+                              "methods": results, "best": best, "verdict": text,
+                              "rl_wall_s": time.perf_counter() - t_rl,
                               "wall_s": time.perf_counter() - t0},
-                 config={k: v for k, v in vars(args).items()}, seeds=seeds)
+                 config={**vars(args), "shared_overrides": shared(args),
+                         "method_overrides": {m: METHODS[m] for m in args.methods},
+                         "env": "turngym/Maze-v0"}, seeds=seeds)
     print(json.dumps({m: [r["mean"], r["std"]] for m, r in results.items()}))
 
 
