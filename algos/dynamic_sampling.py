@@ -2,8 +2,9 @@
 
 A group whose trajectories all earned the same return (all solved, or all failed) has
 zero group-relative advantage, so it adds no gradient, only noise in the batch size. DAPO
-drops such groups and keeps sampling until the batch is full (the trainer does the
-re-sampling, up to ``max_rounds`` generation rounds).
+drops such groups. (The paper also re-samples until the batch is full again; turngym's
+trainer does not: with ``algo.dynamic_sampling=true`` it masks the dropped groups out of the
+update and logs how many were dropped, ``algo/groups_dropped``.)
 
 A group is kept when ``max(R) - min(R) > atol`` over its trajectories' returns. A group with
 one trajectory is always dropped (its rewards are trivially all equal).
@@ -33,8 +34,6 @@ class DynamicSamplingConfig(BaseModel):
     name: Literal["dynamic_sampling"] = "dynamic_sampling"
     atol: float = Field(0.0, ge=0.0, le=1e3)
     """Returns closer than this count as equal."""
-    max_rounds: int = Field(3, ge=1, le=100)
-    """Generation rounds the trainer may run to refill a batch."""
 
 
 @dataclass(frozen=True)

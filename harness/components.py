@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from envs.errors import ConfigError
 from harness.config import TrainConfig
 from harness.trajectory import Group
 
@@ -49,18 +48,14 @@ class Runtime:
 
 
 def make_hf_backend(model_dir: Path, cfg: TrainConfig, backend: str = "hf") -> Any:
-    """A generation/scoring backend over ``model_dir`` (``agents.make_backend``)."""
-    try:
-        from agents import make_backend
-    except ImportError:  # agents without the factory: the hf backend directly
-        make_backend = None
-    if make_backend is not None:
-        return make_backend(backend, model=str(model_dir), dtype=cfg.model.dtype)
-    if backend != "hf":
-        raise ConfigError(f"model.backend={backend!r} needs agents.make_backend")
-    from agents.hf import HFBackend
+    """A generation/scoring backend over ``model_dir`` (``agents.make_backend``). The ``hf``
+    backend runs on ``model.device`` when that is set (``auto``: the GPU when there is one)."""
+    from agents import make_backend
 
-    return HFBackend(str(model_dir), dtype=cfg.model.dtype)
+    kwargs: dict[str, Any] = {"model": str(model_dir), "dtype": cfg.model.dtype}
+    if backend == "hf" and cfg.model.device != "auto":
+        kwargs["device"] = cfg.model.device
+    return make_backend(backend, **kwargs)
 
 
 def build_runtime(cfg: TrainConfig) -> Runtime:

@@ -42,6 +42,9 @@ class ModelConfig(_Section):
     """Rollout backend (weights are synced into it after every update)."""
     dtype: Literal["float32", "bfloat16"] = "float32"
     """Learner dtype (float32 on CPU)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Learner device for one process (``auto``: ``cuda`` when torch sees a GPU, else ``cpu``).
+    Under torchrun each rank uses its local GPU or the CPU (``harness.distributed.fsdp``)."""
     gradient_checkpointing: bool = False
 
 
@@ -265,6 +268,9 @@ class DistributedConfig(_Section):
     """GPUs per vLLM engine actor (vLLM's ``tensor_parallel_size``); 1 on CPU."""
     engine_num_cpus: float = Field(default=1.0, ge=0.0)
     """CPUs reserved per engine actor."""
+    weight_sync: Literal["broadcast", "object_store"] = "broadcast"
+    """Learner -> engines after each update: ``broadcast`` over a process group of the
+    trainer and the engines (gloo on CPU, NCCL on GPU), or Ray's ``object_store``."""
     async_staleness: int = Field(default=0, ge=0, le=16)
     """0 = synchronous. k > 0: rollouts for step n+1.. run while step n trains, with
     behaviour weights at most k updates old (truncated importance correction)."""
@@ -306,6 +312,10 @@ class TrainConfig(_Section):
             self.teacher.path = self.model.path
         if self.algo.loss.kl_coef > 0 and not self.ref.enabled:
             raise ValueError("algo.loss.kl_coef > 0 needs ref.enabled=true")
+        if (self.algo.rl_name == "reinforce_pp" and float(self.algo.adv.get("kl_coef") or 0) > 0
+                and not self.ref.enabled):
+            raise ValueError("algo.adv.kl_coef > 0 (REINFORCE++ KL in the reward) needs "
+                             "ref.enabled=true")
         return self
 
 

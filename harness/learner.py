@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from envs.errors import CheckpointError
+from envs.errors import CheckpointError, ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -91,13 +91,24 @@ def response_logprobs(model: Any, prompts: list[list[int]], responses: list[list
     return lp_BT, ent_BT, mask_BT
 
 
-def to_padded(rows: list[list[float]], T: int) -> torch.Tensor:
-    """Right-pad float rows to ``[B, T]`` with zeros."""
+def to_padded(rows: list[list[float]], T: int, device: torch.device | str = "cpu"
+              ) -> torch.Tensor:
+    """Right-pad float rows to ``[B, T]`` with zeros, on ``device``."""
     out = torch.zeros((len(rows), T), dtype=torch.float32)
     for i, r in enumerate(rows):
         if r:
             out[i, :len(r)] = torch.tensor(r[:T], dtype=torch.float32)
-    return out
+    return out.to(device)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without one fails."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("model.device=cuda but torch sees no GPU; use model.device=cpu "
+                          "or auto")
+    return torch.device(name)
 
 
 def load_model(model_dir: str | Path, dtype: str = "float32") -> Any:
@@ -116,7 +127,8 @@ class Learner:
     def __init__(self, model_dir: str | Path, cfg: Any):
         """``cfg`` is a :class:`harness.config.TrainConfig`."""
         self.cfg = cfg
-        self.model = load_model(model_dir, cfg.model.dtype)
+        self.device = resolve_device(cfg.model.device)
+        self.model = load_model(model_dir, cfg.model.dtype).to(self.device)
         if cfg.model.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self.lora = cfg.lora.enabled
@@ -223,10 +235,10 @@ def ppo_update(learner: Learner, samples: list[Sample], loss_cfg: Any, *, seed: 
                 lp_BT, ent_BT, mask_BT = response_logprobs(
                     learner.model, [s.prompt_ids for s in micro],
                     [s.response_ids for s in micro], pad_id, with_entropy=with_entropy)
-                T = mask_BT.shape[1]
-                old_BT = to_padded([s.old_logprobs for s in micro], T)
-                adv_BT = to_padded([s.adv for s in micro], T)
-                ref_BT = (to_padded([s.ref_logprobs for s in micro], T)
+                T, dev = mask_BT.shape[1], lp_BT.device
+                old_BT = to_padded([s.old_logprobs for s in micro], T, dev)
+                adv_BT = to_padded([s.adv for s in micro], T, dev)
+                ref_BT = (to_padded([s.ref_logprobs for s in micro], T, dev)
                           if all(s.ref_logprobs is not None for s in micro) else None)
                 loss, metrics = ppo_policy_loss(lp_BT, old_BT, adv_BT, mask_BT, loss_cfg,
                                                 ref_logprobs_BT=ref_BT, entropy_BT=ent_BT)

@@ -3,7 +3,8 @@
 :func:`turn_batch` flattens groups of trajectories into the per-turn arrays
 (:class:`algos.batch.TurnBatch`) that advantage estimators read; :func:`build_samples` pairs
 each trainable turn with its per-token advantage (the turn's RL advantage broadcast over its
-response tokens, plus the OPD term when a teacher scored it) into :class:`Sample` rows for
+response tokens, plus per-token terms: OPD when a teacher scored it, or REINFORCE++'s
+token-level advantage with the KL penalty in the reward) into :class:`Sample` rows for
 the PPO update. Expert-prefix turns (``trainable=False``) stay in the batch for grouping
 statistics only when masked out, and never become samples.
 """
@@ -80,17 +81,59 @@ def opd_token_adv(rows: list[Turn], mask_N: np.ndarray, traj_N: np.ndarray, beta
     return out, metrics
 
 
+def reinforce_pp_kl_token_adv(batch: TurnBatch, rows: list[Turn], mask_N: np.ndarray,
+                              cfg: object) -> tuple[list[np.ndarray], dict[str, float]]:
+    """REINFORCE++ with the KL penalty inside the reward, per token of each kept row.
+
+    Each row's turn return ``G`` (:func:`algos.reinforce_pp.reinforce_pp_returns`) lands on
+    its last response token, every token gets ``-kl_coef * KL_t`` between the behaviour and
+    the reference log-probs, and :func:`algos.reinforce_pp.reinforce_pp_token_advantage`
+    whitens the token returns over the batch. Rows need ``ref_logprobs`` (``ref.enabled``).
+    """
+    import torch
+
+    from algos.reinforce_pp import reinforce_pp_returns, reinforce_pp_token_advantage
+
+    out = [np.zeros(len(r.response_ids)) for r in rows]
+    idx = [i for i, r in enumerate(rows) if mask_N[i] and r.response_ids]
+    if not idx:
+        return out, {}
+    missing = [rows[i].traj_id for i in idx if rows[i].ref_logprobs is None]
+    if missing:
+        raise ValueError(f"REINFORCE++ KL reward needs reference log-probs; {len(missing)} "
+                         f"turns have none (first: {missing[0]}); set ref.enabled=true")
+    g_N = reinforce_pp_returns(batch, cfg)
+    T = max(len(rows[i].response_ids) for i in idx)
+    lp_BT, ref_BT = torch.zeros(len(idx), T, dtype=torch.float64), torch.zeros(
+        len(idx), T, dtype=torch.float64)
+    m_BT = torch.zeros(len(idx), T, dtype=torch.bool)
+    for b, i in enumerate(idx):
+        n = len(rows[i].response_ids)
+        lp_BT[b, :n] = torch.tensor(rows[i].response_logprobs, dtype=torch.float64)
+        ref_BT[b, :n] = torch.tensor(rows[i].ref_logprobs, dtype=torch.float64)
+        m_BT[b, :n] = True
+    adv_BT = reinforce_pp_token_advantage(g_N[idx], lp_BT, ref_BT, m_BT, cfg).numpy()
+    for b, i in enumerate(idx):
+        out[i] = adv_BT[b, :len(rows[i].response_ids)]
+    from algos.kl import kl_estimate
+
+    kl = kl_estimate(lp_BT, ref_BT, cfg.kl_estimator)[m_BT]  # type: ignore[attr-defined]
+    return out, {"algo/kl_reward_mean": float(kl.mean()),
+                 "algo/token_adv_abs_mean": float(np.abs(adv_BT[m_BT.numpy()]).mean())}
+
+
 def build_samples(rows: list[Turn], mask_N: np.ndarray, adv_N: np.ndarray | None,
-                  opd_adv: list[np.ndarray] | None, rl_coef: float = 1.0) -> list[Sample]:
-    """One :class:`Sample` per kept row: token adv = rl_coef * turn advantage + OPD term."""
+                  token_adv: list[np.ndarray] | None, rl_coef: float = 1.0) -> list[Sample]:
+    """One :class:`Sample` per kept row: token adv = rl_coef * turn advantage + the per-token
+    term of the row (OPD / REINFORCE++ KL; ``token_adv[i]`` has one value per token)."""
     samples = []
     for i, r in enumerate(rows):
         if not mask_N[i]:
             continue
         T = len(r.response_ids)
         tok = np.full(T, rl_coef * float(adv_N[i]) if adv_N is not None else 0.0)
-        if opd_adv is not None:
-            tok = tok + opd_adv[i]
+        if token_adv is not None:
+            tok = tok + token_adv[i]
         samples.append(Sample(prompt_ids=list(r.prompt_ids), response_ids=list(r.response_ids),
                               old_logprobs=list(r.response_logprobs), adv=tok.tolist(),
                               ref_logprobs=r.ref_logprobs))

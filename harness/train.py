@@ -63,8 +63,15 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     )
     from harness.distributed.fsdp import finish_distributed, init_distributed
     from harness.distributed.leader import build_learner, check_torchrun_config, follow
+    from harness.learner import resolve_device
     from harness.metrics_log import MetricsLogger, plot_curves, rollout_metrics
-    from harness.samples import batch_digest, build_samples, opd_token_adv, turn_batch
+    from harness.samples import (
+        batch_digest,
+        build_samples,
+        opd_token_adv,
+        reinforce_pp_kl_token_adv,
+        turn_batch,
+    )
     from harness.tasks import TaskSampler
 
     # ---------------------------------------------------------------- setup
@@ -83,6 +90,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     dump_config(cfg, out / "config.yaml")
     if resume is None and (out / "batches.jsonl").exists():
         (out / "batches.jsonl").unlink()
+    resolve_device(cfg.model.device)  # model.device=cuda without a GPU fails before any load
     rt = build_runtime(cfg)  # model dir, tokenizer, backends, agent, engines, task lists
     learner = build_learner(rt.model_dir, cfg, world)  # FSDP leader under torchrun
     sampler = TaskSampler(rt.train_ids, cfg.seed,
@@ -152,7 +160,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
             res = adv_fn(batch, adv_cfg)
             adv_N = res.adv_N
             metrics.update(res.metrics)
-        opd_adv = None
+        token_adv = None
         mask_N = batch.mask_N.copy()
         if cfg.algo.dynamic_sampling and adv_N is not None:
             keep_N, m = _informative_groups(batch)
@@ -160,10 +168,16 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
             metrics.update(m)
         if cfg.algo.uses_teacher:
             o = cfg.algo.opd
-            opd_adv, m = opd_token_adv(rows, mask_N, batch.traj_N, o.beta, o.sod,
+            token_adv, m = opd_token_adv(rows, mask_N, batch.traj_N, o.beta, o.sod,
                                        o.sod_delta, o.sod_eps)
             metrics.update(m)
-        samples = build_samples(rows, mask_N, adv_N, opd_adv, cfg.algo.opd.rl_coef)
+        if cfg.algo.rl_name == "reinforce_pp" and adv_cfg.kl_coef > 0:
+            # REINFORCE++ with the KL in the reward: a per-token advantage replaces the
+            # per-turn one (the turn return lands on the last token of each turn)
+            token_adv, m = reinforce_pp_kl_token_adv(batch, rows, mask_N, adv_cfg)
+            adv_N = None
+            metrics.update(m)
+        samples = build_samples(rows, mask_N, adv_N, token_adv, cfg.algo.opd.rl_coef)
         if stale and samples:  # async: truncated IS correction of stale behaviour log-probs
             from harness.distributed.async_loop import importance_correct
 

@@ -21,6 +21,16 @@ fi
 cleanup() { [ -n "$started_dockerd" ] && kill "$started_dockerd" 2>/dev/null; true; }
 trap cleanup EXIT
 
+# The SWE sandbox image, built from Debian packages (nothing can be pulled); a no-op when the
+# tag exists. The docker tests need it, so a failed build fails the run here.
+if docker info >/dev/null 2>&1; then
+  "$venv/bin/turngym" swe build-image || { echo "[test] turngym swe build-image failed" >&2; exit 1; }
+fi
+
+# Every test must run: a skip (no Docker engine, no Chromium, ...) fails, unless its reason
+# starts with "optional:" (tests/conftest.py).
+export TURNGYM_NO_SKIPS="${TURNGYM_NO_SKIPS:-1}"
+
 "$venv/bin/python" -m pytest -m "not gpu" --timeout=1200 -p no:cacheprovider "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then echo "[test] pytest collected no tests: failing" >&2; exit 1; fi

@@ -9,6 +9,11 @@
 * ``check_template``: :func:`agents.template_check.check_template`.
 
 Nothing is downloaded: ``HF_HUB_OFFLINE=1`` is set for the whole session.
+
+With ``TURNGYM_NO_SKIPS=1`` (set by ``scripts/test.sh``, so by ``make test`` and CI) a
+skipped test fails instead, unless its reason starts with ``optional:`` (data a user may
+have, such as the official ALFWorld game files). So a missing Docker engine, Chromium or
+bubblewrap can never turn CI green by skipping the tests of the real component.
 """
 
 from __future__ import annotations
@@ -20,6 +25,22 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under ``TURNGYM_NO_SKIPS=1``, turn a non-optional skip into a failure."""
+    outcome = yield
+    rep = outcome.get_result()
+    if not (rep.skipped and os.environ.get("TURNGYM_NO_SKIPS") == "1"):
+        return
+    if hasattr(rep, "wasxfail"):
+        return
+    reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+    if reason.removeprefix("Skipped: ").startswith("optional:"):
+        return
+    rep.outcome = "failed"
+    rep.longrepr = (f"skipped where every test must run (TURNGYM_NO_SKIPS=1): {reason}")
+
 
 #: Context length of the session's vLLM engine.
 VLLM_MAX_MODEL_LEN = 2048

@@ -260,9 +260,13 @@ def _pick_backend(image: str) -> str:
         from envs.swe.docker_sandbox import image_exists
 
         if not image_exists(image):
+            if not shutil.which("bwrap"):
+                raise ConfigError(f"Docker answers but image {image} is missing and bubblewrap "
+                                  "is not installed: run `turngym swe build-image`, or install "
+                                  "bubblewrap")
             logger.warning("Docker answers but image %s is missing (`turngym swe build-image`);"
                            " using bwrap", image)
-            name = "bwrap" if shutil.which("bwrap") else "local"
+            name = "bwrap"
     logger.info("SWE sandbox backend: %s", name)
     return name
 

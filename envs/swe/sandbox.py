@@ -404,14 +404,23 @@ def docker_available(timeout: float = 3.0) -> bool:
         return False
 
 
+#: Raised by ``auto`` when no isolating backend is available.
+NO_ISOLATION = ("neither a Docker engine nor bubblewrap is available, and the SWE env never "
+                "falls back to the non-isolated 'local' backend on its own: install bubblewrap "
+                "(apt-get install bubblewrap) or docker.io, or pass backend='local' by name "
+                "(rlimits and timeouts only, NOT isolated)")
+
+
 def default_backend() -> str:
-    """``docker`` if an engine answers, else ``bwrap`` if installed, else ``local``."""
+    """``docker`` if an engine answers, else ``bwrap`` if installed; else ConfigError.
+
+    ``local`` is never picked here: it does not isolate, so it runs only when named.
+    """
     if docker_available():
         return "docker"
     if shutil.which("bwrap"):
         return "bwrap"
-    logger.warning("neither Docker nor bubblewrap is available: SWE falls back to 'local'")
-    return "local"
+    raise ConfigError(NO_ISOLATION)
 
 
 def make_sandbox(backend: str, limits: Limits | None = None, **kwargs) -> Sandbox:

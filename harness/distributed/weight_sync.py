@@ -1,18 +1,22 @@
 """Weight sync: learner -> generation engines after every update.
 
-Two paths with one interface, ``sync(learner_model_or_state_dict) -> seconds``:
+Two paths behind ``RouterBackend.load_weights`` (``distributed.weight_sync``):
 
-* :class:`ObjectStoreSync` (CPU, and the default everywhere): every learner rank joins
-  :func:`full_state_dict` (FSDP2 all-gathers the shards; rank 0 receives the full, CPU
-  tensors), then rank 0 puts the dict into Ray's object store once and every engine actor
-  calls ``backend.load_weights`` on it (:func:`push_to_engines`). Cost: one copy into the
-  object store plus one read per engine; on one node Ray shares it through shared memory.
-* :class:`NCCLSync` (GPU): rank 0 of the learner and the engine workers form one NCCL group
-  (vLLM's ``StatelessProcessGroup`` + ``PyNcclCommunicator``, the pattern of vLLM's
-  ``examples/offline_inference/rlhf.py``); rank 0 broadcasts tensor by tensor, and each
-  engine's workers receive into their parameters through ``collective_rpc``. Tensors never
-  leave the GPUs. **Untested here** (the project's machines have no GPU); it needs the
-  ``vllm`` GPU package and engine actors started with ``model.backend: vllm``.
+* :class:`CollectiveSync` (``broadcast``, the default): the trainer process and every engine
+  actor form one ``torch.distributed`` process group of their own (a ``TCPStore`` on the
+  trainer's node, ranks ``0`` = trainer, ``1..E`` = engines): **gloo on CPU, NCCL when the
+  engines hold GPUs**. Per sync the trainer sends the tensor names, dtypes and shapes with
+  one actor call, packs the weights into one flat buffer per dtype and broadcasts those
+  buffers; each engine unpacks them and calls its backend's ``load_weights``. The trainer
+  never joins the learner's own torchrun group with the engines, so FSDP ranks are
+  untouched. Tested on CPU (gloo) with a local Ray cluster; the NCCL variant is the same
+  code with CUDA buffers and cannot be tested on one GPU (NCCL refuses two ranks on one
+  device).
+* :func:`push_to_engines` (``object_store``): the dict goes into Ray's object store once and
+  each engine reads it (one node: shared memory). Simple, and works across any cluster.
+
+Under torchrun, :func:`full_state_dict` all-gathers the FSDP shards onto learner rank 0 first
+(:class:`ObjectStoreSync` wraps that for any backend).
 """
 
 from __future__ import annotations
@@ -66,45 +70,112 @@ class ObjectStoreSync:
         return time.perf_counter() - t0
 
 
-class NCCLSync:  # pragma: no cover  (GPU only; see the module docstring)
-    """Broadcast from learner rank 0 to vLLM engine workers over one NCCL group.
+def pack(state_dict: Mapping[str, Any], device: Any = "cpu"
+         ) -> tuple[list[tuple[str, str, tuple[int, ...]]], list[Any]]:
+    """``(meta, buffers)``: one flat buffer per dtype (in first-seen order) on ``device``;
+    ``meta`` lists ``(name, dtype, shape)`` in state-dict order."""
+    import torch
 
-    ``engines`` are engine actors running the ``vllm`` backend on GPU. ``master_address`` /
-    ``master_port`` is a free TCP endpoint on learner rank 0's node. The group has
-    ``1 + sum(tensor_parallel_size)`` ranks: the learner is rank 0, engine workers follow.
+    meta, groups = [], {}
+    for name, t in state_dict.items():
+        t = t.detach()
+        meta.append((name, str(t.dtype).removeprefix("torch."), tuple(t.shape)))
+        groups.setdefault(t.dtype, []).append(t.reshape(-1).to(device))
+    return meta, [torch.cat(ts) for ts in groups.values()]
+
+
+def empty_buffers(meta: list[tuple[str, str, tuple[int, ...]]], device: Any = "cpu"
+                  ) -> list[Any]:
+    """Receive buffers matching :func:`pack`'s for ``meta``."""
+    import math
+
+    import torch
+
+    sizes: dict[str, int] = {}
+    for _, dtype, shape in meta:
+        sizes[dtype] = sizes.get(dtype, 0) + math.prod(shape)
+    return [torch.empty(n, dtype=getattr(torch, d), device=device) for d, n in sizes.items()]
+
+
+def unpack(meta: list[tuple[str, str, tuple[int, ...]]], buffers: list[Any]) -> dict[str, Any]:
+    """Undo :func:`pack`: views into ``buffers`` with the original names and shapes."""
+    import math
+
+    order = list(dict.fromkeys(d for _, d, _ in meta))
+    offsets = dict.fromkeys(order, 0)
+    out = {}
+    for name, dtype, shape in meta:
+        n, buf = math.prod(shape), buffers[order.index(dtype)]
+        out[name] = buf[offsets[dtype]:offsets[dtype] + n].view(shape)
+        offsets[dtype] += n
+    return out
+
+
+def open_group(host: str, port: int, rank: int, world_size: int, backend: str,
+               timeout_s: float = 600.0) -> Any:
+    """A standalone process group (rank 0 hosts the ``TCPStore``); blocks until all joined."""
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    timeout = timedelta(seconds=timeout_s)
+    store = dist.TCPStore(host, port, world_size, is_master=rank == 0, timeout=timeout,
+                          wait_for_workers=False)
+    if backend == "gloo":
+        return dist.ProcessGroupGloo(store, rank, world_size, timeout)
+    if backend == "nccl":
+        opts = dist.ProcessGroupNCCL.Options()
+        opts._timeout = timeout
+        return dist.ProcessGroupNCCL(store, rank, world_size, opts)
+    raise ValueError(f"weight-sync backend {backend!r}: use gloo or nccl")
+
+
+def free_port(host: str) -> int:
+    """A free TCP port on ``host`` (for the weight group's store)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class CollectiveSync:
+    """Broadcast from the trainer (rank 0) to every engine actor (see the module docstring).
+
+    Args:
+        engines: :class:`~harness.distributed.ray_engines.EngineActor` handles.
+        backend: ``gloo`` (CPU buffers) or ``nccl`` (CUDA buffers on both ends).
+        host: an address of this node the engines can reach (default: Ray's node IP).
     """
 
-    def __init__(self, engines: list[Any], master_address: str, master_port: int,
-                 tensor_parallel_size: int = 1, device: Any = None):
+    def __init__(self, engines: list[Any], backend: str = "gloo", host: str | None = None,
+                 timeout_s: float = 600.0):
         import ray
-        import torch
-        from vllm.distributed.device_communicators.pynccl import PyNcclCommunicator
-        from vllm.distributed.utils import StatelessProcessGroup
 
-        self.engines = engines
-        world = 1 + len(engines) * tensor_parallel_size
-        # Each engine's workers join with ranks 1 + e * tp + worker_rank (a worker extension
-        # with ``init_weight_group`` / ``receive_weights``, installed through vLLM's
-        # ``worker_extension_cls``).
-        refs = [e.collective.remote("init_weight_group", master_address, master_port,
-                                    1 + k * tensor_parallel_size, world)
-                for k, e in enumerate(engines)]
-        pg = StatelessProcessGroup.create(host=master_address, port=master_port, rank=0,
-                                          world_size=world)
-        self.comm = PyNcclCommunicator(pg, device=device or torch.device("cuda:0"))
+        self.engines, self.backend = list(engines), backend
+        self.device = "cuda" if backend == "nccl" else "cpu"
+        host = host or ray.util.get_node_ip_address()
+        port = free_port(host)
+        world = 1 + len(self.engines)
+        refs = [e.join_weight_group.remote(host, port, k + 1, world, backend, timeout_s)
+                for k, e in enumerate(self.engines)]
+        self.group = open_group(host, port, 0, world, backend, timeout_s)
         ray.get(refs)
+        self.syncs = 0
 
-    def sync(self, model_or_sd: Any) -> float:
+    def sync(self, state_dict: Mapping[str, Any]) -> float:
+        """Send ``state_dict`` to every engine; returns the wall seconds (all loaded)."""
         import ray
-        import torch
 
         t0 = time.perf_counter()
-        sd = model_or_sd if isinstance(model_or_sd, Mapping) else full_state_dict(model_or_sd)
-        meta = [(k, str(v.dtype), tuple(v.shape)) for k, v in sd.items()]
-        refs = [e.collective.remote("receive_weights", meta) for e in self.engines]
-        for v in sd.values():
-            self.comm.broadcast(v.to("cuda", non_blocking=True), src=0,
-                                stream=torch.cuda.current_stream())
-        torch.cuda.synchronize()
+        meta, buffers = pack(state_dict, self.device)
+        refs = [e.receive_weights.remote(meta) for e in self.engines]
+        for buf in buffers:
+            self.group.broadcast(buf, 0).wait()
         ray.get(refs)
+        self.syncs += 1
         return time.perf_counter() - t0
+
+    def close(self) -> None:
+        """Drop the group (the engines drop theirs when they stop)."""
+        self.group = None

@@ -76,7 +76,10 @@ def test_dynamic_sampling_on_turn_batch():
     res = filter_batch(b)
     # group 0: returns [1, 1] -> dropped; group 1: only traj 2 is kept (return 0) -> dropped
     assert res.keep_J.tolist() == [False] * 5 and res.dropped_groups == 2
-    assert DynamicSamplingConfig().max_rounds == 3
+    assert DynamicSamplingConfig().atol == 0.0
+    # with atol, returns closer than it count as equal: group 1 of [0, 0.05] is dropped
+    res = filter_groups([0, 0, 1, 1], [0.0, 1.0, 0.0, 0.05], atol=0.1)
+    assert res.keep_J.tolist() == [True, True, False, False] and res.dropped_groups == 1
 
 
 def test_task_sampler_worked_example_and_resume():

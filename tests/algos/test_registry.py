@@ -34,7 +34,7 @@ DEFAULTS = [
     (OPDConfig, {"name": "opd", "beta": 1.0, "rl_coef": 0.0, "step_weights": "none"}),
     (SODConfig, {"name": "sod", "beta": 1.0, "delta": 0.2, "eps": 1e-6}),
     (TCODConfig, {"name": "tcod", "mode": "f2b", "delta": 10, "t_max": 50, "k0": 1}),
-    (DynamicSamplingConfig, {"name": "dynamic_sampling", "atol": 0.0, "max_rounds": 3}),
+    (DynamicSamplingConfig, {"name": "dynamic_sampling", "atol": 0.0}),
     (TaskSamplerConfig, {"name": "difficulty", "ema": 0.9, "prior": 0.5, "min_weight": 0.01}),
     (GAEConfig, {"name": "gae", "gamma": 1.0, "lam": 0.95}),
 ]

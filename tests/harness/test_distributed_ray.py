@@ -78,6 +78,15 @@ def test_ray_rollout_matches_local_and_weights_sync(ray_cluster, tiny_model_dir:
         assert after[0] == pytest.approx(other.score(prompts, resp)[0], abs=1e-5)
         assert after[0] != pytest.approx(before[0], abs=1e-3)
         assert router.sync_s > 0
+
+        # ---- the same through the trainer-engines gloo group (weight_sync=broadcast on CPU)
+        group = RouterBackend(engines, hf_backend.tokenizer, weight_sync="gloo")
+        group.load_weights(hf_backend.model.state_dict())  # back to the original weights
+        assert group.score(prompts, resp)[0] == pytest.approx(before[0], abs=1e-5)
+        group.load_weights(other.model.state_dict())
+        assert group.score(prompts, resp)[0] == pytest.approx(other.score(prompts, resp)[0],
+                                                              abs=1e-5)
+        assert group._group.syncs == 2 and group.sync_s > 0
     finally:
         remote.close()
         local.close()

@@ -103,3 +103,65 @@ def test_object_store_sync_pushes_from_rank0_only(rank: int, pushes: int) -> Non
     if pushes:
         assert sorted(rec.loaded[0]) == ["bias", "weight"]
         assert torch.equal(rec.loaded[0]["weight"], model.weight)
+
+
+def test_pack_unpack_round_trip_mixed_dtypes():
+    import torch
+
+    from harness.distributed.weight_sync import empty_buffers, pack, unpack
+
+    sd = {"a.weight": torch.arange(6, dtype=torch.float32).reshape(2, 3),
+          "b.bias": torch.tensor([1.5, -2.0], dtype=torch.bfloat16),
+          "c.weight": torch.full((2, 2), 7.0), "steps": torch.tensor(3)}
+    meta, bufs = pack(sd)
+    assert [b.dtype for b in bufs] == [torch.float32, torch.bfloat16, torch.int64]
+    assert [b.numel() for b in bufs] == [10, 2, 1]  # one flat buffer per dtype
+    assert [b.numel() for b in empty_buffers(meta)] == [10, 2, 1]
+    back = unpack(meta, bufs)
+    assert list(back) == list(sd)
+    for k, v in sd.items():
+        assert back[k].dtype == v.dtype and torch.equal(back[k], v)
+
+
+def test_gloo_weight_group_broadcasts_between_two_ranks():
+    """The process group CollectiveSync uses (a TCPStore + ProcessGroupGloo of its own),
+    with rank 1 in a thread standing in for an engine actor."""
+    import threading
+
+    import torch
+
+    from harness.distributed.weight_sync import (
+        empty_buffers,
+        free_port,
+        open_group,
+        pack,
+        unpack,
+    )
+
+    port = free_port("127.0.0.1")
+    sd = {"w": torch.randn(3, 4), "h": torch.randn(5).to(torch.bfloat16)}
+    meta, bufs = pack(sd)
+    got = {}
+
+    def engine():
+        g = open_group("127.0.0.1", port, 1, 2, "gloo", timeout_s=60)
+        recv = empty_buffers(meta)
+        for b in recv:
+            g.broadcast(b, 0).wait()
+        got.update(unpack(meta, recv))
+
+    t = threading.Thread(target=engine)
+    t.start()
+    g0 = open_group("127.0.0.1", port, 0, 2, "gloo", timeout_s=60)
+    for b in bufs:
+        g0.broadcast(b, 0).wait()
+    t.join(timeout=60)
+    assert set(got) == {"w", "h"}
+    assert torch.equal(got["w"], sd["w"]) and torch.equal(got["h"], sd["h"])
+
+
+def test_unknown_weight_sync_is_rejected():
+    from harness.distributed.router import RouterBackend
+
+    with pytest.raises(BackendError, match="weight_sync='carrier-pigeon'"):
+        RouterBackend([FakeEngine("e0")], tokenizer=None, weight_sync="carrier-pigeon")

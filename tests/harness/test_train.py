@@ -52,11 +52,19 @@ def assert_trained(out: dict, steps: int = 2) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", ["grpo", "rloo", "reinforce_pp", "gigpo"])
-def test_rl_algorithms_update(tmp_path: Path, algo: str) -> None:
-    out = run(tmp_path, f"algo.name={algo}")
+def test_rl_algorithms_update(tmp_path: Path, algo: str, sft_run: dict) -> None:
+    # From the SFT'd tiny model, which wins some mazes and loses others at temperature 1:
+    # the groups' rewards differ, so the policy-gradient term itself is non-zero.
+    out = run(tmp_path, f"algo.name={algo}", f"model.path={sft_run['model_dir']}",
+              "rollout.max_tokens=8", "rollout.max_turns=4", "rollout.history_length=0",
+              "rollout.tasks_per_step=4", "rollout.group_size=4", "rollout.temperature=1.5",
+              "optim.lr=1e-4", "optim.mini_batch_size=16", "optim.micro_batch_size=8")
     assert_trained(out)
+    steps = [h["metrics"] for h in out["history"]]
+    assert max(m["algo/adv_abs_max"] for m in steps) > 0.1, steps
+    assert max(m["env/success"] for m in steps) > 0  # the warm start wins some episodes
     if algo == "gigpo":
-        assert out["history"][0]["metrics"]["algo/step_group_size_mean"] >= 1
+        assert steps[0]["algo/step_group_size_mean"] >= 1
 
 
 @pytest.mark.slow
@@ -128,3 +136,21 @@ def test_lora(tmp_path: Path) -> None:
     ck = Path(out["out_dir"]) / "checkpoints" / "step-000002"
     assert (ck / "model" / "config.json").is_file()
     assert (ck / "model" / "adapter").is_dir()
+
+
+@pytest.mark.slow
+def test_reinforce_pp_with_the_kl_penalty_in_the_reward(tmp_path: Path) -> None:
+    out = run(tmp_path, "algo.name=reinforce_pp", "algo.adv={kl_coef: 0.1}", "ref.enabled=true")
+    assert_trained(out)
+    m1, m2 = (h["metrics"] for h in out["history"])
+    assert abs(m1["algo/kl_reward_mean"]) < 1e-4  # step 1: policy == reference
+    assert m2["algo/kl_reward_mean"] > 1e-4  # after one update the policy has moved (k1 > 0
+    assert m2["algo/token_adv_abs_mean"] > 0  # on its own samples): per-token advantages
+
+
+def test_reinforce_pp_kl_needs_the_reference_model(tmp_path: Path) -> None:
+    from envs.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="algo.adv.kl_coef > 0"):
+        load_config(None, [*TINY, "algo.name=reinforce_pp", "algo.adv={kl_coef: 0.1}",
+                           f"out_dir={tmp_path}"])

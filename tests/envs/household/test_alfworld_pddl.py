@@ -162,7 +162,7 @@ def _official_files_present() -> bool:
 
 
 @pytest.mark.skipif(not _official_files_present(),
-                    reason="official ALFWorld game files not on disk (set ALFWORLD_DATA to the "
+                    reason="optional: official ALFWorld game files not on disk (set ALFWORLD_DATA to the "
                            "folder holding json_2.1.1; alfworld-download cannot run here)")
 def test_official_game_files_when_present() -> None:
     env = AlfworldOfficialEnv(split="valid_seen")

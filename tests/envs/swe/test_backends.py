@@ -17,14 +17,19 @@ TURNGYM = str(Path(sys.executable).parent / "turngym")
 
 
 @pytest.mark.parametrize("docker, bwrap, expected", [
-    (True, "/usr/bin/bwrap", "docker"), (False, "/usr/bin/bwrap", "bwrap"), (False, None, "local"),
+    (True, "/usr/bin/bwrap", "docker"), (True, None, "docker"),
+    (False, "/usr/bin/bwrap", "bwrap"), (False, None, None),
 ])
 def test_default_backend_order(monkeypatch, docker, bwrap, expected):
     # A fake answer for "is there an engine / a binary"; the real probes are exercised by
     # test_real_probe_matches_machine below and by the docker tests.
     monkeypatch.setattr(S, "docker_available", lambda timeout=3.0: docker)
     monkeypatch.setattr(S.shutil, "which", lambda name: bwrap if name == "bwrap" else None)
-    assert S.default_backend() == expected
+    if expected is None:  # never a silent fall back to the non-isolated backend
+        with pytest.raises(ConfigError, match="never falls back to the non-isolated 'local'"):
+            S.default_backend()
+    else:
+        assert S.default_backend() == expected
 
 
 def test_real_probe_matches_machine():

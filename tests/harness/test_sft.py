@@ -1,0 +1,54 @@
+"""``turngym sft`` (the warm start on expert trajectories) and ``turngym quickstart`` (the
+README's main job), both on the tiny random Llama so they run in seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.config import load_config
+from harness.train import train
+
+
+@pytest.mark.slow
+def test_sft_fits_expert_turns_and_saves_a_loadable_model(sft_run: dict) -> None:
+    losses = sft_run["losses"]
+    assert len(losses) == 6
+    assert losses[-1] < 0.5 * losses[0], losses  # cross-entropy on the expert's tokens falls
+    assert sft_run["sft/expert_success"] == 1.0  # the expert wins every 2x2 maze
+    assert sft_run["sft/samples"] >= 16  # at least one turn per task
+    model_dir = Path(sft_run["model_dir"])
+    assert (model_dir / "config.json").is_file()
+    assert (model_dir / "tokenizer_config.json").is_file()
+
+
+@pytest.mark.slow
+def test_sft_model_acts_in_format_where_the_base_never_does(sft_run: dict, sft_overrides,
+                                                             tmp_path: Path) -> None:
+    def held_out(model: str) -> dict:
+        cfg = load_config(None, [*sft_overrides, f"model.path={model}", "steps=0",
+                                 f"out_dir={tmp_path / Path(model).name}"])
+        return train(cfg)["before"]
+
+    base, sft = held_out("tiny"), held_out(sft_run["model_dir"])
+    assert base["eval/invalid_rate"] == 1.0  # random weights never write an <action> tag
+    assert sft["eval/invalid_rate"] < 0.5, sft
+    assert sft["eval/success"] > base["eval/success"]
+
+
+@pytest.mark.slow
+def test_quickstart_prints_the_before_after_table(tmp_path: Path, capsys) -> None:
+    from harness.cli.main import main
+
+    rc = main(["quickstart", "model.path=tiny", "steps=1", "sft.num_tasks=4", "sft.epochs=1",
+               "eval.num_tasks=2", "rollout.tasks_per_step=1", "rollout.group_size=2",
+               "rollout.max_turns=2", "rollout.max_tokens=6", "logging.plot=false",
+               "logging.progress=false", "logging.tensorboard=false",
+               f"out_dir={tmp_path / 'qs'}"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    for row in ("base (before)", "after SFT", "after SFT + gigpo (after)"):
+        assert row in text
+    assert (tmp_path / "qs" / "rl" / "checkpoints" / "latest").is_file()
+    assert (tmp_path / "qs" / "sft" / "config.json").is_file()
