@@ -94,6 +94,7 @@ class RolloutEngine:
         self.factory = EnvFactory.for_env(env_id, cfg.env_kwargs, cfg.max_turns)
         self.mode: str | None = None
         self._pool: EnvPool | None = None
+        self._procs: Any = None  # harness.rollout_procs.ScriptedProcessPool, when used
         self._generate_calls = 0
         self.last_metrics: dict[str, float] = {}
 
@@ -132,16 +133,21 @@ class RolloutEngine:
     def _get_pool(self, n_slots: int) -> EnvPool:
         if self._pool is not None and self._pool.n_slots >= n_slots:
             return self._pool
-        self.close()
+        if self._pool is not None:
+            self._pool.close()
         self._pool = make_pool(self.resolve_mode(), self.factory, n_slots,
                                timeout_s=self.cfg.env_timeout_s, num_workers=self.cfg.num_workers)
         return self._pool
 
     def close(self) -> None:
-        """Close the env pool (a later run builds a new one). Safe to call twice."""
+        """Close the env pool and worker processes (a later run builds new ones). Safe to
+        call twice."""
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        if self._procs is not None:
+            self._procs.close()
+            self._procs = None
 
     # ------------------------------------------------------------------ public API
     def run(self, tasks: list[tuple[str, int]], *, horizon: int | None = None,
@@ -160,9 +166,10 @@ class RolloutEngine:
             raise ConfigError(f"horizon must be >= 0, got {horizon}")
         if expert_prefix < 0:
             raise ConfigError(f"expert_prefix must be >= 0, got {expert_prefix}")
-        episodes = self._make_episodes(tasks, id_prefix)
-        groups = self._drive(episodes, horizon, expert_prefix, progress, reset=True)
-        return groups
+        if self.policy is not None and self.cfg.scripted_processes > 1 and len(tasks) > 1:
+            return self._run_in_processes(tasks, horizon, expert_prefix, progress, id_prefix)
+        episodes = self.make_episodes(tasks, id_prefix)
+        return self.drive(episodes, horizon, expert_prefix, progress, reset=True)
 
     def fork(self, snapshot: bytes, *, task_id: str, seed: int, n: int | None = None,
              history: list[tuple[str, str]] | None = None, task: str = "",
@@ -188,7 +195,7 @@ class RolloutEngine:
                 e.task = e.task or e.obs
             else:
                 e.end(StopReason.ENV_ERROR, f"restore failed: {r.error}")
-        return self._drive(episodes, horizon, 0, progress, reset=False)[0]
+        return self.drive(episodes, horizon, 0, progress, reset=False)[0]
 
     def fork_trajectory(self, traj: Trajectory, at_turn: int, *, n: int | None = None,
                         horizon: int | None = None, progress: bool = False) -> Group:
@@ -216,22 +223,52 @@ class RolloutEngine:
                          group_id=f"{traj.traj_id}/fork{at_turn}")
 
     # ------------------------------------------------------------------ driver
-    def _make_episodes(self, tasks: list[tuple[str, int]], prefix: str) -> list[Episode]:
+    def make_episodes(self, tasks: list[tuple[str, int]], prefix: str,
+                      group_index: list[int] | None = None) -> list[Episode]:
+        """One :class:`Episode` per rollout of each ``(task_id, seed)``. ``group_index[k]`` is
+        task ``k``'s position in the whole run (ids and policy seeds follow it; a worker
+        process plays a share of a run), default ``k``; env slots are local."""
         episodes: list[Episode] = []
-        for k, item in enumerate(tasks):
+        G = self.cfg.group_size
+        for n, item in enumerate(tasks):
             try:
                 task_id, seed = str(item[0]), int(item[1])
             except (TypeError, ValueError, IndexError):
-                raise ConfigError(f"task {k} is {item!r}; expected (task_id, seed)") from None
+                raise ConfigError(f"task {n} is {item!r}; expected (task_id, seed)") from None
+            k = n if group_index is None else int(group_index[n])
             gid = f"{prefix}g{k:04d}:{task_id}@{seed}"
-            for j in range(self.cfg.group_size):
-                i = len(episodes)
-                episodes.append(Episode(index=i, slot=i, group_id=gid, traj_id=f"{gid}/{j}",
-                                        task_id=task_id, seed=seed))
+            for j in range(G):
+                episodes.append(Episode(index=k * G + j, slot=len(episodes), group_id=gid,
+                                        traj_id=f"{gid}/{j}", task_id=task_id, seed=seed))
         return episodes
 
-    def _drive(self, episodes: list[Episode], horizon: int | None, expert_prefix: int,
-               progress: bool, reset: bool) -> list[Group]:
+    def _run_in_processes(self, tasks: list[tuple[str, int]], horizon: int | None,
+                          expert_prefix: int, progress: bool, id_prefix: str) -> list[Group]:
+        """Scripted policy: whole groups in ``cfg.scripted_processes`` worker processes
+        (:mod:`harness.rollout_procs`); the same trajectories as one process."""
+        from harness.rollout_procs import ScriptedProcessPool, merge_metrics
+
+        t0 = time.perf_counter()
+        if self._procs is None:
+            self._procs = ScriptedProcessPool(self.env_id, self.factory.spec, self.policy,
+                                              self.cfg, self.cfg.scripted_processes)
+
+        def here(share: list[tuple[int, str, int]]) -> tuple[list[Group], dict[str, float]]:
+            eps = self.make_episodes([(t, s) for _, t, s in share], id_prefix,
+                                     group_index=[k for k, _, _ in share])
+            return self.drive(eps, horizon, expert_prefix, False, reset=True), self.last_metrics
+
+        G = self.cfg.group_size
+        with ProgressBar(len(tasks) * G, f"rollout {self.env_id}", enabled=progress) as bar:
+            groups, parts = self._procs.run(tasks, horizon, expert_prefix, id_prefix, here,
+                                            on_done=lambda n: bar.update(n * G))
+        self.last_metrics = merge_metrics(parts, time.perf_counter() - t0)
+        self.last_metrics["rollout/processes"] = float(self._procs.n)
+        return groups
+
+    def drive(self, episodes: list[Episode], horizon: int | None, expert_prefix: int,
+              progress: bool, reset: bool) -> list[Group]:
+        """Play ``episodes`` to the end on this process's env pool; returns their groups."""
         t0 = time.perf_counter()
         pool = self._get_pool(len(episodes))
         loop = EpisodeLoop(self, pool, episodes)

@@ -53,6 +53,9 @@ class RolloutConfig(BaseModel):
     """Per env call deadline (threads, processes, ray). None = wait forever."""
     inline_max_reset_s: float = Field(default=0.005, gt=0)
     """``auto``: envs whose mean reset is slower than this step in a thread pool."""
+    scripted_processes: int = Field(default=0, ge=0, le=256)
+    """Scripted policies only: play whole groups in this many worker processes
+    (:mod:`harness.rollout_procs`; same trajectories, W cores). 0 or 1 = this process."""
     pipeline_splits: int = Field(default=2, ge=1, le=8)
     """With a concurrent pool, live episodes are split into this many micro-batches so
     that one micro-batch's env steps overlap the next one's generation (1 = off)."""

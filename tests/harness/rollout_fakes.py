@@ -7,6 +7,8 @@ processes and Ray actors can unpickle them (the tests put this folder on ``sys.p
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import time
 from typing import Any
 
@@ -23,12 +25,15 @@ class FlakySokoban(SokobanEnv):
     ``explode_task``/``explode_at``: ``step`` raises ``RuntimeError("boom")`` on that task
     at that (0-based) step. ``hang_task``/``hang_at``: ``step`` sleeps ``hang_s`` there.
     ``step_latency_s``/``reset_latency_s``: sleep on every step/reset (a slow env).
+    ``die_in_worker_task``: a child process stepping that task exits at once (``os._exit``).
     """
 
     def __init__(self, explode_task: str | None = None, explode_at: int = 0,
                  hang_task: str | None = None, hang_at: int = 0, hang_s: float = 30.0,
-                 step_latency_s: float = 0.0, reset_latency_s: float = 0.0, **kwargs: Any):
+                 step_latency_s: float = 0.0, reset_latency_s: float = 0.0,
+                 die_in_worker_task: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
+        self.die_in_worker_task = die_in_worker_task
         self.explode_task, self.explode_at = explode_task, explode_at
         self.hang_task, self.hang_at, self.hang_s = hang_task, hang_at, hang_s
         self.step_latency_s, self.reset_latency_s = step_latency_s, reset_latency_s
@@ -48,6 +53,8 @@ class FlakySokoban(SokobanEnv):
             raise RuntimeError("boom")
         if self.task_id == self.hang_task and n == self.hang_at:
             time.sleep(self.hang_s)
+        if self.task_id == self.die_in_worker_task and mp.parent_process() is not None:
+            os._exit(3)  # a worker process dies hard (segfault-like); the main one never does
         return super()._step(action)
 
 
