@@ -55,13 +55,37 @@ def git_commit() -> str | None:
         return None
 
 
+def git_dirty() -> list[str] | None:
+    """Tracked files with uncommitted changes (the code measured is not exactly ``commit``),
+    ignoring ``benchmarks/results``; None outside a checkout."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                             capture_output=True, text=True, cwd=Path(__file__).parent,
+                             timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    files = [line[3:] for line in out.stdout.splitlines() if line.strip()]
+    return [f for f in files if not f.startswith("benchmarks/results/")]
+
+
+def load_avg() -> float | None:
+    """The 1-minute load average (other work sharing the cores skews timings)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def write_result(name: str, results: Any, *, config: dict[str, Any] | None = None,
                  seeds: list[int] | None = None, out_dir: Path | None = None) -> Path:
     """Write ``results`` with machine info, commit, seeds and config to ``NAME.json``."""
     out_dir = out_dir or RESULTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = {"benchmark": name, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-           "machine": machine_info(), "commit": git_commit(), "seeds": seeds or [],
+           "machine": machine_info(), "commit": git_commit(), "dirty": git_dirty(),
+           "load_avg_1m": load_avg(), "seeds": seeds or [],
            "config": config or {}, "results": results}
     path = out_dir / f"{name}.json"
     path.write_text(json.dumps(doc, indent=2, default=str) + "\n")

@@ -24,8 +24,9 @@ from rich.console import Console
 
 console = Console()
 
-#: Modules under benchmarks/ with a ``main`` that are not performance scripts.
-NOT_BENCHMARKS = frozenset({"suite", "reference_rows"})
+#: Modules under benchmarks/ with a ``main`` that are not performance scripts (``learning`` is a
+#: multi-seed training run of about an hour: run it on its own).
+NOT_BENCHMARKS = frozenset({"suite", "reference_rows", "learning"})
 #: The repository root: scripts run from here so ``import benchmarks`` works.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _MAIN = re.compile(r"^def main\(", re.MULTILINE)
