@@ -81,7 +81,7 @@ def warm_start(args: argparse.Namespace, out: Path) -> tuple[str, str | None, di
 
 
 def run_one(args, out: Path, method: str, seed: int, warm: str, teacher: str | None,
-            baseline: float | None) -> dict:
+            baseline: float | None, steps: int | None = None) -> dict:
     """One method x seed from the warm start. ``baseline`` None: this run evaluates the warm
     start first (the shared baseline); otherwise it is the step-0 point of the curve."""
     from harness.config import load_config
@@ -91,6 +91,8 @@ def run_one(args, out: Path, method: str, seed: int, warm: str, teacher: str | N
     over = [*shared(args), *METHODS[method], f"model.path={warm}", f"seed={seed}",
             f"model.backend={args.backend}", f"eval.at_start={baseline is None}",
             f"out_dir={out / method.replace('+', '_') / f'seed{seed}'}"]
+    if steps is not None:  # steps=0: only the held-out eval of the warm start
+        over += [f"steps={steps}", f"out_dir={out / 'warm_start_eval'}"]
     if TEACHER[method]:
         over.append(f"teacher.path={teacher}")
     t0 = time.perf_counter()
@@ -100,10 +102,29 @@ def run_one(args, out: Path, method: str, seed: int, warm: str, teacher: str | N
     if baseline is not None:
         curve.insert(0, (0, baseline))
     steps = [r for r in rows if "time/step_s" in r]
-    return {"before": curve[0][1], "after": res["after"]["eval/success"], "curve": curve,
+    after = res["after"]["eval/success"] if res["after"] is not None else curve[-1][1]
+    return {"before": curve[0][1], "after": after, "curve": curve,
             "train_success": [r.get("env/success") for r in steps],
             "step_s": float(np.mean([r["time/step_s"] for r in steps])) if steps else None,
             "seconds": time.perf_counter() - t0}
+
+
+def run_method(args, out: Path, method: str, seeds: list[int], warm: str, teacher: str | None,
+               baseline: float | None) -> dict:
+    """Every seed of ``method``; the first run measures the warm start when ``baseline`` is
+    None."""
+    runs = []
+    for s in seeds:
+        runs.append(run_one(args, out, method, s, warm, teacher, baseline))
+        baseline = runs[-1]["before"]
+        print(f"  {method} seed {s}: curve {runs[-1]['curve']} ({runs[-1]['seconds']:.0f}s)",
+              flush=True)
+    after = [r["after"] for r in runs]
+    res = {"mean": float(np.mean(after)), "std": float(np.std(after)), "warm_start": baseline,
+           "runs": runs}
+    print(f"{method:>16}: held-out success {res['mean']:.3f} ± {res['std']:.3f}  (warm start "
+          f"baseline {baseline:.3f})", flush=True)
+    return res
 
 
 def verdict(results: dict, baseline: float, n_eval: int) -> str:
@@ -170,6 +191,10 @@ def main() -> None:
                     help="rollout/eval backend (the learner is always torch)")
     ap.add_argument("--model", default="default")
     ap.add_argument("--out", default="runs/bench_learning")
+    ap.add_argument("--parallel", action="store_true",
+                    help="one process per method (a machine with cores and a GPU to spare)")
+    ap.add_argument("--name", default="learning",
+                    help="results file benchmarks/results/NAME.json (+ NAME.png)")
     args = ap.parse_args()
     args.methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in args.methods if m not in METHODS]
@@ -180,29 +205,29 @@ def main() -> None:
     t0 = time.perf_counter()
     warm, teacher, sft_info = warm_start(args, out)
     t_rl = time.perf_counter()
-    results: dict[str, dict] = {}
-    baseline = None
-    for method in args.methods:
-        runs = []
-        for s in seeds:
-            runs.append(run_one(args, out, method, s, warm, teacher, baseline))
-            baseline = runs[-1]["before"]
-            print(f"  {method} seed {s}: curve {runs[-1]['curve']} "
-                  f"({runs[-1]['seconds']:.0f}s)", flush=True)
-        after = [r["after"] for r in runs]
-        results[method] = {"mean": float(np.mean(after)), "std": float(np.std(after)),
-                           "warm_start": baseline, "runs": runs}
-        print(f"{method:>16}: held-out success {results[method]['mean']:.3f} ± "
-              f"{results[method]['std']:.3f}  (warm start baseline {baseline:.3f})", flush=True)
+    if args.parallel:  # the warm start's success once here, then every method at once
+        baseline = run_one(args, out, "grpo", seeds[0], warm, teacher, None, steps=0)["before"]
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(len(args.methods), mp_context=mp.get_context("spawn")) as ex:
+            futs = {m: ex.submit(run_method, args, out, m, seeds, warm, teacher, baseline)
+                    for m in args.methods}
+            results = {m: f.result() for m, f in futs.items()}
+    else:
+        results, baseline = {}, None
+        for method in args.methods:
+            results[method] = run_method(args, out, method, seeds, warm, teacher, baseline)
+            baseline = results[method]["warm_start"]
     best = max(results, key=lambda m: results[m]["mean"])
     text = verdict(results, baseline, args.eval_tasks)
     print(text)
     print(f"total {time.perf_counter() - t0:.0f}s")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    plot(results, RESULTS_DIR / "learning.png", baseline,
+    plot(results, RESULTS_DIR / f"{args.name}.png", baseline,
          f"Maze size {args.size}, {args.steps} steps x {args.tasks} tasks x {args.group} "
          f"rollouts, {args.eval_tasks} held-out mazes (greedy)")
-    write_result("learning", {"warm_start": {"success": baseline, **sft_info},
+    write_result(args.name, {"warm_start": {"success": baseline, **sft_info},
                               "methods": results, "best": best, "verdict": text,
                               "rl_wall_s": time.perf_counter() - t_rl,
                               "wall_s": time.perf_counter() - t0},
