@@ -61,8 +61,10 @@ class TurnEnv(gym.Env[str, str], abc.ABC):
     :meth:`_state` is not enough, :meth:`snapshot`/:meth:`restore`.
 
     The base class owns the parts every env shares: task choice, seeding, the info dict,
-    the guard that turns an exception while *parsing* an action into an invalid step, and
-    refusing ``step`` before ``reset``.
+    the checks that turn a non-text or oversized action into an invalid step, and refusing
+    ``step`` before ``reset``. Parsing the action text is the subclass's ``_step``: it must
+    return an invalid step for bad text, never raise (the checker fuzzes it with garbage; an
+    exception that escapes ends the episode with ``env_error`` in the rollout engine).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
