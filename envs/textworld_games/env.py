@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from envs.core import ReplaySnapshot, TurnEnv
-from envs.textworld_games.games import KINDS, LEVELS, SPLIT_SEEDS, game_file
+from envs.textworld_games.games import KINDS, LEVELS, SPLIT_SEEDS, game_file, load_lock
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +99,10 @@ class TextWorldEnv(ReplaySnapshot, TurnEnv):
         infos = textworld.EnvInfos(admissible_commands=True, policy_commands=True, facts=True,
                                    won=True, lost=True, score=True, max_score=True,
                                    objective=True, description=True)
-        self._engine = textworld.start(str(game_file(task_id)), request_infos=infos)
-        self._state = self._engine.reset()
+        path = str(game_file(task_id))
+        with load_lock:
+            self._engine = textworld.start(path, request_infos=infos)
+            self._state = self._engine.reset()
         self._actions = []
         return f"{self._state.objective}\n\n{self._state.description}".strip()
 

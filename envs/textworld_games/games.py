@@ -19,6 +19,10 @@ CHALLENGE_LEVELS = {"coin_collector": {1: 1, 2: 5, 3: 10}, "treasure_hunter": {1
 #: TextWorld's generator keeps global state: one generation at a time per process (threads);
 #: the file lock in :func:`game_file` serialises processes.
 _generate_lock = threading.Lock()
+#: Starting a game parses its logic and grammar with tatsu, whose parser state is shared
+#: between threads ("pop from empty list", "expecting '->'" when two resets overlap): one
+#: start + reset at a time per process. Steps do not parse and run concurrently.
+load_lock = threading.Lock()
 #: Some seeds admit no quest of the asked length; then seeds ``seed + k * SEED_STRIDE`` are
 #: tried in order, so a task id always maps to the same game.
 SEED_STRIDE, SEED_TRIES = 1_000_003, 8

@@ -63,3 +63,30 @@ def test_games_generate_concurrently_and_unlucky_seeds_fall_back(tmp_path, monke
     assert [f.name for f in files] == [f"{i}.z8" for i in ids]
     assert all(f.stat().st_size > 1000 and f.with_suffix(".json").exists() for f in files)
     assert game_file(ids[0]) == files[0]  # cached: the same file, not regenerated
+
+
+def test_resets_in_threads_all_succeed() -> None:
+    """Starting a game parses its logic with tatsu, which is not thread-safe: resets that
+    overlap in threads used to fail ("pop from empty list"); the eval suites step TextWorld
+    in threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import envs
+
+    ids = ["custom-L1-10000", "custom-L1-10001", "coin_collector-L1-10000",
+           "treasure_hunter-L1-10000"] * 3
+
+    def play(task_id: str) -> bool:
+        env = envs.make("turngym/TextWorld-v0")
+        try:
+            obs, info = env.reset(seed=0, options={"task_id": task_id})
+            for _ in range(30):
+                obs, reward, term, trunc, info = env.step(env.unwrapped.expert_action())
+                if term or trunc:
+                    break
+            return bool(info["won"])
+        finally:
+            env.close()
+
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(play, ids)) == [True] * len(ids)
