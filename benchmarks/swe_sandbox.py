@@ -58,16 +58,23 @@ def start_latency(backend: str, reps: int, warm: bool) -> list[float]:
     return times
 
 
-def test_round_trip(backend: str, reps: int) -> list[float]:
-    """Seconds for one hidden-test run (``submit``) of a task in a started sandbox."""
+def test_round_trip(backend: str, reps: int, pool_size: int = 0,
+                    with_reset: bool = False) -> list[float]:
+    """Seconds for one hidden-test run (``submit``) of a task in a started sandbox; with
+    ``with_reset`` the clock starts before ``reset`` (which takes a sandbox: a new one, or
+    one from a warm pool of ``pool_size``)."""
     import envs
 
-    env = envs.make("turngym/SWE-v0", backend=backend)
+    env = envs.make("turngym/SWE-v0", backend=backend, pool_size=pool_size)
     times = []
     try:
         for _ in range(reps):
-            env.reset(seed=0, options={"task_id": "stats-0000"})
+            if pool_size:
+                time.sleep(0.5)  # the pool refills between episodes, as during rollouts
             start = time.perf_counter()
+            env.reset(seed=0, options={"task_id": "stats-0000"})
+            if not with_reset:
+                start = time.perf_counter()
             _, reward, term, _, _ = env.step('{"name": "submit"}')
             times.append(time.perf_counter() - start)
             assert term
@@ -127,11 +134,18 @@ def main(argv: list[str] | None = None) -> dict:
             continue
         cold = _ms(start_latency(backend, args.reps, warm=False))
         warm = _ms(start_latency(backend, args.reps, warm=True))
-        trip = _ms(test_round_trip(backend, max(3, args.reps // 2)))
+        n = max(3, args.reps // 2)
+        trip = _ms(test_round_trip(backend, n))
+        ep_cold = _ms(test_round_trip(backend, n, 0, with_reset=True))
+        ep_warm = _ms(test_round_trip(backend, n, 2, with_reset=True))
         results["backends"][backend] = {"start_cold": cold, "start_warm_pool": warm,
-                                        "test_round_trip": trip}
+                                        "test_round_trip": trip,
+                                        "reset_and_test_cold": ep_cold,
+                                        "reset_and_test_warm_pool": ep_warm}
         print(f"{backend:7s} start: cold {cold['median_ms']:8.1f} ms   warm pool "
-              f"{warm['median_ms']:8.1f} ms   | test run round trip {trip['median_ms']:8.1f} ms")
+              f"{warm['median_ms']:8.1f} ms   | test run round trip {trip['median_ms']:8.1f} ms"
+              f"   | reset + test run: cold {ep_cold['median_ms']:8.1f} ms, warm pool "
+              f"{ep_warm['median_ms']:8.1f} ms")
     local = results["backends"].get("local")
     if local:
         for backend, r in results["backends"].items():
