@@ -75,7 +75,7 @@ def test_round_trip(backend: str, reps: int, pool_size: int = 0,
             env.reset(seed=0, options={"task_id": "stats-0000"})
             if not with_reset:
                 start = time.perf_counter()
-            _, reward, term, _, _ = env.step('{"name": "submit"}')
+            _, _, term, _, _ = env.step('{"name": "submit"}')
             times.append(time.perf_counter() - start)
             assert term
     finally:

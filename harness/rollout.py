@@ -253,14 +253,9 @@ class RolloutEngine:
             self._procs = ScriptedProcessPool(self.env_id, self.factory.spec, self.policy,
                                               self.cfg, self.cfg.scripted_processes)
 
-        def here(share: list[tuple[int, str, int]]) -> tuple[list[Group], dict[str, float]]:
-            eps = self.make_episodes([(t, s) for _, t, s in share], id_prefix,
-                                     group_index=[k for k, _, _ in share])
-            return self.drive(eps, horizon, expert_prefix, False, reset=True), self.last_metrics
-
         G = self.cfg.group_size
         with ProgressBar(len(tasks) * G, f"rollout {self.env_id}", enabled=progress) as bar:
-            groups, parts = self._procs.run(tasks, horizon, expert_prefix, id_prefix, here,
+            groups, parts = self._procs.run(tasks, horizon, expert_prefix, id_prefix, self,
                                             on_done=lambda n: bar.update(n * G))
         self.last_metrics = merge_metrics(parts, time.perf_counter() - t0)
         self.last_metrics["rollout/processes"] = float(self._procs.n)

@@ -54,19 +54,25 @@ def _init_worker(env_id: str, spec: Any, policy: Any, cfg: Any) -> None:
     _ENGINE = RolloutEngine(env_id, policy, None, cfg)
 
 
+def play_share(engine: Any, share: list[tuple[int, str, int]], horizon: int | None,
+               expert_prefix: int, id_prefix: str) -> tuple[list[Any], dict[str, float]]:
+    """Play the groups ``share`` = ``[(k, task_id, seed)]`` (``k``: the group's index in the
+    whole run) on ``engine`` in its own process; returns ``(groups, rollout metrics)``."""
+    episodes = engine.make_episodes([(t, s) for _, t, s in share], id_prefix,
+                                    group_index=[k for k, _, _ in share])
+    groups = engine.drive(episodes, horizon, expert_prefix, progress=False, reset=True)
+    return groups, engine.last_metrics
+
+
 def run_share(share: list[tuple[int, str, int]], horizon: int | None, expert_prefix: int,
               id_prefix: str) -> bytes:
-    """Play the groups ``share`` = ``[(k, task_id, seed)]`` (``k``: the group's index in the
-    whole run) on this process's engine; returns the pickled ``(groups, rollout metrics)``.
+    """:func:`play_share` on this worker's engine, pickled.
 
     Pickled here, so that the parent unpickles with the cyclic GC paused (:func:`_loads`):
     thousands of Turn records otherwise trigger collection after collection while loading.
     """
-    engine = _ENGINE
-    episodes = engine.make_episodes([(t, s) for _, t, s in share], id_prefix,
-                                    group_index=[k for k, _, _ in share])
-    groups = engine.drive(episodes, horizon, expert_prefix, progress=False, reset=True)
-    return pickle.dumps((groups, engine.last_metrics), protocol=pickle.HIGHEST_PROTOCOL)
+    out = play_share(_ENGINE, share, horizon, expert_prefix, id_prefix)
+    return pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _loads(blob: bytes) -> Any:
@@ -99,9 +105,9 @@ class ScriptedProcessPool:
     def run(self, tasks: list[tuple[str, int]], horizon: int | None, expert_prefix: int,
             id_prefix: str, fallback: Any, on_done: Any = None
             ) -> tuple[list[Any], list[dict[str, float]]]:
-        """Groups of ``tasks`` in task order, and each share's metrics. ``fallback(share)``
-        runs a share in this process when its worker died; ``on_done(n_groups)`` reports
-        progress."""
+        """Groups of ``tasks`` in task order, and each share's metrics. ``fallback`` is an
+        engine in this process that plays a share whose worker died; ``on_done(n_groups)``
+        reports progress."""
         items = [(k, t, s) for k, (t, s) in enumerate(tasks)]
         # CHUNKS shares per worker: this process unpickles early shares while workers play
         # later ones
@@ -119,7 +125,7 @@ class ScriptedProcessPool:
                 logger.warning("a scripted rollout worker died (%s); re-running its %d "
                                "group(s) in this process", exc, len(share))
                 self.close()
-                groups, m = fallback(share)
+                groups, m = play_share(fallback, share, horizon, expert_prefix, id_prefix)
             by_k.update(zip((k for k, _, _ in share), groups))
             metrics.append(m)
             if on_done is not None:

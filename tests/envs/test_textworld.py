@@ -81,7 +81,7 @@ def test_resets_in_threads_all_succeed() -> None:
         try:
             obs, info = env.reset(seed=0, options={"task_id": task_id})
             for _ in range(30):
-                obs, reward, term, trunc, info = env.step(env.unwrapped.expert_action())
+                _, _, term, trunc, info = env.step(env.unwrapped.expert_action())
                 if term or trunc:
                     break
             return bool(info["won"])
