@@ -31,7 +31,6 @@ from pathlib import Path
 
 from envs.errors import ConfigError, MissingDependencyError
 from envs.swe.sandbox import (
-    RUNNER,
     RUNNER_INSIDE,
     SANDBOX_UID,
     ExecResult,
@@ -132,7 +131,7 @@ class DockerSandbox(Sandbox):
             tmpfs={"/tmp": "rw,size=64m,mode=1777"}, working_dir=self.workspace,
             volumes={str(self.work): {"bind": self.workspace, "mode": "rw"},
                      str(self.hidden): {"bind": "/hidden", "mode": "ro"},
-                     str(RUNNER): {"bind": RUNNER_INSIDE, "mode": "ro"}},
+                     str(self.runner): {"bind": RUNNER_INSIDE, "mode": "ro"}},
             mem_limit=f"{lim.memory_mb}m", memswap_limit=f"{lim.memory_mb}m",
             pids_limit=lim.pids, nano_cpus=int(lim.cpus * 1e9), cap_drop=["ALL"],
             security_opt=["no-new-privileges"], environment=self.environment,

@@ -106,6 +106,11 @@ class Sandbox(abc.ABC):
         self.work.mkdir(mode=0o777)
         self.hidden.mkdir(mode=0o755)
         self.work.chmod(0o777)
+        # The runner is mounted from this copy, not from the package: the package may sit in
+        # a folder that the sandbox user cannot traverse (a mode-700 checkout in /tmp).
+        self.runner = self.root / "runner.py"
+        shutil.copyfile(RUNNER, self.runner)
+        self.runner.chmod(0o644)
         self._closed = False
         self._finalizer = weakref.finalize(self, _remove_tree, str(self.root))
 
@@ -288,7 +293,7 @@ class BwrapSandbox(_ProcessSandbox):
                 "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
                 "--tmpfs", "/tmp", "--tmpfs", "/opt", "--dir", "/opt/turngym/bin",
                 "--symlink", "/usr/bin/python3", "/opt/turngym/bin/python",
-                "--ro-bind", str(RUNNER), RUNNER_INSIDE]
+                "--ro-bind", str(self.runner), RUNNER_INSIDE]
         for link in ("bin", "lib", "lib64", "sbin"):
             target = Path("/") / link
             if target.is_symlink():
@@ -336,7 +341,7 @@ class LocalSandbox(_ProcessSandbox):
                            "only)")
         # The runner and the agent see the same paths as in the other backends.
         self._paths = {"/workspace": str(self.work), "/hidden": str(self.hidden),
-                       RUNNER_INSIDE: str(RUNNER)}
+                       RUNNER_INSIDE: str(self.runner)}
 
     def _cwd(self) -> str:
         return str(self.work)

@@ -85,5 +85,7 @@ def test_benchmark_quick_path():
 
     res = swe_sandbox.main(["--backends", "bwrap", "--reps", "2", "--expert-limit", "8",
                             "--docker-expert-limit", "0", "--no-write"])
-    assert set(res["backends"]["bwrap"]) == {"start_cold", "start_warm_pool", "test_round_trip"}
+    assert set(res["backends"]["bwrap"]) == {"start_cold", "start_warm_pool", "test_round_trip",
+                                             "reset_and_test_cold", "reset_and_test_warm_pool"}
+    assert all(r["median_ms"] > 0 for r in res["backends"]["bwrap"].values())
     assert res["expert"]["bwrap"]["success"] == 1.0 and res["expert"]["bwrap"]["tasks"] == 8
