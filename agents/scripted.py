@@ -25,8 +25,9 @@ class ScriptedPolicy:
 
     * ``expert``: ``env.expert_action()`` ('' when the env has none, which the env treats
       as an invalid action);
-    * ``random``: a uniform choice among ``env.admissible_actions()``, or a random
-      printable string from the env's action space when the env has no finite action set;
+    * ``random``: a uniform choice among ``env.admissible_actions()``; for an env without a
+      finite action set, its ``random_action(rng)`` (a random well-formed tool call), or a
+      random lowercase string when it has none;
     * ``replay``: the recorded ``actions`` in order, then ''.
     """
 
@@ -55,6 +56,10 @@ class ScriptedPolicy:
             admissible = env.admissible_actions()
             if admissible:
                 return str(admissible[int(self.rng.integers(len(admissible)))])
+            sample = getattr(env, "random_action", None)
+            action = sample(self.rng) if callable(sample) else None
+            if action is not None:
+                return action
             length = int(self.rng.integers(1, 16))
             letters = self.rng.integers(97, 123, size=length)
             return "".join(chr(c) for c in letters)

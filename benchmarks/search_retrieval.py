@@ -101,15 +101,6 @@ def bench_index(passages: list[dict], n_queries: int, seed: int) -> dict:
     return out
 
 
-def _random_action(rng: np.random.Generator, question: str, obs: str) -> str:
-    if rng.random() < 0.5:
-        words = question.rstrip("?").split()
-        i = int(rng.integers(max(1, len(words) - 1)))
-        return f"<search>{' '.join(words[i:i + 2])}</search>"
-    caps = [w.strip(".,?") for w in obs.split() if w[:1].isupper()] or ["unknown"]
-    return f"<answer>{caps[int(rng.integers(len(caps)))]}</answer>"
-
-
 def bench_policies(seeds: list[int], split: str = "test") -> dict:
     """Success per question type: expert, and random (mean over seeds)."""
     env = envs.make("turngym/Search-v0", split=split)
@@ -122,7 +113,7 @@ def bench_policies(seeds: list[int], split: str = "test") -> dict:
                 obs, info = env.reset(seed=seed, options={"task_id": task_id})
                 while True:
                     a = (env.unwrapped.expert_action() if policy == "expert"
-                         else _random_action(rng, item.question, obs))
+                         else env.unwrapped.random_action(rng))
                     obs, _, term, trunc, info = env.step(a)
                     if term or trunc:
                         break

@@ -128,6 +128,13 @@ class TurnEnv(gym.Env[str, str], abc.ABC):
         """The exact list of valid actions now, for envs with a finite action set."""
         return None
 
+    def random_action(self, rng: Any) -> str | None:
+        """A random *well-formed* action for an env without a finite action set (a tool
+        env), drawn with the numpy Generator ``rng``: the random baseline of evaluations.
+        ``None`` (the default) means the env has none; envs with admissible actions need not
+        define it (a random policy picks among those)."""
+        return None
+
     def extra_info(self) -> dict[str, Any]:
         """Env-specific info keys (must match :attr:`extra_info_keys`)."""
         return {}

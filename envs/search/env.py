@@ -209,6 +209,19 @@ class SearchEnv(TurnEnv):
                 return f"<search>{query}</search>"
         return f"<answer>{self.item.answers[0]}</answer>"
 
+    def random_action(self, rng: Any) -> str | None:
+        """Half the time search two consecutive words of the question, else answer with a
+        random capitalised word of the last observation (a name, most likely)."""
+        if self.item is None or self.answer is not None:
+            return None
+        if rng.random() < 0.5:
+            words = self.item.question.rstrip("?").split()
+            i = int(rng.integers(max(1, len(words) - 1)))
+            return f"<search>{' '.join(words[i:i + 2])}</search>"
+        caps = [w.strip(".,?:;()[]") for w in (self._last_obs or "").split() if w[:1].isupper()]
+        caps = [w for w in caps if w] or ["unknown"]
+        return f"<answer>{caps[int(rng.integers(len(caps)))]}</answer>"
+
     def _state(self) -> Any:
         return (self.item.id if self.item else None, self.retrieved, self.queries, self.answer,
                 self.em, self.f1)

@@ -196,6 +196,22 @@ class SWEEnv(TurnEnv):
         target = project_files(task.project)[task.path]
         return _fix_action(self._sandbox.work, task.path, target) or T.tool_call("submit")
 
+    def random_action(self, rng: Any) -> str | None:
+        """A random well-formed tool call: view a random project file, run the tests, list
+        the workspace, or (one time in eight) submit."""
+        if self.task_id is None or self.submitted:
+            return None
+        files = sorted(project_files(self.task.project))
+        choice = int(rng.integers(8))
+        if choice == 0:
+            return T.tool_call("submit")
+        if choice <= 4:
+            return T.tool_call("view", path=files[int(rng.integers(len(files)))])
+        if choice <= 6:
+            return T.tool_call("bash", command="python3 /opt/turngym/runner.py --root . --tests "
+                                               "tests")
+        return T.tool_call("bash", command="ls -R")
+
     def won(self) -> bool:
         return self.submitted and self.tests_total > 0 and self.tests_passed == self.tests_total
 

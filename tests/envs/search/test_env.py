@@ -183,3 +183,31 @@ def test_snapshot_and_pickle_keep_the_evidence(env) -> None:
 def test_prompt_mentions_both_tools() -> None:
     text = system_prompt("Question: who?")
     assert "<search>" in text and "<answer>" in text and text.endswith("Question: who?")
+
+
+def test_random_action_is_a_well_formed_tool_use() -> None:
+    import numpy as np
+
+    from agents.scripted import ScriptedPolicy
+
+    env = envs.make("turngym/Search-v0", split="test")
+    task_id = env.unwrapped.task_ids()[0]
+    rng = np.random.default_rng(0)
+    env.reset(seed=0, options={"task_id": task_id})
+    actions = [env.unwrapped.random_action(rng) for _ in range(20)]
+    assert all(a.startswith(("<search>", "<answer>")) for a in actions)
+    assert {a[:8] for a in actions} == {"<search>", "<answer>"}  # both tools get drawn
+    # the scripted random policy uses it: every turn is a valid action, and runs repeat
+    trace = []
+    for _ in range(2):
+        policy = ScriptedPolicy("random", seed=3)
+        env.reset(seed=0, options={"task_id": task_id})
+        steps, done = [], False
+        while not done:
+            a = policy.act(env)
+            _, _, term, trunc, info = env.step(a)
+            steps.append((a, info["action_valid"]))
+            done = term or trunc
+        trace.append(steps)
+    assert trace[0] == trace[1] and all(valid for _, valid in trace[0])
+    assert env.unwrapped.random_action(rng) is None  # answered: no action left

@@ -228,3 +228,23 @@ def test_odd_files_and_timeouts_are_invalid_not_hanging(env, action, fragment):
     env.step(tool_call("bash", command="mkfifo fifo"))
     obs, _, term, _, info = env.step(action)
     assert fragment in obs and info["action_valid"] is False and not term
+
+
+def test_random_action_is_a_valid_tool_call(env):
+    import numpy as np
+
+    from agents.scripted import ScriptedPolicy
+
+    rng = np.random.default_rng(0)
+    env.reset(seed=0, options={"task_id": TASK})
+    names = {json.loads(env.unwrapped.random_action(rng))["name"] for _ in range(40)}
+    assert names == {"view", "bash", "submit"}
+    policy = ScriptedPolicy("random", seed=1)
+    env.reset(seed=0, options={"task_id": TASK})
+    valid, done = [], False
+    while not done:
+        _, _, term, trunc, info = env.step(policy.act(env))
+        valid.append(info["action_valid"])
+        done = term or trunc
+    assert all(valid) and info["submitted"] and not info["won"]  # well formed, no fix
+    assert env.unwrapped.random_action(rng) is None  # submitted: nothing left to do
