@@ -156,3 +156,6 @@ class RouterBackend(Backend):
             except Exception as exc:  # noqa: BLE001  (already gone)
                 logger.debug("killing engine actor: %s", exc)
         self.engines = []
+        if self._group is not None:  # the engines' ends of the weight group died with them
+            self._group.close()
+            self._group = None
