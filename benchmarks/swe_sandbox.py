@@ -6,12 +6,15 @@ without the warm pool, and the expert's success rate (must be 100%).
 
 Baselines, measured in the same run: ``cold`` start (a new sandbox per episode) next to
 ``warm`` (taken from a pool that was filled in the background), and every backend next
-to ``local`` (no isolation). Results go to ``benchmarks/results/swe_sandbox.json``.
+to ``local-unsafe`` (no isolation). Results go to ``benchmarks/results/swe_sandbox.json``;
+``--before FILE ...`` copies earlier result files (e.g. from before a change, with their
+commit) into its ``before`` field, and prints the new figures next to them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -20,6 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import write_result  # noqa: E402
+
+UNSAFE = "local-unsafe"
 
 
 def _available(backend: str) -> bool:
@@ -33,14 +38,15 @@ def _available(backend: str) -> bool:
         from envs.swe.docker_sandbox import image_exists
 
         return image_exists()
-    return backend == "local" or shutil.which("bwrap") is not None
+    return backend == UNSAFE or shutil.which("bwrap") is not None
 
 
 def start_latency(backend: str, reps: int, warm: bool) -> list[float]:
     """Seconds from asking for a sandbox to the first command's result (``true``)."""
     from envs.swe.pool import SandboxPool
 
-    pool = SandboxPool(backend, 2 if warm else 0)
+    pool = SandboxPool(backend, 2 if warm else 0, **({"allow_unsafe": True}
+                                                     if backend == UNSAFE else {}))
     times = []
     try:
         for _ in range(reps):
@@ -65,7 +71,8 @@ def test_round_trip(backend: str, reps: int, pool_size: int = 0,
     one from a warm pool of ``pool_size``)."""
     import envs
 
-    env = envs.make("turngym/SWE-v0", backend=backend, pool_size=pool_size)
+    env = envs.make("turngym/SWE-v0", backend=backend, pool_size=pool_size,
+                    unsafe_local=backend == UNSAFE)
     times = []
     try:
         for _ in range(reps):
@@ -87,7 +94,7 @@ def expert_success(backend: str, limit: int) -> dict:
     """The expert on the first ``limit`` tasks of each project (0: every task)."""
     import envs
 
-    env = envs.make("turngym/SWE-v0", backend=backend)
+    env = envs.make("turngym/SWE-v0", backend=backend, unsafe_local=backend == UNSAFE)
     ids = env.unwrapped.task_ids()
     if limit:
         per = max(1, limit // 8)
@@ -119,18 +126,21 @@ def _ms(xs: list[float]) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", nargs="*", default=["local", "bwrap", "docker"])
+    parser.add_argument("--backends", nargs="*", default=[UNSAFE, "bwrap", "docker"])
     parser.add_argument("--reps", type=int, default=10)
     parser.add_argument("--expert-backend", default="bwrap")
     parser.add_argument("--expert-limit", type=int, default=0, help="0: all tasks")
     parser.add_argument("--docker-expert-limit", type=int, default=24)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--before", nargs="*", default=[],
+                        help="earlier result files to keep in the 'before' field")
     args = parser.parse_args(argv)
+    args.backends = ["local-unsafe" if b == "local" else b for b in args.backends]
 
     results: dict = {"backends": {}, "expert": {}}
     for backend in args.backends:
         if not _available(backend):
-            print(f"{backend:7s} not available here; skipped")
+            print(f"{backend:12s} not available here; skipped")
             continue
         cold = _ms(start_latency(backend, args.reps, warm=False))
         warm = _ms(start_latency(backend, args.reps, warm=True))
@@ -146,11 +156,11 @@ def main(argv: list[str] | None = None) -> dict:
               f"{warm['median_ms']:8.1f} ms   | test run round trip {trip['median_ms']:8.1f} ms"
               f"   | reset + test run: cold {ep_cold['median_ms']:8.1f} ms, warm pool "
               f"{ep_warm['median_ms']:8.1f} ms")
-    local = results["backends"].get("local")
+    local = results["backends"].get(UNSAFE)
     if local:
         for backend, r in results["backends"].items():
             ratio = r["test_round_trip"]["median_ms"] / local["test_round_trip"]["median_ms"]
-            print(f"{backend:7s} vs local (no isolation): test run {ratio:.2f}x")
+            print(f"{backend:7s} vs {UNSAFE} (no isolation): test run {ratio:.2f}x")
     runs = [(args.expert_backend, args.expert_limit)]
     if "docker" in results["backends"] and args.expert_backend != "docker":
         runs.append(("docker", args.docker_expert_limit))
@@ -160,10 +170,33 @@ def main(argv: list[str] | None = None) -> dict:
             results["expert"][backend] = r
             print(f"expert on {backend}: {r['won']}/{r['tasks']} = {r['success']:.1%} "
                   f"({r['seconds_per_episode']:.2f} s/episode; baseline: 100%)")
+    if args.before:
+        results["before"] = [_before(Path(f)) for f in args.before]
+        _print_before(results)
     if not args.no_write:
         path = write_result("swe_sandbox", results, config=vars(args), seeds=[0])
         print(f"wrote {path}")
     return results
+
+
+def _before(path: Path) -> dict:
+    """The figures of an earlier result file, with where they came from."""
+    doc = json.loads(path.read_text())
+    keep = ("commit", "time", "load_avg_1m", "dirty", "note")
+    return {**{k: doc[k] for k in keep if k in doc}, "results": doc["results"]}
+
+
+def _print_before(results: dict) -> None:
+    for before in results["before"]:
+        print(f"before (commit {str(before.get('commit'))[:10]}, {before.get('time')}):")
+        old = before["results"]["backends"]
+        for backend, new in results["backends"].items():
+            prev = old.get(backend) or old.get("local" if backend == UNSAFE else backend)
+            if not prev:
+                continue
+            cells = [f"{k} {prev[k]['median_ms']:.0f} -> {v['median_ms']:.0f} ms"
+                     for k, v in new.items() if k in prev]
+            print(f"  {backend:12s} " + ", ".join(cells))
 
 
 if __name__ == "__main__":

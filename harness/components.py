@@ -12,10 +12,13 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.config import TrainConfig
 from harness.trajectory import Group
+
+if TYPE_CHECKING:
+    from harness.learner import Sample
 
 logger = logging.getLogger(__name__)
 
@@ -182,15 +185,19 @@ def roll_out(rt: Runtime, tasks: list[tuple[str, int]], *, horizon: int | None, 
     return sorted(groups, key=lambda g: order.get((g.task_id, g.seed), 0))
 
 
-def score_groups(rt: Runtime, cfg: TrainConfig, groups: list[Group]
+def score_groups(rt: Runtime, cfg: TrainConfig, groups: list[Group], *, ref: bool = True
                  ) -> tuple[list[Group], dict[str, float]]:
-    """Step 3: teacher log-probs (OPD) and reference log-probs (KL) on trainable turns, at
-    the rollout temperature: ``log_softmax(z / T)`` (raw ``z`` for greedy rollouts), the
-    temperature the behaviour log-probs are recorded at (top-k/top-p are not applied).
+    """Step 3: teacher log-probs (OPD) and, with ``ref``, reference log-probs (KL) on
+    trainable turns, at the rollout temperature: ``log_softmax(z / T)`` (raw ``z`` for greedy
+    rollouts), the temperature the behaviour log-probs are recorded at (top-k/top-p are not
+    applied). The train loop passes ``ref=False`` unless the advantages need the reference
+    (REINFORCE++'s KL in the reward) and scores the reference later, on the samples that
+    enter the update only (:func:`score_reference`).
 
     With ``teacher.expert_hint`` the teacher scores each response under the student's prompt
     plus the env's expert action (:mod:`harness.teacher_hint`)."""
-    if rt.teacher is None and rt.ref is None:
+    ref_backend = rt.ref if ref else None
+    if rt.teacher is None and ref_backend is None:
         return groups, {}
     keys, prompts, responses = [], [], []
     for g in groups:
@@ -215,7 +222,7 @@ def score_groups(rt: Runtime, cfg: TrainConfig, groups: list[Group]
     temperature = score_temperature(cfg.rollout.temperature)  # 1.0 when greedy
     extra: dict[str, dict[int, dict[str, Any]]] = {}
     for name, backend, ps in (("teacher_logprobs", rt.teacher, teacher_prompts),
-                              ("ref_logprobs", rt.ref, prompts)):
+                              ("ref_logprobs", ref_backend, prompts)):
         if backend is None:
             continue
         scores = backend.score(ps, responses, temperature=temperature)
@@ -231,6 +238,23 @@ def score_groups(rt: Runtime, cfg: TrainConfig, groups: list[Group]
             trajs.append(dataclasses.replace(t, turns=turns))
         out.append(dataclasses.replace(g, trajectories=tuple(trajs)))
     return out, metrics
+
+
+def score_reference(rt: Runtime, cfg: TrainConfig, samples: list[Sample]) -> list[Sample]:
+    """``samples`` with the reference's log-probs (the KL term) at the rollout temperature.
+
+    Called after the samples without signal are dropped: on a batch where most groups are
+    all-success or all-failure, scoring every turn would cost a reference forward pass over
+    the whole batch for samples the update never sees."""
+    if rt.ref is None or not samples:
+        return samples
+    from agents.backend import score_temperature
+
+    scores = rt.ref.score([list(s.prompt_ids) for s in samples],
+                          [list(s.response_ids) for s in samples],
+                          temperature=score_temperature(cfg.rollout.temperature))
+    return [dataclasses.replace(s, ref_logprobs=[float(x) for x in lp])
+            for s, lp in zip(samples, scores)]
 
 
 def evaluate(rt: Runtime, cfg: TrainConfig) -> dict[str, float]:

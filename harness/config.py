@@ -265,6 +265,10 @@ class CheckpointConfig(_Section):
     every: int = Field(default=0, ge=0)
     """Checkpoint every N steps (0 = only at the end)."""
     keep: int = Field(default=2, ge=1)
+    resume_allow_changes: bool = False
+    """Resume even when the config differs from the checkpoint's in a key that changes
+    training (``algo``, ``optim``, ``rollout``, ``env``, ...); the CLI's ``--resume-changed``.
+    Without it such a resume is refused with the list of differences."""
 
 
 class SFTConfig(_Section):
@@ -388,19 +392,59 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def _error_text(exc: ValidationError) -> str:
+def _section(loc: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel] | None:
+    """The config class at dotted location ``loc`` under ``root`` (None if not a section)."""
+    cls: Any = root
+    for part in loc:
+        field = cls.model_fields.get(str(part)) if isinstance(cls, type) and issubclass(
+            cls, BaseModel) else None
+        if field is None:
+            return None
+        cls = field.annotation
+    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+
+
+def _suggestion(err: dict[str, Any], root: type[BaseModel], prefix: str) -> str:
+    """" (did you mean ...?)" for a misspelt key, or for a value given to a whole section
+    (``model=tiny``: ``model.path=tiny``); "" when nothing is close."""
+    import difflib
+
+    loc = tuple(err["loc"])
+    if err["type"] == "extra_forbidden":
+        parent = _section(loc[:-1], root)
+        if parent is None:
+            return ""
+        near = difflib.get_close_matches(str(loc[-1]), list(parent.model_fields), n=2)
+        keys = [".".join([prefix, *map(str, loc[:-1]), k]).lstrip(".") for k in near]
+        return f" (did you mean {' or '.join(keys)}?)" if keys else ""
+    section = _section(loc, root)
+    if section is not None and not isinstance(err.get("input"), dict):
+        main = next((k for k in ("path", "id", "name") if k in section.model_fields), None)
+        if main is not None:
+            key = ".".join([prefix, *map(str, loc), main]).lstrip(".")
+            return f" (did you mean {key}={err.get('input')}?)"
+    return ""
+
+
+def _error_text(exc: ValidationError, root: type[BaseModel] | None = None,
+                prefix: str = "") -> str:
+    root = root or TrainConfig
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(config)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+        elif err["type"] == "model_type":
+            msg = "a section, not a value"
         if not err["loc"]:  # a cross-field check; its message names the keys
             lines.append(msg.removeprefix("Value error, "))
         elif err["type"] == "missing":
             lines.append(f"{key}: {msg}")
         else:
-            lines.append(f"{key}: {msg} (got {err.get('input')!r})")
+            hint = _suggestion(err, root, prefix) if isinstance(root, type) and issubclass(
+                root, BaseModel) else ""
+            lines.append(f"{key}: {msg} (got {err.get('input')!r}){hint}")
     return "; ".join(lines)
 
 
@@ -422,7 +466,8 @@ def _validate_adv(cfg: TrainConfig) -> None:
     try:
         cls(**cfg.algo.adv)
     except ValidationError as exc:
-        detail = "; ".join(f"algo.adv.{e}" for e in _error_text(exc).split("; "))
+        detail = "; ".join(f"algo.adv.{e}" for e in _error_text(exc, cls, "algo.adv")
+                           .split("; "))
         raise ConfigError(f"bad config: {detail}") from None
     except TypeError as exc:
         raise ConfigError(f"algo.adv: {exc}") from None
@@ -444,6 +489,10 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     except ValidationError as exc:
         raise ConfigError(f"bad config: {_error_text(exc)}") from None
     _validate_adv(cfg)
+    from harness.runs import run_model_dir  # model.path=RUN_DIR: the run's newest model
+
+    cfg.model.path = run_model_dir(cfg.model.path) or cfg.model.path
+    cfg.teacher.path = run_model_dir(cfg.teacher.path)
     try:
         cfg.rollout.engine_config(cfg.env.id, cfg.env.kwargs, cfg.seed)
     except ImportError:  # the rollout engine is checked again when the run starts

@@ -65,18 +65,25 @@ class MetricsLogger:
     """Write one JSON line per step to ``metrics.jsonl``, TensorBoard scalars, wandb."""
 
     def __init__(self, out_dir: str | Path, *, tensorboard: bool = True, wandb: bool = False,
-                 config: dict[str, Any] | None = None, resume: bool = False):
+                 config: dict[str, Any] | None = None, resume: bool = False,
+                 resume_step: int | None = None):
+        """``resume``: append to ``metrics.jsonl`` instead of starting it again;
+        ``resume_step``: also drop its rows (and TensorBoard's points) after that step,
+        which a run killed after its last checkpoint had logged."""
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.out_dir / "metrics.jsonl"
         if not resume and self.path.exists():
             self.path.unlink()
+        if resume and resume_step is not None:
+            truncate_steps(self.path, resume_step)
         self._tb = None
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self._tb = SummaryWriter(str(self.out_dir / "tb"))
+                purge = resume_step + 1 if resume and resume_step is not None else None
+                self._tb = SummaryWriter(str(self.out_dir / "tb"), purge_step=purge)
             except ImportError:
                 logger.warning("tensorboard is not installed; skipping event files")
         self._wandb = None
@@ -110,6 +117,30 @@ class MetricsLogger:
         if self._wandb is not None:
             self._wandb.finish()
             self._wandb = None
+
+
+def truncate_steps(path: str | Path, step: int) -> int:
+    """Keep only the JSONL rows of ``path`` whose ``step`` is at most ``step`` (rewritten by
+    rename; a torn last line is dropped too); return how many rows were dropped."""
+    p = Path(path)
+    if not p.is_file():
+        return 0
+    keep, dropped = [], 0
+    for line in p.read_text().splitlines():
+        try:
+            row_step = json.loads(line).get("step") if line.strip() else None
+        except ValueError:  # the line a killed writer left half written
+            row_step = math.inf
+        if row_step is None or row_step <= step:
+            keep.append(line)
+        else:
+            dropped += 1
+    if dropped:
+        tmp = p.with_name(f".{p.name}.tmp")
+        tmp.write_text("".join(f"{line}\n" for line in keep if line.strip()))
+        tmp.replace(p)
+        logger.info("%s: dropped %d rows after step %d", p, dropped, step)
+    return dropped
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

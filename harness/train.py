@@ -51,10 +51,13 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     ``samples``.
 
     ``resume`` is a run dir or checkpoint dir; training continues from its step exactly.
+    The checkpoint is verified (a corrupt one falls back to the newest intact one) and its
+    config must match ``cfg`` (``harness.runs.check_resume_config``); rows of
+    ``metrics.jsonl``/``batches.jsonl`` past its step (a killed run's) are dropped.
     ``progress_cb(step, metrics)`` is called after every step (the CLI's rich display).
     """
     from algos.registry import ADVANTAGES
-    from harness.checkpoint import load_checkpoint, save_checkpoint
+    from harness.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
     from harness.components import (
         build_curriculum,
         build_loss_config,
@@ -62,12 +65,14 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         evaluate,
         roll_out,
         score_groups,
+        score_reference,
     )
     from harness.distributed.fsdp import finish_distributed, init_distributed
     from harness.distributed.leader import build_learner, check_torchrun_config, follow
-    from harness.learner import resolve_device
-    from harness.metrics_log import MetricsLogger, plot_curves, rollout_metrics
+    from harness.learner import drop_unsignalled, resolve_device
+    from harness.metrics_log import MetricsLogger, plot_curves, rollout_metrics, truncate_steps
     from harness.mismatch import correct_mismatch, resolve_mismatch
+    from harness.runs import check_resume_config
     from harness.samples import (
         batch_digest,
         build_samples,
@@ -90,6 +95,10 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
                     "rank": world[0]}
     seed_everything(cfg.seed)
     out = Path(cfg.out_dir)
+    ck = None
+    if resume is not None:  # verified (falls back to the newest intact one), same config
+        ck = resolve_checkpoint(resume)
+        check_resume_config(ck, cfg)
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")
     if resume is None and (out / "batches.jsonl").exists():
@@ -105,19 +114,21 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     adv_fn = ADVANTAGES[cfg.algo.rl_name][1] if cfg.algo.rl_name else None
     mismatch = resolve_mismatch(cfg, world[1])  # engine != learner: tis+mask (algos.mismatch)
     start = 0
-    if resume is not None:
-        state = load_checkpoint(resume, learner)
+    if ck is not None:
+        state = load_checkpoint(ck, learner, verified=True)
         sampler.load_state_dict(state["sampler"])
         if curriculum is not None:
             curriculum.load_state_dict(state["curriculum"])
         start = int(state["step"])
         rt.engine.load_state_dict(state["rollout"])  # the sampling-seed counter
         rt.backend.load_weights(learner.sync_state_dict())
+        truncate_steps(out / "batches.jsonl", start)  # a killed run logged steps past it
     log = MetricsLogger(out, tensorboard=cfg.logging.tensorboard, wandb=cfg.logging.wandb,
-                        config=cfg.model_dump(), resume=resume is not None)
+                        config=cfg.model_dump(), resume=ck is not None,
+                        resume_step=start if ck is not None else None)
     history: list[dict[str, Any]] = []
     before = None
-    if resume is None and cfg.eval.at_start:
+    if ck is None and cfg.eval.at_start:
         before = evaluate(rt, cfg)
         log.log(0, before)
 
@@ -153,7 +164,10 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
 
         # ------------------------------------------------ 3. teacher + reference scoring
         t0 = time.perf_counter()
-        groups, score_m = score_groups(rt, cfg, groups)
+        # the reference only where the advantages need it (REINFORCE++'s KL in the reward);
+        # otherwise after the samples without signal are dropped (score_reference, below)
+        ref_first = cfg.algo.rl_name == "reinforce_pp" and adv_cfg.kl_coef > 0
+        groups, score_m = score_groups(rt, cfg, groups, ref=ref_first)
         timing["time/score_s"] = time.perf_counter() - t0
 
         # ------------------------------------------------ 4. advantages
@@ -188,6 +202,15 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         metrics.update(signal_metrics(batch, mask_N, adv_N, token_adv))
         samples = build_samples(rows, mask_N, adv_N, token_adv, cfg.algo.opd.rl_coef,
                                 return_N, batch.value_N)
+        # no update without signal: samples whose advantages are all 0 leave here, before
+        # the reference and the mismatch correction score them (the learner drops them too)
+        samples, zero_adv = drop_unsignalled(samples, loss_cfg)
+        ref_s = 0.0
+        if not ref_first:
+            t_ref = time.perf_counter()
+            samples = score_reference(rt, cfg, samples)
+            ref_s = time.perf_counter() - t_ref
+            timing["time/score_s"] += ref_s
         if samples and not stale and mismatch.mode != "off":
             samples, m = correct_mismatch(learner, samples, rt.pad_id, mismatch,
                                           cfg.optim.micro_batch_size)
@@ -199,7 +222,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
                                             cfg.distributed.is_clip, cfg.optim.micro_batch_size,
                                             mismatch=mismatch)
             metrics.update(m)
-        timing["time/advantage_s"] = time.perf_counter() - t0
+        timing["time/advantage_s"] = time.perf_counter() - t0 - ref_s
 
         # ------------------------------------------------ 5. PPO mini-batch updates
         t0 = time.perf_counter()
@@ -210,6 +233,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         if samples:
             metrics.update(learner.update(samples, loss_cfg, seed=cfg.seed * 100003 + step,
                                           pad_id=rt.pad_id))
+        metrics["train/zero_adv_samples"] = metrics.get("train/zero_adv_samples", 0.0) + zero_adv
         timing["time/update_s"] = time.perf_counter() - t0
 
         # ------------------------------------------------ 6. sync weights into the backend

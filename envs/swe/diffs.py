@@ -4,7 +4,9 @@ SWE-bench-style instances carry their gold ``patch`` and hidden ``test_patch`` a
 diffs. :func:`parse_diff` splits one into per-file hunks; :func:`hunk_edits` turns hunks
 into exact ``(old, new)`` text replacements (what the ``edit`` tool does), and
 :func:`apply_diff` applies a diff to a folder without needing ``git`` or ``patch`` inside
-the sandbox image.
+the sandbox image. It reads and writes through :mod:`envs.swe.safe_fs`, so a path that
+leaves the folder, goes through a link, or names a special or hard-linked file is a
+:class:`PatchError`, never a write outside.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from envs.errors import TurngymError
+from envs.swe import safe_fs as fs
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
@@ -110,21 +113,39 @@ def hunk_edits(diff: str) -> list[tuple[str, str, str, str]]:
     return steps
 
 
+#: Largest file a patch reads.
+MAX_PATCH_FILE_BYTES = 16 << 20
+
+
 def apply_diff(root: Path, diff: str) -> list[str]:
     """Apply ``diff`` under ``root``; returns the changed paths. Each hunk's old text must
-    occur exactly once in its file (context lines make that the usual case)."""
+    occur exactly once in its file (context lines make that the usual case). Raises
+    :class:`PatchError` when it does not apply or touches a path the host may not open
+    (see :mod:`envs.swe.safe_fs`); files changed before that stay changed."""
     changed = []
     for kind, path, old, new in hunk_edits(diff):
-        target = root / path
-        if kind == "delete":
-            target.unlink(missing_ok=True)
-        elif kind == "create":
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(new)
-        else:
-            text = target.read_text() if target.is_file() else ""
-            if text.count(old) != 1:
-                raise PatchError(f"{path}: a hunk's old text occurs {text.count(old)} times")
-            target.write_text(text.replace(old, new, 1))
+        try:
+            _apply_one(root, kind, path, old, new)
+        except fs.UnsafePathError as exc:
+            raise PatchError(f"{path}: {exc}") from None
+        except OSError as exc:
+            raise PatchError(f"{path}: {exc.strerror or exc}") from None
+        except UnicodeError:
+            raise PatchError(f"{path}: the file or the patch is not valid UTF-8 text") from None
         changed.append(path)
     return changed
+
+
+def _apply_one(root: Path, kind: str, path: str, old: str, new: str) -> None:
+    if kind == "delete":
+        fs.remove_file(root, path)
+    elif kind == "create":
+        fs.write_bytes(root, path, new.encode(), parents=True)
+    else:
+        try:
+            text = fs.read_bytes(root, path, MAX_PATCH_FILE_BYTES).decode()
+        except FileNotFoundError:
+            text = ""
+        if text.count(old) != 1:
+            raise PatchError(f"{path}: a hunk's old text occurs {text.count(old)} times")
+        fs.write_bytes(root, path, text.replace(old, new, 1).encode())

@@ -5,14 +5,24 @@ The image is a Debian root file system made by ``debootstrap --variant=minbase
 (:func:`build_image`, run by ``turngym swe build-image``; it is skipped when the tag exists).
 
 A :class:`DockerSandbox` is one long-lived container started from that image with no
-network, a read-only root, a private ``/tmp`` (tmpfs), the workspace bind-mounted
-read-write, every capability dropped, ``no-new-privileges``, and limits on memory, CPU and
-pids. Commands run as uid 65534. The container's own processes (``docker-init`` and
-``sleep LIFETIME``) run as a capability-less root that the sandbox user cannot signal, so
-the container also ends by itself; it is removed on exit (``auto_remove``), and containers
-whose owner process is gone are removed by :func:`sweep_containers` whenever a new sandbox
-starts. Nothing a command starts outlives it: after each command every process of the
-sandbox user is killed, and the container is restarted (same folders) if any remain.
+network, a read-only root, a private ``/tmp`` (tmpfs capped at ``Limits.tmp_mb``), the
+workspace bind-mounted read-write (from the sandbox's own size- and inode-capped tmpfs when
+the host is root, see :mod:`envs.swe.sandbox`), every capability dropped,
+``no-new-privileges``, and limits on memory, CPU and pids for the whole container. Commands
+run as uid 65534. The container's own processes (``docker-init`` and ``sleep LIFETIME``)
+run as a capability-less root that the sandbox user cannot signal, so the container also
+ends by itself; it is removed on exit (``auto_remove``), and containers whose owner process
+is gone are removed by :func:`sweep_containers` whenever a new sandbox starts.
+
+Nothing a command starts outlives it. Every ``docker exec`` shares the container's pid
+namespace, and the wrapper ``sh`` that kills the rest after the command runs as the sandbox
+user, so the command can kill it first. So after every command, the host itself kills
+every process of the sandbox user in the container: it reads the container's cgroup
+(``cgroup.procs``) and sends SIGKILL through a pidfd to each member whose uid is 65534,
+until none is left (bounded; else the container is restarted on the same folders). A timer
+does the same when a command overruns its timeout by :data:`GRACE_S` (a survivor that holds
+the output pipe would otherwise keep the exec open). Where the host cannot see the
+container's processes (a remote engine), it falls back to ``docker top`` and a restart.
 """
 
 from __future__ import annotations
@@ -21,11 +31,12 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-import uuid
 import weakref
 from pathlib import Path
 
@@ -45,6 +56,8 @@ DEFAULT_IMAGE = "turngym-swe:bookworm"
 LABEL = "turngym.swe"
 #: Seconds a container lives at most (its main process is ``sleep`` this long).
 LIFETIME_S = 3 * 3600
+#: Seconds past a command's timeout after which the host kills its processes itself.
+GRACE_S = 5.0
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/tmp",
         "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
 
@@ -108,10 +121,12 @@ class DockerSandbox(Sandbox):
         super().__init__(limits)
         self.image, self.workspace = image, workspace
         self.environment = dict(_ENV if environment is None else environment)
+        self._procs_file: Path | None = None  # the container's cgroup.procs on this host
         # The finalizer must not hold ``self``; it holds this one-slot list instead.
         self._holder = [self._start()]
         self._finalizer.detach()
-        self._finalizer = weakref.finalize(self, _remove, self._holder, str(self.root))
+        self._finalizer = weakref.finalize(self, _remove, self._holder, self._res)
+        self._check_workspace_mount()
 
     @property
     def container(self):
@@ -122,13 +137,14 @@ class DockerSandbox(Sandbox):
         """Start the container (workspace and hidden folder are host folders, so a restart
         keeps the files)."""
         lim = self.limits
-        return self.client.containers.run(
+        container = self.client.containers.run(
             # init=True: docker-init is pid 1 and reaps orphans (a plain ``sleep`` would
             # leave zombies that fill the pids limit). It and ``sleep`` run as root without
             # capabilities, so the sandbox user (65534, every exec) cannot kill them.
             self.image, ["sleep", str(LIFETIME_S)], detach=True, auto_remove=True, init=True,
             network_mode="none", read_only=True, user="0:0",
-            tmpfs={"/tmp": "rw,size=64m,mode=1777"}, working_dir=self.workspace,
+            tmpfs={"/tmp": f"rw,size={lim.tmp_mb}m,nr_inodes=16384,mode=1777"},
+            working_dir=self.workspace,
             volumes={str(self.work): {"bind": self.workspace, "mode": "rw"},
                      str(self.hidden): {"bind": "/hidden", "mode": "ro"},
                      str(self.runner): {"bind": RUNNER_INSIDE, "mode": "ro"}},
@@ -136,6 +152,28 @@ class DockerSandbox(Sandbox):
             pids_limit=lim.pids, nano_cpus=int(lim.cpus * 1e9), cap_drop=["ALL"],
             security_opt=["no-new-privileges"], environment=self.environment,
             labels={LABEL: "1", f"{LABEL}.owner": _owner()})
+        self._procs_file = _procs_file(container)
+        return container
+
+    def _check_workspace_mount(self) -> None:
+        """The container must see the workspace tmpfs (it does not when the engine runs in
+        another mount namespace): if not, drop the tmpfs and use plain host folders, with
+        the quota checked by walking the workspace."""
+        if not self.quota_mounted or self._procs_file is None:
+            return
+        try:
+            pid = int(self._procs_file.read_text().split()[0])
+            inside = os.stat(f"/proc/{pid}/root{self.workspace}").st_dev
+        except (OSError, ValueError, IndexError):
+            return
+        if inside == os.stat(self.work).st_dev:
+            return
+        logger.warning("the Docker engine does not see the workspace tmpfs at %s; the quota is "
+                       "checked by walking the workspace instead", self.root)
+        self.container.remove(force=True)
+        self._res.unmount()
+        self._make_folders()
+        self._holder[0] = self._start()
 
     def _restart(self) -> None:
         """Kill the container with everything in it (e.g. a fork bomb that a process-group
@@ -150,15 +188,13 @@ class DockerSandbox(Sandbox):
         start = time.monotonic()
         limit = self.limits.file_mb << 20
         # The outer sh outlives the command, then kills every other process of the sandbox
-        # user (``kill`` is a builtin, so it works even at the pids limit); as in bwrap,
-        # nothing a command started survives it. If there was something to kill, it prints
-        # a marker, and the container is checked (and restarted if processes remain).
-        marker = f"__turngym_leftover_{uuid.uuid4().hex}__"
-        wrapper = ('timeout -s KILL "$1" bash -c "$2"; rc=$?; '
-                   'if kill -9 -1 2>/dev/null; then printf "\\n%s" "$3"; '
-                   "for i in 1 2 3; do kill -9 -1 2>/dev/null; done; fi; exit $rc")
-        argv = ["sh", "-c", wrapper, "sh", str(max(1, int(round(timeout)))), command, marker]
+        # user (``kill`` is a builtin, so it works even at the pids limit): the fast path.
+        # The command can kill this sh first, so the host checks and kills afterwards too.
+        wrapper = 'timeout -s KILL "$1" bash -c "$2"; rc=$?; kill -9 -1 2>/dev/null; exit $rc'
+        argv = ["sh", "-c", wrapper, "sh", str(max(1, int(round(timeout)))), command]
         api = self.client.api
+        timer = threading.Timer(timeout + GRACE_S, self._kill_leftovers)
+        timer.daemon = True
         try:
             if not self._running():
                 self._restart()  # it died (e.g. out of memory); the files are on the host
@@ -166,6 +202,7 @@ class DockerSandbox(Sandbox):
                                       workdir=self.workspace,
                                       environment=self.environment)["Id"]
             chunks, size = [], 0
+            timer.start()
             for chunk in api.exec_start(exec_id, stream=True):
                 if size < limit:
                     chunks.append(chunk)
@@ -173,16 +210,38 @@ class DockerSandbox(Sandbox):
             code = api.exec_inspect(exec_id)["ExitCode"]
         except Exception as exc:  # the engine went away or the container died
             return ExecResult(125, f"sandbox error: {exc}", False, time.monotonic() - start)
+        finally:
+            timer.cancel()
         code = -9 if code == 137 else int(code if code is not None else -1)
         timed_out = code == -9 and time.monotonic() - start >= timeout - 0.5
         text = b"".join(chunks).decode("utf-8", errors="replace")
-        leftover = marker in text
-        text = text.replace("\n" + marker, "").replace(marker, "")
         if timed_out:
             code = 124
-        if timed_out or (leftover and self._busy()):
-            self._restart()
-        return ExecResult(code, text, timed_out, time.monotonic() - start)
+        self._kill_leftovers()
+        return self._with_quota(ExecResult(code, text, timed_out, time.monotonic() - start))
+
+    def _kill_leftovers(self) -> None:
+        """Kill every process of the sandbox user in the container, from the host; restart
+        the container when that is not possible or some remain."""
+        procs = self._procs_file
+        if procs is None:  # the engine's processes are not visible here
+            if self._busy():
+                self._restart()
+            return
+        name = procs.parent.name
+        for _ in range(100):
+            try:
+                pids = [int(p) for p in procs.read_text().split()]
+            except (OSError, ValueError):
+                return  # the container is gone: nothing left in it
+            left = [p for p in pids if _uid_of(p) == SANDBOX_UID]
+            if not left:
+                return
+            for pid in left:
+                _kill_if(pid, name, SANDBOX_UID)
+            time.sleep(0.002)  # killed processes leave the cgroup when they are reaped
+        logger.warning("processes of the sandbox user survive in %s; restarting it", name[:12])
+        self._restart()
 
     def _busy(self) -> bool:
         """Whether processes of the sandbox user are still alive (docker-init and sleep
@@ -202,12 +261,65 @@ class DockerSandbox(Sandbox):
             return False
 
 
-def _remove(holder: list, root: str) -> None:
+def _procs_file(container) -> Path | None:
+    """The host path of the container's ``cgroup.procs`` (v2, else the v1 ``pids``
+    hierarchy), or None when its processes are not visible from here."""
+    from envs.swe.cgroups import _mounts
+
+    try:
+        container.reload()
+        pid = int(container.attrs["State"]["Pid"])
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except (OSError, KeyError, ValueError, TypeError):  # docker's errors are OSErrors too
+        return None  # a remote engine, or the container already ended
+    v2, v1 = _mounts()
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        mount = v2 if controllers == "" else v1.get("pids") if "pids" in controllers.split(",") \
+            else None
+        if mount is None or path == "/":
+            continue
+        procs = Path(mount + path) / "cgroup.procs"
+        try:
+            if pid in [int(p) for p in procs.read_text().split()]:
+                return procs
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _uid_of(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _kill_if(pid: int, cgroup_name: str, uid: int) -> None:
+    """SIGKILL ``pid`` if it still is a process of ``uid`` in the cgroup ``cgroup_name``;
+    the pidfd pins it, so a pid reused after the check is never signalled."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return
+    try:
+        if _uid_of(pid) == uid and cgroup_name in Path(f"/proc/{pid}/cgroup").read_text():
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove(holder: list, res) -> None:
     try:
         holder[0].remove(force=True)
     except Exception as exc:  # auto_remove may have won
         logger.debug("container remove: %s", exc)
-    shutil.rmtree(root, ignore_errors=True)
+    res.release()
 
 
 def apt_mirror() -> tuple[str, str]:

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import logging
 import shutil
-import tarfile
 from pathlib import Path
 from typing import Any
 
 from envs.core import MAX_ACTION_CHARS, TurnEnv
 from envs.errors import ConfigError
+from envs.swe import grading, safe_fs, tree
 from envs.swe import tools as T
 from envs.swe.injector import gold_edit
 from envs.swe.pool import SandboxPool
-from envs.swe.sandbox import BACKENDS, RUNNER_INSIDE, Limits, Sandbox, default_backend
+from envs.swe.sandbox import (
+    RUNNER_INSIDE,
+    UNSAFE,
+    Limits,
+    Sandbox,
+    default_backend,
+    resolve_backend,
+)
 from envs.swe.tasks import PROJECTS_DIR, Task, buggy_files, load_tasks, project_files, write_files
 
 logger = logging.getLogger(__name__)
@@ -55,14 +60,15 @@ class SWEEnv(TurnEnv):
     **Info keys.** ``state_key`` (hash of the workspace files plus the last test outcome),
     ``action_valid``, ``won``, ``task_id``, ``admissible_actions`` (always ``None``), and:
     ``task_type`` (the mutation operator), ``backend`` (``docker``, ``bwrap`` or
-    ``local``), ``submitted`` (bool), ``tests_passed`` and ``tests_total`` (ints, from the
+    ``local-unsafe``), ``submitted`` (bool), ``tests_passed`` and ``tests_total`` (ints, from the
     last hidden-test run; 0 before it) and ``pass_fraction`` (their ratio, 0.0 before).
 
     **Arguments.** ``backend`` (``auto``: docker if an engine answers and the image
-    exists, else bwrap if installed, else local), ``split`` (``train``/``test``/``None``),
+    exists, else bwrap if installed; never ``local-unsafe`` on its own), ``split`` (``train``/``test``/``None``),
     ``tasks_file`` (a task JSONL; default the shipped one), ``pool_size`` (warm sandboxes
     kept ready), ``bash_timeout`` (s), ``test_timeout`` (s), ``memory_mb``, ``pids``,
-    ``image`` (docker image tag).
+    ``image`` (docker image tag), ``unsafe_local`` (must be True to use
+    ``backend="local-unsafe"``, alias ``local``, which is NOT isolated: docs/swe.md).
     """
 
     family = "swe"
@@ -75,10 +81,9 @@ class SWEEnv(TurnEnv):
     def __init__(self, backend: str = "auto", split: str | None = None,
                  tasks_file: str | None = None, pool_size: int = 0, bash_timeout: float = 10.0,
                  test_timeout: float = 60.0, memory_mb: int = 1024, pids: int = 128,
-                 image: str = "turngym-swe:bookworm", render_mode: str | None = None):
+                 image: str = "turngym-swe:bookworm", unsafe_local: bool = False,
+                 render_mode: str | None = None):
         super().__init__(render_mode)
-        if backend not in ("auto", *BACKENDS):
-            raise ConfigError(f"backend={backend!r}: use one of auto, {', '.join(BACKENDS)}")
         if split not in (None, "train", "test"):
             raise ConfigError(f"split={split!r}: use 'train', 'test' or None")
         for key, value in (("bash_timeout", bash_timeout), ("test_timeout", test_timeout),
@@ -87,7 +92,7 @@ class SWEEnv(TurnEnv):
                 raise ConfigError(f"{key} must be > 0, got {value!r}")
         if pool_size < 0:
             raise ConfigError(f"pool_size must be >= 0, got {pool_size!r}")
-        self.backend = _pick_backend(image) if backend == "auto" else backend
+        self.backend = _pick_backend(image, backend, unsafe_local)
         self.split, self.tasks_file = split, tasks_file
         self.pool_size, self.image = pool_size, image
         self.bash_timeout, self.test_timeout = float(bash_timeout), float(test_timeout)
@@ -158,34 +163,35 @@ class SWEEnv(TurnEnv):
             raise T.ToolError(f"{call.name}: {exc.strerror or exc}") from None
 
     def _submit(self) -> tuple[str, float, bool, bool, bool]:
+        """Grade with :func:`envs.swe.grading.grade`: the runner and the hidden tests are
+        copied in now, after the model's last command, and the verdict comes from the clean
+        grader's socket, never from the command's output."""
         task, box = self.task, self._box()
-        for child in box.hidden.iterdir():
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
-        shutil.copy(RUNNER, box.hidden / "runner.py")
-        shutil.copytree(PROJECTS_DIR / task.project / "tests", box.hidden / "tests",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        ids = " ".join(f"'{t}'" for t in task.tests)
-        res = box.exec(f"python3 -B /hidden/runner.py --root /workspace --tests /hidden/tests "
-                       f"{ids}", timeout=self.test_timeout, hidden=True)
-        outcome = _parse_results(res.output)
+        verdict = grading.grade(box, PROJECTS_DIR / task.project / "tests", task.tests,
+                                grading.project_modules(project_files(task.project)),
+                                timeout=self.test_timeout)
+        outcome = verdict.results
         failed = [t for t in task.tests if outcome.get(t, ("error", ""))[0] != "passed"]
         self.tests_total = len(task.tests)
         self.tests_passed = self.tests_total - len(failed)
         self.submitted = True
         self.last_outcome = "fail:" + ",".join(failed) if failed else "pass"
         lines = [f"Submitted. Hidden tests: {self.tests_passed}/{self.tests_total} passed."]
-        if res.timed_out:
+        if verdict.timed_out:
             lines.append(f"The test run timed out after {self.test_timeout:g}s.")
+        elif not verdict.verdict:
+            lines.append("The grader sent no verdict (the test run crashed).")
         for t in failed[:10]:
             status, message = outcome.get(t, ("error", "no result (the test run crashed)"))
             lines.append(f"{status.upper()} {t}: {message}")
         return "\n".join(lines), float(not failed), True, True, not failed
 
     def state_key(self) -> str:
+        """Hash of the workspace tree (streamed and bounded, :func:`_workspace_digest`) and
+        the task and test outcome."""
         digest = hashlib.sha256()
         if self._sandbox is not None and not self._sandbox.closed:
-            for rel, data in _workspace_files(self._sandbox.work):
-                digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+            digest.update(_workspace_digest(self._sandbox.work).encode())
         digest.update(f"|{self.task_id}|{self.submitted}|{self.last_outcome}".encode())
         return digest.hexdigest()[:32]
 
@@ -225,14 +231,16 @@ class SWEEnv(TurnEnv):
 
     # ------------------------------------------------------------------ state copy
     def _state(self) -> Any:
-        return (_tar(self._box().work), self.submitted, self.last_outcome, self.tests_passed,
-                self.tests_total)
+        """The workspace as a bounded tar (:func:`~envs.swe.tree.tar_tree`; past the bound,
+        :class:`~envs.swe.tree.WorkspaceTooLargeError`) and the episode's progress."""
+        return (tree.tar_tree(self._box().work), self.submitted, self.last_outcome,
+                self.tests_passed, self.tests_total)
 
     def _set_state(self, state: Any) -> None:
         blob, self.submitted, self.last_outcome, self.tests_passed, self.tests_total = state
         box = self._box()
         box.reset_workspace()
-        _untar(blob, box.work)
+        tree.untar_tree(blob, box.work)
 
     # ------------------------------------------------------------------ resources
     def _clear_progress(self) -> None:
@@ -251,8 +259,9 @@ class SWEEnv(TurnEnv):
         if box is not None:
             box.close()
         if self._pool is None:
-            self._pool = SandboxPool(self.backend, self.pool_size, self.limits,
-                                     **({"image": self.image} if self.backend == "docker" else {}))
+            extra = ({"image": self.image} if self.backend == "docker"
+                     else {"allow_unsafe": True} if self.backend == UNSAFE else {})
+            self._pool = SandboxPool(self.backend, self.pool_size, self.limits, **extra)
         self._sandbox, self._dirty = self._pool.acquire(), False
         return self._sandbox
 
@@ -281,7 +290,12 @@ class SWEEnv(TurnEnv):
             self.restore(resume)
 
 
-def _pick_backend(image: str) -> str:
+def _pick_backend(image: str, backend: str = "auto", unsafe_local: bool = False) -> str:
+    """The backend to use: ``backend`` checked (``local`` -> ``local-unsafe``, which needs
+    ``unsafe_local=True``), or for ``auto`` docker when the image exists, else bwrap."""
+    name = resolve_backend(backend, unsafe_local, key="unsafe_local")
+    if name != "auto":
+        return name
     name = default_backend()
     if name == "docker":
         from envs.swe.docker_sandbox import image_exists
@@ -309,8 +323,10 @@ def _fix_action(work: Path, rel: str, target: str) -> str | None:
     """An ``edit`` (or, failing that, a ``create``) that turns ``rel`` into ``target``;
     ``None`` when it already is. The edit covers the smallest changed region, with context
     until ``old`` is unique, so it is correct even when ``new`` contains ``old``."""
-    path = work / rel
-    current = path.read_text() if path.is_file() else None
+    try:
+        current: str | None = safe_fs.read_bytes(work, rel, T.MAX_FILE_BYTES).decode()
+    except (OSError, UnicodeDecodeError):  # missing, refused (a link, ...) or not text
+        current = None
     if current == target:
         return None
     if current is not None:
@@ -324,46 +340,11 @@ def _fix_action(work: Path, rel: str, target: str) -> str | None:
     return T.tool_call("create", path=rel, content=target)
 
 
-def _parse_results(output: str) -> dict[str, tuple[str, str]]:
-    out = {}
-    for line in output.splitlines():
-        if line.startswith("{"):
-            try:
-                r = json.loads(line)
-                out[str(r["id"])] = (str(r["outcome"]), str(r.get("message", "")))
-            except (ValueError, KeyError, TypeError):
-                continue
-    return out
-
-
-def _workspace_files(work: Path) -> list[tuple[str, bytes]]:
-    """Tracked files: everything but byte-code caches, sorted; symlinks by their target."""
-    out = []
-    for p in sorted(work.rglob("*")):
-        if "__pycache__" in p.parts or p.suffix == ".pyc":
-            continue
-        rel = str(p.relative_to(work))
-        try:
-            if p.is_symlink():
-                out.append((rel, b"->" + str(p.readlink()).encode()))
-            elif p.is_file():
-                out.append((rel, p.read_bytes()))
-        except OSError:
-            continue
-    return out
-
-
-def _tar(work: Path) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for p in sorted(work.iterdir()):
-            tar.add(p, arcname=p.name, filter=lambda m: None if "__pycache__" in m.name else m)
-    return buf.getvalue()
-
-
-def _untar(blob: bytes, work: Path) -> None:
-    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
-        tar.extractall(work, filter="tar")
-    for p in [work, *work.rglob("*")]:
-        if not p.is_symlink():
-            p.chmod(0o777 if p.is_dir() else 0o666)
+def _workspace_digest(work: Path) -> str:
+    """Fingerprint of the workspace tree: every path and kind, file contents, link targets
+    (byte-code caches included, since they change what runs), hashed in chunks within the
+    bounds of :mod:`envs.swe.tree`; a tree past them gets the ``over limit`` fingerprint."""
+    try:
+        return tree.tree_digest(work)
+    except OSError as exc:  # the workspace folder itself is gone
+        return f"unreadable: {exc.errno}"

@@ -8,18 +8,21 @@ import threading
 import weakref
 
 from envs.errors import ConfigError
-from envs.swe.sandbox import Limits, Sandbox, make_sandbox
+from envs.swe.sandbox import Limits, Sandbox, make_sandbox, resolve_backend
 
 logger = logging.getLogger(__name__)
 
 
 class SandboxPool:
     """Keeps ``size`` started sandboxes ready, refilled by a background thread, so that
-    :meth:`acquire` does not wait for a container to start."""
+    :meth:`acquire` does not wait for a container to start. ``kwargs`` go to
+    :func:`~envs.swe.sandbox.make_sandbox` (``allow_unsafe=True`` for ``local-unsafe``)."""
 
     def __init__(self, backend: str, size: int, limits: Limits | None = None, **kwargs):
         if size < 0:
             raise ConfigError(f"pool_size must be >= 0, got {size}")
+        # A bad or unsafe-without-consent backend fails here, not in the refill thread.
+        backend = resolve_backend(backend, bool(kwargs.get("allow_unsafe", False)))
         self.backend, self.size, self.limits, self.kwargs = backend, size, limits, kwargs
         self._ready: list[Sandbox] = []
         self._lock = threading.Lock()

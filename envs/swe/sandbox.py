@@ -1,5 +1,5 @@
-"""Sandbox backends behind one interface: ``bwrap`` (bubblewrap), ``local`` (rlimits only)
-and ``docker`` (in :mod:`envs.swe.docker_sandbox`).
+"""Sandbox backends behind one interface: ``bwrap`` (bubblewrap), ``local-unsafe`` (rlimits
+only, NOT isolated) and ``docker`` (in :mod:`envs.swe.docker_sandbox`).
 
 A sandbox owns a host folder ``root`` with two parts:
 
@@ -7,23 +7,49 @@ A sandbox owns a host folder ``root`` with two parts:
 * ``root/hidden``: the grader's files (runner and pristine tests), mounted read-only at
   ``/hidden`` only for :meth:`Sandbox.exec` calls made with ``hidden=True``.
 
-Every command runs as an unprivileged user (uid 65534; ``local``: see below) with limits
-on memory (``RLIMIT_AS``), processes (``RLIMIT_NPROC``), CPU time, file size and wall time.
-Output is captured to a file and truncated by the caller. Folders and processes are cleaned
-up on :meth:`Sandbox.close`, at interpreter exit, and, after a hard kill, by
-:func:`sweep_stale` the next time a sandbox starts (folder names carry the owner pid).
+The model is treated as an adversary (threat model: ``docs/swe.md``). Every command runs as
+an unprivileged user (uid 65534; ``local-unsafe``: see below) with limits on memory,
+processes, CPU time, file size and wall time. Output is captured to a file and truncated
+by the caller.
+
+* **Processes.** Nothing a command starts outlives it. bwrap runs each command in a fresh
+  pid namespace (killed whole when its first process exits); when the host is root and the
+  cgroup file system is writable, every backend but docker also runs it in a per-sandbox
+  cgroup (:mod:`envs.swe.cgroups`) that is killed whole at the command's end and at
+  :meth:`Sandbox.close`. Docker kills every process of the sandbox user in the container
+  from the host after each command (see :mod:`envs.swe.docker_sandbox`).
+* **Memory and processes for the whole tree**: the cgroup's memory and pids limits (docker:
+  the container's), on top of ``RLIMIT_AS`` per process. Without a writable cgroup file
+  system, bwrap and local have the per-process ``RLIMIT_AS`` and the ``RLIMIT_NPROC`` count
+  only, so ``n`` processes may together hold ``n x memory_mb``.
+* **Disk.** When the host is root, ``root`` is a tmpfs of its own, capped at
+  :attr:`Limits.disk_mb` and :attr:`Limits.files` (writes fail with ``ENOSPC``); otherwise
+  the workspace is walked after each command (at most ``files`` entries) and an over-quota
+  workspace is reported in the command's output and in :attr:`ExecResult.quota`. Every
+  other writable tmpfs (bwrap's ``/tmp``, ``/dev/shm``; docker's ``/tmp``) is capped at
+  :attr:`Limits.tmp_mb`; bwrap's root, ``/dev`` and ``/opt`` are read-only.
+* **No host paths inside.** bwrap reads its arguments from a file descriptor (``--args``),
+  so ``/proc/1/cmdline`` shows none; with the tmpfs above, mount sources are ``/work``,
+  ``/hidden`` and ``/runner.py`` of a tmpfs called ``turngym``; the folder name carries no
+  owner pid (that sits in ``root/.owner``). bwrap forbids nested user namespaces
+  (``--disable-userns``).
+
+Folders, cgroups and processes are cleaned up on :meth:`Sandbox.close`, at interpreter
+exit, and, after a hard kill, by :func:`sweep_stale` the next time a sandbox starts.
 
 The process limit is per sandbox, so that envs stepped concurrently (the rollout harness's
 thread pool) cannot use up each other's. The kernel counts ``RLIMIT_NPROC`` per uid, and in
 every user namespace up the chain, so one limit set on the host side would be one budget
 shared by every sandbox of that uid (and by docker's uid-65534 commands). bwrap therefore
 sets it inside the sandbox, where the count covers that sandbox's own user namespace only;
-``local`` sandboxes (no namespaces) each run as a uid of their own when started as root.
+``local-unsafe`` sandboxes (no namespaces) each run as a uid of their own when started as
+root.
 """
 
 from __future__ import annotations
 
 import abc
+import ctypes
 import logging
 import os
 import resource
@@ -34,17 +60,23 @@ import tempfile
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from envs.errors import ConfigError
+from envs.swe import cgroups
 
 logger = logging.getLogger(__name__)
 
 SANDBOX_UID = 65534
 PATH = "/opt/turngym/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+#: Sandbox folders are ``TMP_PREFIX`` + random letters; the owner pid is in ``.owner``.
 TMP_PREFIX = "turngym-swe-"
-BACKENDS = ("docker", "bwrap", "local")
+OWNER_FILE = ".owner"
+#: Backend names. ``local`` is an alias of ``local-unsafe`` that logs a warning.
+BACKENDS = ("docker", "bwrap", "local-unsafe")
+ALIASES = {"local": "local-unsafe"}
+UNSAFE = "local-unsafe"
 #: The test runner, mounted read-only at ``/opt/turngym/runner.py`` in every backend.
 RUNNER = Path(__file__).resolve().parent / "runner.py"
 RUNNER_INSIDE = "/opt/turngym/runner.py"
@@ -55,23 +87,46 @@ SHELL = "/bin/bash" if Path("/bin/bash").exists() else "/bin/sh"
 #: ``RLIMIT_NPROC``, which the kernel counts per uid, limits each sandbox on its own.
 LOCAL_UID_BASE = 1 << 30
 LOCAL_UIDS = 256
+#: Processes a bwrap sandbox needs besides the command's own (bwrap twice, the shells and
+#: the watchdog); the cgroup's pids limit is ``Limits.pids`` plus these.
+BWRAP_HELPERS = 8
+#: Inodes of the sandbox folder besides the workspace's entries: the folder itself,
+#: ``.owner``, ``work``, ``hidden`` and ``runner.py``.
+_OWN_INODES = 5
+#: The hidden folder's own tmpfs (root only): the grader's copies of the tests.
+HIDDEN_MB, HIDDEN_FILES = 64, 4096
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of one command."""
+    """Resource limits of one sandbox. Every field must be a positive number."""
 
     memory_mb: int = 1024
-    """Address space (bwrap/local) or cgroup memory (docker)."""
+    """Memory of the whole sandbox: its cgroup (bwrap/local as root with a writable cgroup
+    file system; files it writes into the workspace tmpfs count too) or the container's
+    (docker). bwrap/local also cap each process's address space at this."""
     pids: int = 128
     """Processes (threads included) of one sandbox: ``RLIMIT_NPROC`` inside its own user
-    namespace (bwrap) or of its own uid (local), cgroup pids (docker)."""
+    namespace (bwrap) or of its own uid (local), cgroup pids (docker; bwrap/local with a
+    cgroup, plus :data:`BWRAP_HELPERS`)."""
     cpu_s: int = 30
     """CPU seconds per command."""
     file_mb: int = 64
     """Largest file a command may write (also bounds captured output)."""
     cpus: float = 1.0
     """CPU share (docker only)."""
+    disk_mb: int = 1024
+    """Workspace quota in MiB (with the hidden tests and the runner, a few KiB)."""
+    files: int = 65536
+    """Workspace quota in files and folders (inodes)."""
+    tmp_mb: int = 64
+    """Size cap of each private tmpfs (``/tmp``; bwrap's ``/dev/shm``)."""
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"Limits.{f.name} must be a positive number, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -81,11 +136,14 @@ class ExecResult:
     exit_code: int
     """Exit status; ``-N`` when killed by signal N; ``124`` on timeout."""
     output: str
-    """stdout and stderr interleaved (not truncated here)."""
+    """stdout and stderr interleaved (not truncated here), plus a quota note."""
     timed_out: bool
     """The wall-clock timeout killed it."""
     seconds: float
     """Wall time."""
+    quota: str = ""
+    """Non-empty when the workspace is at or over its quota: what was hit (also appended
+    to ``output``)."""
 
 
 class Sandbox(abc.ABC):
@@ -95,29 +153,82 @@ class Sandbox(abc.ABC):
     name: str = "base"
     #: Whether commands are isolated from the host (network, files, processes).
     isolated: bool = True
+    #: Whether commands run in a per-sandbox cgroup made here (docker has its own).
+    _own_cgroup: bool = False
 
     def __init__(self, limits: Limits | None = None):
         self.limits = limits or Limits()
         sweep_stale()
-        self.root = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-"))
+        self._res = _Resources(Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}s")))
+        self.root = self._res.root
         self.root.chmod(0o755)
+        _write_owner(self.root)
+        # Root: the whole folder is a tmpfs capped at the quota (also hides the host path).
+        if os.geteuid() == 0 and _mount_tmpfs(self.root, (self.limits.disk_mb + 1) << 20,
+                                              self.limits.files + _OWN_INODES):
+            self._res.mounted = True
+            _write_owner(self.root)
+        self._make_folders()
+        if self._own_cgroup and os.geteuid() == 0:
+            self._res.cgroup = cgroups.create(self.limits.memory_mb,
+                                              self.limits.pids + BWRAP_HELPERS)
+        self._closed = False
+        self._finalizer = weakref.finalize(self, self._res.release)
+
+    def _make_folders(self) -> None:
         self.work = self.root / "work"
         self.hidden = self.root / "hidden"
-        self.work.mkdir(mode=0o777)
-        self.hidden.mkdir(mode=0o755)
+        self.work.mkdir(mode=0o777, exist_ok=True)
+        self.hidden.mkdir(mode=0o755, exist_ok=True)
+        if self._res.mounted:  # its own tmpfs: a full workspace must not stop grading
+            _mount_tmpfs(self.hidden, HIDDEN_MB << 20, HIDDEN_FILES)
         self.work.chmod(0o777)
         # The runner is mounted from this copy, not from the package: the package may sit in
         # a folder that the sandbox user cannot traverse (a mode-700 checkout in /tmp).
         self.runner = self.root / "runner.py"
         shutil.copyfile(RUNNER, self.runner)
         self.runner.chmod(0o644)
-        self._closed = False
-        self._finalizer = weakref.finalize(self, _remove_tree, str(self.root))
+
+    @property
+    def quota_mounted(self) -> bool:
+        """Whether the workspace is a size- and inode-capped tmpfs (else it is walked)."""
+        return self._res.mounted
+
+    @property
+    def cgroup(self) -> cgroups.SandboxCgroup | None:
+        """The per-sandbox cgroup (None: none could be made, or docker)."""
+        return self._res.cgroup
 
     @abc.abstractmethod
     def exec(self, command: str, *, timeout: float = 10.0, hidden: bool = False) -> ExecResult:
         """Run ``command`` with ``bash -c`` in ``/workspace``. Never raises for what the
-        command does; a timeout kills every process it started."""
+        command does; every process it started is dead when this returns."""
+
+    def quota_note(self) -> str:
+        """A note when the workspace is at or over its quota, else ``""``. Bounded cost: a
+        ``statvfs`` on the tmpfs, or a walk of at most ``files`` entries."""
+        lim = self.limits
+        if self._res.mounted:
+            try:
+                st = os.statvfs(self.root)
+            except OSError:
+                return ""
+            if st.f_bavail * st.f_frsize >= 64 << 10 and st.f_favail > 1:
+                return ""
+            return (f"[workspace quota reached: at most {lim.disk_mb} MiB and {lim.files} files "
+                    "and folders; writes fail with 'No space left on device'. Delete files to "
+                    "go on.]")
+        if _within_quota(self.work, lim.disk_mb << 20, lim.files):
+            return ""
+        return (f"[workspace over its quota of {lim.disk_mb} MiB and {lim.files} files and "
+                "folders. Delete files to go on.]")
+
+    def _with_quota(self, res: ExecResult) -> ExecResult:
+        note = self.quota_note()
+        if not note:
+            return res
+        return ExecResult(res.exit_code, f"{res.output.rstrip()}\n{note}", res.timed_out,
+                          res.seconds, note)
 
     def reset_workspace(self) -> None:
         """Empty the workspace and the hidden folder."""
@@ -138,8 +249,80 @@ class Sandbox(abc.ABC):
         return self._closed
 
 
-def _remove_tree(path: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+class _Resources:
+    """What a sandbox holds on the host; released by its finalizer (no reference to it)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.mounted = False
+        self.cgroup: cgroups.SandboxCgroup | None = None
+
+    def release(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        self.unmount()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def unmount(self) -> None:
+        if self.mounted:
+            _umount(self.root)
+            self.mounted = False
+
+
+def _write_owner(root: Path) -> None:
+    (root / OWNER_FILE).write_text(str(os.getpid()))
+
+
+def _libc():
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:  # not Linux/glibc
+        return None
+
+
+#: Looked up once here, not in a forked child (see :data:`_PRCTL`).
+_LIBC = _libc()
+_MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
+
+
+def _mount_tmpfs(path: Path, size: int, inodes: int) -> bool:
+    """Mount a tmpfs named ``turngym`` of ``size`` bytes and ``inodes`` files at ``path``;
+    False where mounting is not allowed."""
+    if _LIBC is None:
+        return False
+    opts = f"size={size},nr_inodes={inodes},mode=0755".encode()
+    if _LIBC.mount(b"turngym", str(path).encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV,
+                   ctypes.c_char_p(opts)) != 0:
+        logger.debug("no workspace tmpfs at %s: %s", path, os.strerror(ctypes.get_errno()))
+        return False
+    return True
+
+
+def _umount(path: Path) -> None:
+    if _LIBC is not None:
+        _LIBC.umount2(str(path).encode(), _MNT_DETACH)
+
+
+def _within_quota(work: Path, max_bytes: int, max_files: int) -> bool:
+    """Walk ``work`` without following links; stop as soon as it is over either limit."""
+    used, count, stack = 0, 0, [str(work)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            count += 1
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            used += st.st_blocks * 512
+            if count > max_files or used > max_bytes:
+                return False
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+    return True
 
 
 def _pid_alive(pid: int) -> bool:
@@ -152,25 +335,41 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _owner_of(folder: Path) -> int | None:
+    """The pid that made ``folder`` (``.owner``; older folders: ``turngym-swe-<pid>-...``)."""
+    try:
+        return int((folder / OWNER_FILE).read_text())
+    except (OSError, ValueError):
+        pass
+    try:
+        return int(folder.name[len(TMP_PREFIX):].split("-", 1)[0])
+    except ValueError:
+        return None
+
+
 def sweep_stale() -> int:
-    """Delete sandbox folders whose owner process is gone (after a hard kill)."""
+    """Delete sandbox folders (and cgroups) whose owner process is gone (after a hard
+    kill); a folder still being made (no ``.owner`` yet) is left alone."""
     removed = 0
+    if os.geteuid() == 0:
+        cgroups.sweep_stale_cgroups()
     base = Path(tempfile.gettempdir())
     for folder in base.glob(f"{TMP_PREFIX}*"):
-        try:
-            pid = int(folder.name[len(TMP_PREFIX):].split("-", 1)[0])
-        except ValueError:
+        pid = _owner_of(folder)
+        if pid is None or pid == os.getpid() or _pid_alive(pid) or not folder.is_dir():
             continue
-        if pid != os.getpid() and not _pid_alive(pid):
-            shutil.rmtree(folder, ignore_errors=True)
-            removed += 1
+        _umount(folder)  # EINVAL when it is no mount point: harmless
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
     return removed
 
 
-def _limit_child(limits: Limits, uid: int | None, nproc: bool) -> None:
-    """``preexec_fn``: new session, rlimits, and the unprivileged user ``uid`` (None: stay).
-    ``nproc``: also set ``RLIMIT_NPROC`` here, which is only a per-sandbox limit when ``uid``
-    belongs to this sandbox alone (bwrap sets it inside its user namespace instead)."""
+def _limit_child(limits: Limits, uid: int | None, nproc: bool, cgroup_fds: list[int]) -> None:
+    """``preexec_fn``: the sandbox's cgroup (while still root), a new session, rlimits, and
+    the unprivileged user ``uid`` (None: stay). ``nproc``: also set ``RLIMIT_NPROC`` here,
+    which is only a per-sandbox limit when ``uid`` belongs to this sandbox alone (bwrap sets
+    it inside its user namespace instead)."""
+    cgroups.join(cgroup_fds)
     os.setsid()
     mb = 1 << 20
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
@@ -218,7 +417,10 @@ def _close_fd(fd: int) -> int:
 
 
 class _ProcessSandbox(Sandbox):
-    """Shared parts of ``bwrap`` and ``local``: run a host process, capture, time out."""
+    """Shared parts of ``bwrap`` and ``local-unsafe``: run a host process in the sandbox's
+    cgroup, capture, time out, and kill everything it started."""
+
+    _own_cgroup = True
 
     def _argv(self, command: str, hidden: bool, watch_fd: int) -> list[str]:
         raise NotImplementedError
@@ -237,22 +439,33 @@ class _ProcessSandbox(Sandbox):
         return {"PATH": PATH, "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
                 "PYTHONUNBUFFERED": "1", "TERM": "dumb"}
 
+    def _popen_argv(self, argv: list[str]) -> tuple[list[str], int]:
+        """``(argv to start, fd to pass or -1)``; bwrap hands its arguments over a fd."""
+        return argv, -1
+
     def exec(self, command: str, *, timeout: float = 10.0, hidden: bool = False) -> ExecResult:
         start = time.monotonic()
         uid, nproc = self._uid(), self._nproc_outside
         # The read end of this pipe goes into the sandbox; only this process holds the write
         # end, so it sees EOF exactly when this process dies, even by SIGKILL (see bwrap).
-        # Both ends are closed on every path (a command Popen refuses, such as one holding a
-        # NUL byte or a lone surrogate, used to leak them).
+        # Every descriptor is closed on every path (a command Popen refuses, such as one
+        # holding a NUL byte or a lone surrogate, used to leak them).
         watch_r, watch_w = os.pipe()
+        args_fd, cg_fds = -1, []
         try:
-            with tempfile.TemporaryFile(dir=self.root) as out:
+            try:
+                argv, args_fd = self._popen_argv(self._argv(command, hidden, watch_r))
+            except ValueError as exc:  # a NUL byte in the command
+                return ExecResult(127, f"sandbox could not start: {exc}", False, 0.0)
+            cg_fds = self.cgroup.join_fds() if self.cgroup is not None else []
+            # Not in ``root``: a full workspace quota must not lose the command's output.
+            with tempfile.TemporaryFile() as out:
                 try:
                     proc = subprocess.Popen(
-                        self._argv(command, hidden, watch_r), stdin=subprocess.DEVNULL,
-                        stdout=out, stderr=subprocess.STDOUT, cwd=self._cwd(), env=self._env(),
-                        preexec_fn=lambda: _limit_child(self.limits, uid, nproc),
-                        close_fds=True, pass_fds=(watch_r,))
+                        argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                        cwd=self._cwd(), env=self._env(),
+                        preexec_fn=lambda: _limit_child(self.limits, uid, nproc, cg_fds),
+                        close_fds=True, pass_fds=tuple(f for f in (watch_r, args_fd) if f >= 0))
                 except (OSError, ValueError) as exc:  # ValueError: NUL byte, bad encoding
                     return ExecResult(127, f"sandbox could not start: {exc}", False, 0.0)
                 watch_r = _close_fd(watch_r)
@@ -262,32 +475,45 @@ class _ProcessSandbox(Sandbox):
                 except subprocess.TimeoutExpired:
                     timed_out = True
                     code = 124
-                self._kill_group(proc)
+                self._kill_all(proc)
                 watch_w = _close_fd(watch_w)
                 out.seek(0)
                 text = out.read(self.limits.file_mb << 20).decode("utf-8", errors="replace")
         finally:
-            _close_fd(watch_r)
-            _close_fd(watch_w)
-        return ExecResult(code, text, timed_out, time.monotonic() - start)
+            for fd in (watch_r, watch_w, args_fd, *cg_fds):
+                _close_fd(fd)
+        return self._with_quota(ExecResult(code, text, timed_out, time.monotonic() - start))
 
-    @staticmethod
-    def _kill_group(proc: subprocess.Popen) -> None:
-        """Kill the command's session (it may have left background children)."""
+    def _kill_all(self, proc: subprocess.Popen) -> None:
+        """Kill the command's session, then everything left in the sandbox's cgroup
+        (``setsid``, double forks and daemons leave the session but not the cgroup)."""
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        if self.cgroup is not None:
+            self.cgroup.kill()
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             logger.warning("sandbox process %d did not die", proc.pid)
 
+    def close(self) -> None:
+        """Kill what runs, delete the folders and the cgroup. Safe to call twice."""
+        if self.cgroup is not None:
+            self.cgroup.kill()
+        super().close()
+
 
 class BwrapSandbox(_ProcessSandbox):
-    """bubblewrap: new user, pid, net, ipc, uts and mount namespaces; read-only system
-    folders (``/usr``, ``/etc`` essentials), no host home, private ``/tmp``, the workspace
-    read-write. ``--die-with-parent`` ends the sandbox when the env's process dies."""
+    """bubblewrap: new user, pid, net, ipc, uts, cgroup and mount namespaces; no nested user
+    namespaces (``--disable-userns``); read-only system folders (``/usr``, ``/etc``
+    essentials) and a read-only root, ``/dev`` and ``/opt``; no host home; a private,
+    size-capped ``/tmp`` and ``/dev/shm``; the workspace read-write. Each command is a fresh
+    bwrap whose pid namespace dies with its first process, inside the sandbox's cgroup when
+    there is one. ``--die-with-parent`` and a watchdog end it when the env's process dies.
+    Its arguments travel over a file descriptor (``--args``), so ``/proc/1/cmdline`` inside
+    names no host path."""
 
     name = "bwrap"
     # Set on the host side, RLIMIT_NPROC would also cap the uid's processes summed over
@@ -300,14 +526,23 @@ class BwrapSandbox(_ProcessSandbox):
         self.bwrap = bwrap or shutil.which("bwrap")
         if not self.bwrap:
             raise ConfigError("backend 'bwrap' needs bubblewrap: apt-get install bubblewrap")
+        self.features = _bwrap_features(self.bwrap)
         super().__init__(limits)
 
+    def _tmpfs(self, dest: str, size_mb: int) -> list[str]:
+        size = ["--size", str(size_mb << 20)] if "--size" in self.features else []
+        return [*size, "--tmpfs", dest]
+
     def _argv(self, command: str, hidden: bool, watch_fd: int) -> list[str]:
-        argv = [self.bwrap, "--unshare-all", "--die-with-parent", "--new-session",
+        userns = (["--unshare-user", "--disable-userns"]
+                  if "--disable-userns" in self.features else [])
+        argv = [self.bwrap, "--unshare-all", *userns, "--die-with-parent", "--new-session",
                 "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
-                "--tmpfs", "/tmp", "--tmpfs", "/opt", "--dir", "/opt/turngym/bin",
+                *self._tmpfs("/dev/shm", self.limits.tmp_mb), "--remount-ro", "/dev",
+                *self._tmpfs("/tmp", self.limits.tmp_mb), *self._tmpfs("/opt", 1),
+                "--dir", "/opt/turngym/bin",
                 "--symlink", "/usr/bin/python3", "/opt/turngym/bin/python",
-                "--ro-bind", str(self.runner), RUNNER_INSIDE]
+                "--ro-bind", str(self.runner), RUNNER_INSIDE, "--remount-ro", "/opt"]
         for link in ("bin", "lib", "lib64", "sbin"):
             target = Path("/") / link
             if target.is_symlink():
@@ -321,8 +556,11 @@ class BwrapSandbox(_ProcessSandbox):
         argv += ["--bind", str(self.work), "/workspace"]
         if hidden:
             argv += ["--ro-bind", str(self.hidden), "/hidden"]
+        argv += ["--remount-ro", "/"]
         # A watchdog inside the sandbox kills everything when the env's process dies: bwrap's
         # own --die-with-parent does not reach its pid-1 helper after a SIGKILL (0.8.0).
+        # Killing the watchdog frees nothing: the pid namespace dies with the outer shell,
+        # and the cgroup is killed when the command ends.
         # The process limit is set first, inside this sandbox's user namespace (see above);
         # dash calls RLIMIT_NPROC -p, bash -u.
         flag = "-u" if SHELL.endswith("bash") else "-p"
@@ -332,12 +570,63 @@ class BwrapSandbox(_ProcessSandbox):
         argv += ["--chdir", "/workspace", SHELL, "-c", script, "bash", command]
         return argv
 
+    def _popen_argv(self, argv: list[str]) -> tuple[list[str], int]:
+        if "--args" not in self.features:
+            return argv, -1
+        # The options go over the fd; the command (no host path in it) stays on argv, where
+        # bwrap expects it.
+        split = argv.index("--chdir") + 2
+        blob = b"".join(os.fsencode(a) + b"\0" for a in argv[1:split])
+        fd = os.memfd_create("bwrap-args")
+        try:
+            os.write(fd, blob) if len(blob) < (1 << 16) else _write_all(fd, blob)
+            os.lseek(fd, 0, os.SEEK_SET)
+        except OSError:
+            os.close(fd)
+            raise
+        return [argv[0], "--args", str(fd), *argv[split:]], fd
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+_bwrap_features_cache: dict[str, frozenset[str]] = {}
+
+
+def _bwrap_features(bwrap: str) -> frozenset[str]:
+    """The options of ``bwrap --help`` this code uses (``--size``, ``--disable-userns``,
+    ``--args``); older versions lack some, and then those protections are missing."""
+    if bwrap not in _bwrap_features_cache:
+        try:
+            text = subprocess.run([bwrap, "--help"], capture_output=True, text=True, check=False,
+                                  timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            text = ""
+        found = frozenset(o for o in ("--size", "--disable-userns", "--args") if o in text)
+        for missing in sorted({"--size", "--disable-userns", "--args"} - found):
+            logger.warning("bubblewrap at %s has no %s: that protection is missing", bwrap,
+                           missing)
+        _bwrap_features_cache[bwrap] = found
+    return _bwrap_features_cache[bwrap]
+
 
 class LocalSandbox(_ProcessSandbox):
-    """NOT ISOLATED: a plain subprocess in the workspace folder with rlimits and a timeout.
-    It can read the host's files and reach its network. Only used when asked for by name."""
+    """NOT ISOLATED (``local-unsafe``): a plain subprocess in the workspace folder with
+    rlimits and a timeout. It can read the host's files and reach its network, and the
+    model's code runs in the host's ``/tmp`` and file system. It promises nothing of the
+    threat model (``docs/swe.md``): :func:`make_sandbox` refuses it unless called with
+    ``allow_unsafe=True`` (the SWE env: ``unsafe_local=True``).
 
-    name = "local"
+    What it still does, as root: each sandbox runs as a uid of its own, in a per-sandbox
+    cgroup when the cgroup file system is writable (memory and pids for the whole tree, and
+    nothing it starts, ``setsid`` included, outlives the command), else every process of
+    its uid is killed after each command; the workspace quota as in every backend. Not as
+    root: only its process group is killed, and there is no process limit."""
+
+    name = UNSAFE
     isolated = False
 
     _warned = False
@@ -351,8 +640,8 @@ class LocalSandbox(_ProcessSandbox):
             self._slot_finalizer = weakref.finalize(self, _release_local_slot, slot)
         if not LocalSandbox._warned:
             LocalSandbox._warned = True
-            logger.warning("SWE sandbox backend 'local' is NOT isolated (rlimits and timeouts "
-                           "only)")
+            logger.warning("SWE sandbox backend 'local-unsafe' is NOT isolated (rlimits and "
+                           "timeouts only)")
         # The runner and the agent see the same paths as in the other backends.
         self._paths = {"/workspace": str(self.work), "/hidden": str(self.hidden),
                        RUNNER_INSIDE: str(self.runner)}
@@ -369,8 +658,15 @@ class LocalSandbox(_ProcessSandbox):
         # thread of the user running the env, not the sandbox's: no process limit then.
         return self._own_uid is not None
 
+    def _kill_all(self, proc: subprocess.Popen) -> None:
+        super()._kill_all(proc)
+        if self.cgroup is None and self._own_uid is not None:
+            _kill_uid(self._own_uid)
+
     def close(self) -> None:
         """Stop what runs, delete the folders and free this sandbox's uid."""
+        if self.cgroup is None and getattr(self, "_own_uid", None) is not None:
+            _kill_uid(self._own_uid)
         super().close()
         finalizer = getattr(self, "_slot_finalizer", None)
         if finalizer is not None:
@@ -380,6 +676,21 @@ class LocalSandbox(_ProcessSandbox):
         for inside, outside in self._paths.items():
             command = command.replace(inside, outside)
         return [SHELL, "-c", command]
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process of ``uid`` (a uid of one local sandbox) with ``kill(-1)`` from
+    a child that has become ``uid``: one atomic pass, which a forking process cannot race.
+    The child only makes system calls (it is forked from a threaded process)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(SANDBOX_UID)
+            os.setuid(uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
 
 
 _local_slots_lock = threading.Lock()
@@ -425,15 +736,17 @@ def docker_available(timeout: float = 3.0) -> bool:
 
 #: Raised by ``auto`` when no isolating backend is available.
 NO_ISOLATION = ("neither a Docker engine nor bubblewrap is available, and the SWE env never "
-                "falls back to the non-isolated 'local' backend on its own: install bubblewrap "
-                "(apt-get install bubblewrap) or docker.io, or pass backend='local' by name "
-                "(rlimits and timeouts only, NOT isolated)")
+                "falls back to the non-isolated 'local-unsafe' backend on its own: install "
+                "bubblewrap (apt-get install bubblewrap) or docker.io, or pass "
+                "backend='local-unsafe' with unsafe_local=True (rlimits and timeouts only, "
+                "NOT isolated)")
 
 
 def default_backend() -> str:
     """``docker`` if an engine answers, else ``bwrap`` if installed; else ConfigError.
 
-    ``local`` is never picked here: it does not isolate, so it runs only when named.
+    ``local-unsafe`` is never picked here: it does not isolate, so it runs only when named
+    and explicitly allowed.
     """
     if docker_available():
         return "docker"
@@ -442,16 +755,35 @@ def default_backend() -> str:
     raise ConfigError(NO_ISOLATION)
 
 
-def make_sandbox(backend: str, limits: Limits | None = None, **kwargs) -> Sandbox:
-    """Build a sandbox of ``backend`` (``auto`` picks :func:`default_backend`)."""
+def resolve_backend(backend: str, allow_unsafe: bool = False, key: str = "allow_unsafe") -> str:
+    """The canonical name of ``backend`` (``local`` -> ``local-unsafe``, with a warning);
+    ConfigError for an unknown name, or for ``local-unsafe`` unless ``allow_unsafe`` (the
+    error names ``key``, the argument that allows it). ``auto`` is returned as is."""
+    if backend in ALIASES:
+        logger.warning("SWE sandbox backend %r is now called %r", backend, ALIASES[backend])
+        backend = ALIASES[backend]
+    if backend not in ("auto", *BACKENDS):
+        raise ConfigError(f"backend {backend!r} is unknown; use one of auto, "
+                          f"{', '.join(BACKENDS)}")
+    if backend == UNSAFE and not allow_unsafe:
+        raise ConfigError(f"backend {UNSAFE!r} is NOT isolated: the model's code can read and "
+                          "write the host's files, reach its network and leave processes "
+                          f"behind (docs/swe.md, threat model). Pass {key}=True to use it "
+                          "anyway, or use backend 'bwrap' or 'docker'")
+    return backend
+
+
+def make_sandbox(backend: str, limits: Limits | None = None, *, allow_unsafe: bool = False,
+                 **kwargs) -> Sandbox:
+    """Build a sandbox of ``backend`` (``auto`` picks :func:`default_backend`).
+    ``local-unsafe`` (alias ``local``) needs ``allow_unsafe=True``."""
+    backend = resolve_backend(backend, allow_unsafe)
     if backend == "auto":
         backend = default_backend()
     if backend == "bwrap":
         return BwrapSandbox(limits)
-    if backend == "local":
+    if backend == UNSAFE:
         return LocalSandbox(limits)
-    if backend == "docker":
-        from envs.swe.docker_sandbox import DockerSandbox
+    from envs.swe.docker_sandbox import DockerSandbox
 
-        return DockerSandbox(limits, **kwargs)
-    raise ConfigError(f"backend {backend!r} is unknown; use one of auto, {', '.join(BACKENDS)}")
+    return DockerSandbox(limits, **kwargs)

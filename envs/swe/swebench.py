@@ -31,8 +31,9 @@ from typing import Any
 
 from envs.core import TurnEnv
 from envs.errors import ConfigError
+from envs.swe import grading, safe_fs
 from envs.swe import tools as T
-from envs.swe.diffs import PatchError, apply_diff, hunk_edits
+from envs.swe.diffs import MAX_PATCH_FILE_BYTES, PatchError, hunk_edits
 from envs.swe.env import SWEEnv, _fix_action
 from envs.swe.sandbox import SANDBOX_UID, Limits, Sandbox
 
@@ -46,6 +47,10 @@ DEFAULT_ENV = {"PATH": "/opt/miniconda3/envs/testbed/bin:/opt/miniconda3/bin:/us
                        "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/tmp", "LANG": "C.UTF-8",
                "PYTHONDONTWRITEBYTECODE": "1", "GIT_CONFIG_COUNT": "1",
                "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"}
+#: Outcomes that count as a pass.
+GOOD_OUTCOMES = ("passed", "xfail")
+#: The list of files of the original tree that the grading's clean-up keeps (in /hidden).
+KEEP_FILE = "keep.txt"
 _PYTEST_LINE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED)\s+(\S+)")
 
 
@@ -106,19 +111,26 @@ def load_instances(path: str | Path) -> list[Instance]:
 
 
 def parse_test_output(output: str) -> dict[str, str]:
-    """``test id -> outcome`` from pytest ``-rA`` lines or runner JSON lines."""
+    """``test id -> outcome`` from pytest ``-rA`` lines or runner JSON lines. When lines
+    disagree about a test, a failing outcome wins: a ``PASSED`` line printed by the code
+    under test (after pytest's own ``FAILED`` line, from an exit hook) does not pass it."""
     out: dict[str, str] = {}
+
+    def record(test: str, outcome: str) -> None:
+        if out.get(test) in (None, *GOOD_OUTCOMES):
+            out[test] = outcome
+
     for line in output.splitlines():
         if line.startswith("{"):
             try:
                 row = json.loads(line)
-                out[str(row["id"])] = str(row["outcome"]).lower()
+                record(str(row["id"]), str(row["outcome"]).lower())
                 continue
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError):
                 pass
         match = _PYTEST_LINE.match(line)
         if match:
-            out[match.group(2)] = match.group(1).lower()
+            record(match.group(2), match.group(1).lower())
     return out
 
 
@@ -200,18 +212,23 @@ class SWEBenchEnv(SWEEnv):
         inst, box = self.instance, self._box()
         tests = sorted(set(inst.fail_to_pass + inst.pass_to_pass))
         lines = []
-        try:
-            apply_diff(box.work, inst.test_patch)
+        try:  # pristine tests and config, planted files removed: see _restore_tests
+            _restore_tests(box, self.image_of(inst), self.repo_dir, inst, tests)
             cmd = (inst.test_cmd or self.test_cmd).format(
                 tests=" ".join(shlex.quote(t) for t in tests))
-            res = box.exec(cmd, timeout=self.test_timeout, hidden=True)
+            prep = grading.clean_command(self.repo_dir, f"/hidden/{KEEP_FILE}")
+            res = box.exec(f"{prep} && {grading.CLEAN_ENV}{cmd}", timeout=self.test_timeout,
+                           hidden=True)
             outcome = parse_test_output(res.output)
             if res.timed_out:
                 lines.append(f"The test run timed out after {self.test_timeout:g}s.")
         except PatchError as exc:
             outcome = {}
             lines.append(f"The hidden test patch did not apply: {exc}")
-        failed = [t for t in tests if outcome.get(t) not in ("passed", "xfail")]
+        except OSError as exc:  # safe_fs refused a path (a link where a test file goes)
+            outcome = {}
+            lines.append(f"The hidden tests could not be restored: {exc}")
+        failed = [t for t in tests if outcome.get(t) not in GOOD_OUTCOMES]
         self.tests_total, self.tests_passed = len(tests), len(tests) - len(failed)
         self.submitted = True
         self.last_outcome = "fail:" + ",".join(failed) if failed else "pass"
@@ -227,7 +244,7 @@ class SWEBenchEnv(SWEEnv):
         work = self._sandbox.work
         for path, target in sorted(self._targets.items()):
             if target is None:
-                if (work / path).exists():
+                if safe_fs.kind(work, path) != "missing":
                     return T.tool_call("bash", command=f"rm -f {shlex.quote(path)}")
                 continue
             action = _fix_action(work, path, target)
@@ -255,7 +272,7 @@ def _gold_targets(work: Path, patch: str) -> dict[str, str | None]:
     texts: dict[str, str | None] = {}
     for kind, path, old, new in hunk_edits(patch):
         if path not in texts:
-            texts[path] = (work / path).read_text() if (work / path).is_file() else ""
+            texts[path] = _current_text(work, path)
         if kind == "delete":
             texts[path] = None
         elif kind == "create":
@@ -265,6 +282,43 @@ def _gold_targets(work: Path, patch: str) -> dict[str, str | None]:
         else:
             raise PatchError(f"the gold patch does not apply to {path}")
     return texts
+
+
+def _current_text(work: Path, path: str) -> str:
+    """The text of ``path`` in the workspace (``""`` when missing), read through
+    :mod:`envs.swe.safe_fs`; a link, special file or non-text file is a :class:`PatchError`."""
+    try:
+        return safe_fs.read_bytes(work, path, MAX_PATCH_FILE_BYTES).decode()
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PatchError(f"the gold patch cannot read {path}: {exc}") from None
+
+
+def _restore_tests(box: Sandbox, image: str, repo_dir: str, inst: Instance,
+                   tests: list[str]) -> None:
+    """Before grading: put back, from the image (not from what the model left), every file
+    the graded tests live in, every ``conftest.py`` and the top-level pytest config files,
+    with the hidden test patch applied to the pristine text (a graded test file the
+    original lacks is deleted). The runner's ``--clean-only``, run next inside the sandbox,
+    deletes every ``conftest.py``, byte code, ``.pth`` and customize module that the
+    original tree does not have. Writes go through :mod:`envs.swe.safe_fs`."""
+    wanted = grading.test_files(tests) | {path for _, path, _, _ in hunk_edits(inst.test_patch)}
+    client = box.client  # type: ignore[attr-defined]
+    tmp = client.containers.create(image, ["true"])
+    try:
+        stream, _ = tmp.get_archive(repo_dir)
+        pristine, owned = grading.pristine_files(grading.ChunkReader(stream), wanted)
+    finally:
+        tmp.remove(force=True)
+    plan = grading.restore_plan(pristine, wanted, inst.test_patch)
+    grading.stage(box.hidden)
+    (box.hidden / KEEP_FILE).write_text("".join(f"{rel}\n" for rel in sorted(owned)))
+    for rel, data in sorted(plan.items()):
+        if data is None:
+            safe_fs.remove_file(box.work, rel)
+        else:
+            safe_fs.write_bytes(box.work, rel, data, parents=True)
 
 
 def _copy_out(box: Sandbox, image: str, repo_dir: str) -> None:

@@ -5,9 +5,11 @@ call: ``{"name": "bash", "arguments": {"command": "ls"}}``. ``arguments`` may al
 string (as in the OpenAI wire format), and the call may be wrapped in
 ``<tool_call>...</tool_call>``. Parse errors come back as :class:`ToolError` text.
 
-``view``/``edit``/``create`` work on the host side of the workspace folder. Paths are
-resolved (symlinks included) and must stay inside the workspace, so a symlink planted by a
-``bash`` command cannot make them read or write host files.
+``view``/``edit``/``create`` work on the host side of the workspace folder, through
+:mod:`envs.swe.safe_fs`: a path is resolved by name (``..`` may not leave the workspace) and
+opened from a descriptor of the workspace without following a link at any component, so a
+link, fifo or hard link planted by a ``bash`` command (even one swapped in during the call)
+cannot make them read or write anything outside. Such a path is a tool error that says why.
 
 Hostile arguments are parse errors, never exceptions: a string that is not valid UTF-8 (a
 lone surrogate), a NUL byte in ``command`` or ``path``, a ``NaN``/``Infinity``/``1e999``
@@ -20,17 +22,24 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envs.swe import safe_fs as fs
+from envs.swe import tree
+
 #: Longest tool output shown to the agent; the rest is cut with a visible marker.
 MAX_OUTPUT_CHARS = 4000
 MAX_VIEW_LINES = 200
+#: Largest file ``view``/``edit`` read and ``create`` writes.
 MAX_FILE_BYTES = 1 << 20
+#: Entries a directory ``view`` shows, and names it reads to pick them.
+MAX_LIST_ENTRIES = 500
+MAX_LIST_SCAN = 10_000
 
 TOOLS: list[dict[str, Any]] = [
     {"type": "function", "function": {
@@ -70,7 +79,7 @@ TOOLS: list[dict[str, Any]] = [
 
 _REQUIRED = {t["function"]["name"]: t["function"]["parameters"]["required"] for t in TOOLS}
 _ALLOWED = {t["function"]["name"]: set(t["function"]["parameters"]["properties"]) for t in TOOLS}
-_TAG = re.compile(r"^\s*<tool_call>(.*)</tool_call>\s*$", re.S)
+_TAG = re.compile(r"^\s*<tool_call>(.*)</tool_call>\s*$", re.DOTALL)
 
 
 class ToolError(Exception):
@@ -166,45 +175,84 @@ def truncate(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
     return f"{text[:head]}\n[... {cut} characters truncated ...]\n{text[-tail:]}"
 
 
-def resolve(work: Path, rel: str) -> Path:
-    """``rel`` inside the workspace ``work``; raises :class:`ToolError` if it escapes."""
+def resolve(rel: str) -> str:
+    """``rel`` as a path relative to the workspace (``/workspace/...`` accepted), with
+    ``.`` and ``..`` resolved by name; raises :class:`ToolError` if it leaves the workspace.
+    Links are not resolved here: the file operations refuse them when they open the path."""
     rel = rel.strip()
     if rel == "/workspace" or rel.startswith("/workspace/"):
-        rel = rel[len("/workspace"):] or "."
+        rel = rel[len("/workspace"):].lstrip("/") or "."
     elif rel.startswith("/"):
         raise ToolError(f"Path {rel!r} is outside /workspace.")
     if not rel or "\x00" in rel:
         raise ToolError(f"Invalid path {rel!r}.")
-    root = work.resolve()
-    target = (root / rel.lstrip("/")).resolve()
-    if target != root and root not in target.parents:
-        raise ToolError(f"Path {rel!r} is outside /workspace.")
-    return target
-
-
-def _read(path: Path, rel: str) -> str:
-    if not path.is_file():
-        raise ToolError(f"No such file: {rel}")
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise ToolError(f"{rel} is larger than {MAX_FILE_BYTES} bytes.")
     try:
-        return path.read_text()
-    except (UnicodeDecodeError, OSError) as exc:
-        raise ToolError(f"Cannot read {rel}: {exc}") from None
+        return "/".join(fs.split(rel)) or "."
+    except fs.UnsafePathError:
+        raise ToolError(f"Path {rel!r} is outside /workspace.") from None
+
+
+@contextmanager
+def _host_fs(tool: str, rel: str) -> Iterator[None]:
+    """Turn a refused or failed workspace file operation into a :class:`ToolError`."""
+    try:
+        yield
+    except fs.UnsafePathError as exc:
+        raise ToolError(f"{tool}: {exc}.") from None
+    except FileNotFoundError:
+        raise ToolError(f"No such file: {rel}") from None
+    except tree.OverLimit:
+        raise ToolError(f"{tool}: {rel} holds too many entries to list.") from None
+    except OSError as exc:
+        raise ToolError(f"{tool}: {rel}: {exc.strerror or exc}") from None
+
+
+def _read(work: Path, path: str, rel: str, tool: str) -> str:
+    with _host_fs(tool, rel):
+        if fs.kind(work, path) == "dir":
+            raise ToolError(f"No such file: {rel} is a folder (view lists it).")
+        data = fs.read_bytes(work, path, MAX_FILE_BYTES)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ToolError(f"Cannot read {rel}: not UTF-8 text ({exc.reason} at byte "
+                        f"{exc.start}).") from None
+
+
+def _listing(work: Path, path: str) -> str:
+    """Up to :data:`MAX_LIST_ENTRIES` entries beneath the folder ``path``, sorted."""
+    lines, cut = [], False
+    try:
+        for e in tree.walk(work, path, max_entries=MAX_LIST_SCAN,
+                           skip=lambda name: name == "__pycache__"):
+            if len(lines) == MAX_LIST_ENTRIES:
+                cut = True
+                break
+            suffix = {"dir": "/", "file": "", "link": f" -> {e.target}"}.get(e.kind,
+                                                                            f" [{e.kind}]")
+            lines.append(e.rel + suffix)
+    except tree.OverLimit:
+        cut = True
+    if cut:
+        lines.append(f"[... listing cut at {len(lines)} entries ...]")
+    return "\n".join(lines) or "(empty directory)"
 
 
 def view(work: Path, rel: str, start: int | None = None, end: int | None = None) -> str:
     """Numbered lines ``start..end`` of a file, or a sorted listing of a directory."""
-    path = resolve(work, rel)
-    if path.is_dir():
-        entries = sorted(str(p.relative_to(path)) + ("/" if p.is_dir() else "")
-                         for p in path.rglob("*") if "__pycache__" not in p.parts)
-        return "\n".join(entries[:500]) or "(empty directory)"
-    lines = _read(path, rel).splitlines()
+    start = _check_number("view", "start", start)
+    end = _check_number("view", "end", end)
+    path = resolve(rel)
+    with _host_fs("view", rel):
+        if fs.kind(work, path) == "dir":
+            return _listing(work, path)
+    lines = _read(work, path, rel, "view").splitlines()
     first = max(1, int(start or 1))
     last = len(lines) if end is None else min(len(lines), int(end))
     if lines and first > len(lines):
         raise ToolError(f"start={first} is past the end of {rel} ({len(lines)} lines).")
+    if end is not None and end < first:
+        raise ToolError(f"view: end={end} is before start={first}.")
     last = min(last, first + MAX_VIEW_LINES - 1)
     body = "\n".join(f"{n:4d}  {lines[n - 1]}" for n in range(first, last + 1))
     return f"{rel} (lines {first}-{last} of {len(lines)})\n{body}"
@@ -212,8 +260,8 @@ def view(work: Path, rel: str, start: int | None = None, end: int | None = None)
 
 def edit(work: Path, rel: str, old: str, new: str) -> str:
     """Replace the one occurrence of ``old`` by ``new``."""
-    path = resolve(work, rel)
-    text = _read(path, rel)
+    path = resolve(rel)
+    text = _read(work, path, rel, "edit")
     if not old:
         raise ToolError("edit: `old` must not be empty.")
     count = text.count(old)
@@ -223,24 +271,23 @@ def edit(work: Path, rel: str, old: str, new: str) -> str:
     if count > 1:
         raise ToolError(f"edit: `old` occurs {count} times in {rel}; include more "
                         "surrounding lines so it is unique.")
-    write_atomic(path, text.replace(old, new, 1))
+    data = _encode(text.replace(old, new, 1), "edit")
+    if len(data) > MAX_FILE_BYTES:
+        raise ToolError(f"edit: the result is larger than {MAX_FILE_BYTES} bytes.")
+    with _host_fs("edit", rel):
+        fs.write_bytes(work, path, data)
     line = text[:text.index(old)].count("\n") + 1
     return f"Edited {rel}: replaced {len(old.splitlines()) or 1} line(s) at line {line}."
 
 
 def create(work: Path, rel: str, content: str) -> str:
-    """Write ``content`` to a (new or existing) file."""
-    path = resolve(work, rel)
-    if path.is_dir():
-        raise ToolError(f"create: {rel} is a directory.")
-    if path.exists() and not path.is_file():
-        raise ToolError(f"create: {rel} is not a regular file.")
+    """Write ``content`` to a (new or existing) file, making missing folders."""
+    path = resolve(rel)
     data = _encode(content, "create")
     if len(data) > MAX_FILE_BYTES:
         raise ToolError(f"create: content is larger than {MAX_FILE_BYTES} bytes.")
-    existed = path.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data, mode=None if existed else 0o666)
+    with _host_fs("create", rel):
+        existed = fs.write_bytes(work, path, data, parents=True)
     return f"{'Overwrote' if existed else 'Created'} {rel} ({len(content.splitlines())} lines)."
 
 
@@ -250,28 +297,3 @@ def _encode(text: str, tool: str) -> bytes:
     except UnicodeEncodeError as exc:
         raise ToolError(f"{tool}: the text is not valid UTF-8 (a lone surrogate at index "
                         f"{exc.start}); nothing was written.") from None
-
-
-def write_atomic(path: Path, content: str | bytes, mode: int | None = None) -> None:
-    """Replace ``path`` by ``content`` all at once: encode first, write a temporary file in
-    the same folder, then rename it over the target. On any failure the target is left as
-    it was and the temporary file is removed. ``mode``: the new file's permissions
-    (default: the target's current ones, else 0o666)."""
-    data = content if isinstance(content, bytes) else _encode(content, "write")
-    if mode is None:
-        try:
-            mode = path.stat().st_mode & 0o7777
-        except OSError:
-            mode = 0o666
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:60]}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

@@ -54,7 +54,8 @@ def eval_cmd(
     suite: str = typer.Argument(..., help="Suite name (benchmarks/suites/NAME.yaml) or a path."),
     policy: str = typer.Option("scripted", help="scripted | hf | vllm | openai."),
     model: str | None = typer.Option(
-        None, help="Model dir (hf/vllm; 'default' = SmolLM2-135M-Instruct, 'tiny'), server "
+        None, help="Model dir or training run dir (hf/vllm; its newest checkpoint's model; "
+                   "'default' = SmolLM2-135M-Instruct, 'tiny'), server "
                    "model name (openai), or expert|random (scripted)."),
     base_url: str | None = typer.Option(None, help="OpenAI-compatible server URL."),
     samples: int | None = typer.Option(None, "--samples", help="Samples per task (n of pass@k)."),
@@ -73,7 +74,10 @@ def eval_cmd(
     """Run an evaluation suite; write results.json and trajectories.jsonl into --out."""
     from benchmarks.suite import load_suite
     from harness.evaluate import EvalSettings, evaluate
+    from harness.runs import run_model_dir
 
+    if policy in ("hf", "vllm"):  # a training run's folder: its newest checkpoint's model
+        model = run_model_dir(model)
     settings = EvalSettings(policy=policy, model=model, base_url=base_url, samples=samples,
                             seed=seed, limit=limit, max_turns=max_turns, max_tokens=max_tokens,
                             history_length=history_length, max_prompt_tokens=max_prompt_tokens,

@@ -47,10 +47,11 @@ def build_policy(policy: str, env_id: str, *, model: str | None, scripted_mode: 
         raise ConfigError(f"--policy {policy!r} is not one of scripted, hf, vllm, openai")
     from agents import make_backend
     from agents.agent import Agent
+    from harness.runs import run_model_dir
 
     kwargs: dict[str, Any] = {}
-    if model:
-        kwargs["model"] = model
+    if model:  # a training run's folder names its newest checkpoint's model (not openai's)
+        kwargs["model"] = model if policy == "openai" else run_model_dir(model)
     if base_url:
         kwargs["base_url"] = base_url
     backend = make_backend(policy, **kwargs)
@@ -63,7 +64,8 @@ def build_policy(policy: str, env_id: str, *, model: str | None, scripted_mode: 
 def rollout(
     env: str = typer.Option(..., "--env", help="Env id, e.g. turngym/Sokoban-v0."),
     policy: str = typer.Option("scripted", help="scripted | hf | vllm | openai."),
-    model: str | None = typer.Option(None, help="Model dir or name (hf/vllm/openai)."),
+    model: str | None = typer.Option(None, help="Model dir, training run dir (its newest "
+                                     "checkpoint) or name (hf/vllm/openai)."),
     base_url: str | None = typer.Option(None, help="OpenAI-compatible server URL."),
     expert: bool = typer.Option(False, "--expert", help="Scripted: the env's expert."),
     random_: bool = typer.Option(False, "--random", help="Scripted: uniform random actions."),

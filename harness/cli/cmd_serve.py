@@ -25,7 +25,8 @@ def register(app: typer.Typer) -> None:
 @serve_app.callback(invoke_without_command=True)
 def serve_cmd(
     ctx: typer.Context,
-    model: Optional[str] = typer.Option(None, help="Local HF dir, 'default' or 'tiny'."),
+    model: str | None = typer.Option(None, help="Local HF dir, training run dir (its "
+                                        "newest checkpoint), 'default' or 'tiny'."),
     host: str = typer.Option("127.0.0.1", help="Address to bind."),
     port: int = typer.Option(8000, help="Port to bind."),
     backend: str = typer.Option("hf", help="Backend that generates: hf or vllm."),
@@ -38,8 +39,9 @@ def serve_cmd(
     if ctx.invoked_subcommand is not None:
         return
     from agents.serve_hf import serve
+    from harness.runs import run_model_dir
 
-    serve(model, host=host, port=port, backend=backend, dtype=dtype,
+    serve(run_model_dir(model), host=host, port=port, backend=backend, dtype=dtype,
           max_model_len=max_model_len)
 
 

@@ -50,29 +50,46 @@ def train_cmd(
     overrides: list[str] | None = typer.Argument(None, help="Dotted overrides KEY=VALUE, "
                                                     "e.g. algo.name=gigpo steps=20."),
     resume: str | None = typer.Option(None, "--resume", help="Run or checkpoint dir to "
-                                         "continue exactly."),
+                                         "continue exactly (its newest intact checkpoint)."),
+    resume_changed: bool = typer.Option(False, "--resume-changed", help="Resume even though "
+                                        "the config differs from the checkpoint's."),
+    print_config: bool = typer.Option(False, "--print-config", help="Print the resolved "
+                                      "config (YAML) and exit without training."),
 ) -> None:
     """Train a policy with RL / on-policy distillation (one loop, see docs/training.md).
 
+    An ``out_dir`` that already holds a run is refused unless ``--resume`` continues it.
     Under ``torchrun --nproc_per_node N`` the learner is FSDP2-sharded over the N ranks;
     rank 0 rolls out, logs and evaluates (docs/scale-out.md)."""
     from harness.config import load_config
+    from harness.runs import check_new_run
     from harness.train import train
 
-    cfg = load_config(*_split_args(config, overrides))  # fails here, before any work
+    config, rest = _split_args(config, overrides)
+    if resume_changed:
+        rest.append("checkpoint.resume_allow_changes=true")
+    cfg = load_config(config, rest)  # fails here, before any work
+    if print_config:  # stdout alone, so that `> run.yaml` gives a config train accepts
+        import json
+
+        import yaml
+
+        typer.echo(yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False), nl=False)
+        return
+    if resume is None:
+        check_new_run(cfg.out_dir)  # every rank, before rank 0 writes anything
     if int(os.environ.get("RANK", "0")) != 0:  # a torchrun learner rank > 0: no display
         train(cfg, resume=resume)
         return
+    step = 0
+    if resume:
+        from harness.checkpoint import checkpoint_step, resolve_checkpoint
+
+        resume = str(resolve_checkpoint(resume))  # verified once; warns on a fallback
+        step = checkpoint_step(resume)
     prog, task, cb = _progress(cfg.steps, "train")
     with prog:
-        if resume:
-            import torch
-
-            from harness.checkpoint import find_checkpoint
-
-            step = int(torch.load(find_checkpoint(resume) / "trainer_state.pt",
-                                  weights_only=False)["step"])
-            prog.update(task, completed=step)
+        prog.update(task, completed=step)
         out = train(cfg, resume=resume, progress_cb=cb if cfg.logging.progress else None)
     _print_summary(out)
 

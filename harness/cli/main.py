@@ -41,13 +41,49 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
                         format="%(levelname)s %(name)s: %(message)s")
 
 
+def _click_errors() -> tuple[type[BaseException], ...]:
+    """Click's exception base classes: typer before 0.2x raises ``click``'s, later typer
+    versions raise those of the click they vendor (``typer._click``). Both are caught."""
+    found: list[type[BaseException]] = []
+    for mod in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            found.append(importlib.import_module(mod).ClickException)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(found)
+
+
+def usage_error(exc: BaseException) -> int:
+    """Print a click usage error as one line (with click's "Did you mean" when it has one)
+    and a pointer to ``--help``; return its exit code (2)."""
+    from rich.markup import escape
+
+    if type(exc).__name__ == "NoArgsIsHelpError":  # bare ``turngym``: the help text
+        exc.show()
+        return int(getattr(exc, "exit_code", 2))
+    msg = " ".join(exc.format_message().split())
+    opt, near = getattr(exc, "option_name", None), list(getattr(exc, "possibilities", None) or [])
+    if opt and near:  # typer's vendored click words it "(Possible options: ...)"
+        import difflib
+
+        near = difflib.get_close_matches(opt, near, n=3, cutoff=0.0)
+        msg = f"No such option: {opt}. Did you mean {' or '.join(near)}?"
+    ctx = getattr(exc, "ctx", None)
+    where = ctx.command_path if ctx is not None else "turngym"
+    hint = f" (see {where} --help)" if type(exc).__name__ != "ClickException" else ""
+    console.print(f"[red]error:[/red] {escape(msg)}{escape(hint)}", soft_wrap=True)
+    return int(getattr(exc, "exit_code", 2))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one red line and exit 2, never a traceback."""
     _register_commands()
     try:
-        rc = app(args=argv, standalone_mode=False)  # typer.Exit(n) comes back as n here
+        rc = app(args=argv, prog_name="turngym", standalone_mode=False)  # typer.Exit(n) comes back as n here
     except TurngymError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        from rich.markup import escape
+
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return 2
     except (typer.Abort, KeyboardInterrupt):
         console.print("[yellow]aborted[/yellow]")
@@ -56,13 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except SystemExit as exc:
         return int(exc.code or 0)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
+    except _click_errors() as exc:  # usage errors: unknown command or option, bad value
+        return usage_error(exc)
     return rc if isinstance(rc, int) else 0
 
 

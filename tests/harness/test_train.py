@@ -178,13 +178,25 @@ def test_ppo_without_signal_keeps_samples_for_the_critic_only(tmp_path: Path) ->
         assert "algo/explained_variance" in m and "algo/return_mean" in m
 
 
-def test_a_run_without_signal_leaves_the_policy_bit_identical(tmp_path: Path) -> None:
+def test_a_run_without_signal_leaves_the_policy_bit_identical(tmp_path: Path,
+                                                              monkeypatch) -> None:
     # The tiny random model never writes an <action>: every episode fails, every GRPO group
     # is uniform, every advantage is 0. No step may move the weights (AdamW's moments and
-    # weight decay would), even with the default KL to the reference on.
+    # weight decay would), even with the default KL to the reference on; and the reference
+    # scores nothing (it scores only the samples that enter the update).
     from safetensors.torch import load_file
 
+    from agents.hf import HFBackend
     from agents.models import tiny_model_dir
+
+    scored: list[int] = []
+    real_score = HFBackend.score
+
+    def spy(self, prompts, responses, **kw):
+        scored.append(len(prompts))
+        return real_score(self, prompts, responses, **kw)
+
+    monkeypatch.setattr(HFBackend, "score", spy)
 
     out = run(tmp_path, "algo.name=grpo", "algo.loss.entropy_coef=0", "optim.weight_decay=0.1",
               "algo.loss.kl_coef=0.01", "checkpoint.every=1")
@@ -193,6 +205,7 @@ def test_a_run_without_signal_leaves_the_policy_bit_identical(tmp_path: Path) ->
         assert m["algo/signal_groups"] == 0.0 and m["env/success"] == 0.0
         assert (m["train/optimizer_steps"], m["train/skipped"], m["train/samples"]) == (0, 1, 0)
         assert m["train/zero_adv_samples"] > 0
+    assert sum(scored) == 0
     start = load_file(str(next(Path(tiny_model_dir()).glob("*.safetensors"))))
     ck = Path(out["out_dir"]) / "checkpoints" / "step-000002" / "model"
     end = load_file(str(next(ck.glob("*.safetensors"))))

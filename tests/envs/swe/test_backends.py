@@ -26,7 +26,7 @@ def test_default_backend_order(monkeypatch, docker, bwrap, expected):
     monkeypatch.setattr(S, "docker_available", lambda timeout=3.0: docker)
     monkeypatch.setattr(S.shutil, "which", lambda name: bwrap if name == "bwrap" else None)
     if expected is None:  # never a silent fall back to the non-isolated backend
-        with pytest.raises(ConfigError, match="never falls back to the non-isolated 'local'"):
+        with pytest.raises(ConfigError, match="never falls back to the non-isolated 'local-unsafe'"):
             S.default_backend()
     else:
         assert S.default_backend() == expected
@@ -89,3 +89,22 @@ def test_benchmark_quick_path():
                                              "reset_and_test_cold", "reset_and_test_warm_pool"}
     assert all(r["median_ms"] > 0 for r in res["backends"]["bwrap"].values())
     assert res["expert"]["bwrap"]["success"] == 1.0 and res["expert"]["bwrap"]["tasks"] == 8
+
+
+@pytest.mark.parametrize("name", ["local", "local-unsafe"])
+def test_unsafe_backend_is_refused_unless_allowed(name):
+    with pytest.raises(ConfigError, match="allow_unsafe"):
+        S.make_sandbox(name)
+    box = S.make_sandbox(name, allow_unsafe=True)
+    try:
+        assert box.name == "local-unsafe" and box.isolated is False
+        assert box.exec("echo ok").output == "ok\n"
+    finally:
+        box.close()
+
+
+@pytest.mark.parametrize("field", ["memory_mb", "pids", "disk_mb", "files", "tmp_mb", "cpus"])
+@pytest.mark.parametrize("value", [0, -1, True, "8"])
+def test_limits_are_validated(field, value):
+    with pytest.raises(ConfigError, match=f"Limits.{field}"):
+        S.Limits(**{field: value})

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import envs
-from envs.swe.sandbox import TMP_PREFIX, sweep_stale
+from envs.swe.sandbox import OWNER_FILE, TMP_PREFIX, _owner_of, sweep_stale
 
 CHILD = r"""
 import json, sys, envs
@@ -32,41 +32,57 @@ def _spawn_and_kill(backend: str) -> dict:
                             text=True)
     info = json.loads(proc.stdout.readline())
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(_sleepers(info["root"])) < 2 and backend == "bwrap":
+    while time.monotonic() < deadline and backend == "bwrap" and not any(
+            b"sleep\x00300" in c for c in _tree(proc.pid).values()):
         time.sleep(0.05)
+    info["sandbox"] = _tree(proc.pid)  # bwrap and everything in it, before the kill
     os.kill(proc.pid, signal.SIGKILL)  # no atexit, no finalizers
     proc.wait()
     info["pid"] = proc.pid
     return info
 
 
-def _sleepers(marker: str) -> list[int]:
-    """Host pids of the sandbox processes (bwrap and its descendants) whose command line
-    names ``marker`` (the sandbox folder), so other jobs' processes are not counted."""
-    parent, cmd = {}, {}
+def _tree(root: int) -> dict[tuple[int, str], bytes]:
+    """``{(pid, start time): cmdline}`` of the descendants of ``root``. (bwrap reads its
+    options from a file descriptor, so its command line no longer names the folder.)"""
+    parent, key, cmd = {}, {}, {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
             cmd[int(pid)] = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        parent[int(pid)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found = {p for p, c in cmd.items() if b"bwrap" in c and marker.encode() in c}
-    grew = True
+        fields = stat.rsplit(")", 1)[1].split()
+        parent[int(pid)], key[int(pid)] = int(fields[1]), fields[19]
+    found, grew = {root}, True
     while grew:
         kids = {p for p, pp in parent.items() if pp in found} - found
         found |= kids
         grew = bool(kids)
-    return sorted(found)
+    return {(p, key[p]): cmd[p] for p in found - {root} if p in key}
+
+
+def _alive(tree: dict[tuple[int, str], bytes]) -> list[int]:
+    """The processes of ``tree`` that still run (same pid and start time)."""
+    out = []
+    for pid, start in tree:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[1].split()[19] == start and " Z " not in stat:
+            out.append(pid)
+    return out
 
 
 @pytest.mark.slow
 def test_bwrap_killed_run_leaves_nothing():
     info = _spawn_and_kill("bwrap")
+    assert any(b"sleep\x00300" in c for c in info["sandbox"].values())
     deadline = time.monotonic() + 10
-    while _sleepers(info["root"]) and time.monotonic() < deadline:
+    while _alive(info["sandbox"]) and time.monotonic() < deadline:
         time.sleep(0.05)  # the kernel delivers PDEATHSIG asynchronously
-    assert _sleepers(info["root"]) == []
+    assert _alive(info["sandbox"]) == []
     assert Path(info["root"]).exists()  # a SIGKILL runs no cleanup ...
     sweep_stale()  # ... the next sandbox start removes folders of dead owners
     assert not Path(info["root"]).exists()
@@ -76,11 +92,15 @@ def test_close_removes_folder_and_is_idempotent():
     env = envs.make("turngym/SWE-v0", backend="bwrap")
     env.reset(seed=0, options={"task_id": "stats-0000"})
     root = env.unwrapped._sandbox.root
-    assert root.exists() and root.name.startswith(f"{TMP_PREFIX}{os.getpid()}-")
+    # The owner pid is in a file, not in the name (a bind mount's source shows the path).
+    assert root.exists() and root.name.startswith(TMP_PREFIX)
+    assert str(os.getpid()) not in root.name[len(TMP_PREFIX):]
+    assert (root / OWNER_FILE).read_text() == str(os.getpid())
     env.close()
     env.close()
     assert not root.exists()
-    assert not list(Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}{os.getpid()}-*"))
+    assert not [p for p in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*")
+                if p.is_dir() and _owner_of(p) == os.getpid()]
 
 
 @pytest.mark.docker

@@ -81,7 +81,7 @@ def test_expert_wins_concurrent_submits_bwrap_default_limits(bwrap):
 def test_expert_wins_concurrent_submits_local():
     # A local submit does not fork; commands that start 3 processes at once do, and six of
     # them cannot share one limit of 6.
-    _expert_wins_concurrently("local", _different_tasks(), pids=6,
+    _expert_wins_concurrently("local-unsafe", _different_tasks(), pids=6, unsafe_local=True,
                               command="for i in 1 2 3; do sleep 1 & done; wait")
 
 

@@ -169,9 +169,12 @@ def test_local_backend_is_labelled_not_isolated():
     from envs.swe.sandbox import LocalSandbox
 
     assert LocalSandbox.isolated is False and "NOT ISOLATED" in LocalSandbox.__doc__
-    e = envs.make("turngym/SWE-v0", backend="local")
+    for name in ("local", "local-unsafe"):  # refused unless asked for explicitly
+        with pytest.raises(ConfigError, match="unsafe_local"):
+            envs.make("turngym/SWE-v0", backend=name)
+    e = envs.make("turngym/SWE-v0", backend="local", unsafe_local=True)
     _, info = e.reset(seed=0, options={"task_id": TASK})
-    assert info["backend"] == "local"
+    assert info["backend"] == "local-unsafe"
     e.step(e.unwrapped.expert_action())
     _, reward, term, _, _ = e.step(e.unwrapped.expert_action())
     assert (reward, term) == (1.0, True)
@@ -221,7 +224,7 @@ def test_expert_wins_one_task_per_project_and_operator():
     ('{"name": "bash", "arguments": {"command": "ls", "timeout": -1}}', "positive number"),
     ('{"name": "bash", "arguments": {"command": "ls", "timeout": NaN}}', "positive number"),
     ('{"name": "create", "arguments": {"path": "fifo", "content": "x"}}', "not a regular file"),
-    ('{"name": "view", "arguments": {"path": "fifo"}}', "No such file"),
+    ('{"name": "view", "arguments": {"path": "fifo"}}', "'fifo' is a fifo, not a regular file"),
 ])
 def test_odd_files_and_timeouts_are_invalid_not_hanging(env, action, fragment):
     env.reset(seed=0, options={"task_id": TASK})

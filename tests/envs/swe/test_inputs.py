@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import envs
+from envs.swe import safe_fs
 from envs.swe import tools as T
 from envs.swe.sandbox import BwrapSandbox
 
@@ -62,15 +63,15 @@ def test_edit_with_a_lone_surrogate_is_invalid_and_keeps_the_file(env, new, asci
 def test_a_failing_write_leaves_the_file_and_no_temporary(tmp_path, monkeypatch):
     target = tmp_path / "a.py"
     target.write_text("x = 1\n")
-    with pytest.raises(T.ToolError):  # refused before any write
-        T.write_atomic(target, "y = \ud800")
+    with pytest.raises(T.ToolError, match="surrogate"):  # refused before any write
+        T.create(tmp_path, "a.py", "y = \ud800")
 
-    def boom(src, dst):
+    def boom(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(T.os, "replace", boom)
-    with pytest.raises(OSError):
-        T.write_atomic(target, "y = 2\n")
+    monkeypatch.setattr(safe_fs.os, "rename", boom)
+    with pytest.raises(T.ToolError, match="create: a.py: No space left on device"):
+        T.create(tmp_path, "a.py", "y = 2\n")
     assert target.read_text() == "x = 1\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.py"]
 

@@ -73,14 +73,29 @@ def test_view_edit_create(tmp_path):
         T.view(tmp_path, "pkg/m.py", 10, 12)
 
 
-@pytest.mark.parametrize("rel", ["../x", "/etc/passwd", "a/../../x", "link/passwd", "lnk"])
-def test_paths_cannot_escape(tmp_path, rel):
+@pytest.mark.parametrize("rel, why", [
+    ("../x", "outside /workspace"),
+    ("/etc/passwd", "outside /workspace"),
+    ("a/../../x", "outside /workspace"),
+    ("link/passwd", "'link/passwd' goes through the symbolic link 'link'"),
+    ("lnk", "'lnk' is a symbolic link"),
+])
+def test_paths_cannot_escape(tmp_path, rel, why):
     work = tmp_path / "w"
     work.mkdir()
     os.symlink("/etc", work / "link")
     os.symlink("/etc/passwd", work / "lnk")
-    with pytest.raises(T.ToolError, match="outside /workspace"):
-        T.resolve(work, rel)
-    with pytest.raises(T.ToolError):
-        T.create(work, rel, "pwned")
-    assert "pwned" not in Path("/etc/passwd").read_text()
+    before = Path("/etc/passwd").read_text()
+    for call in (lambda: T.view(work, rel), lambda: T.create(work, rel, "pwned"),
+                 lambda: T.edit(work, rel, "root", "pwned")):
+        with pytest.raises(T.ToolError) as err:
+            call()
+        assert why in str(err.value)
+    assert Path("/etc/passwd").read_text() == before
+    assert sorted(p.name for p in work.iterdir()) == ["link", "lnk"]
+
+
+@pytest.mark.parametrize("rel, norm", [("a/./b/../c.py", "a/c.py"), ("/workspace", "."),
+                                       ("/workspace/x/", "x"), (" x.py ", "x.py")])
+def test_resolve_is_by_name(rel, norm):
+    assert T.resolve(rel) == norm
