@@ -1,0 +1,105 @@
+"""Run folders: one folder per run, never overwritten; a run's model by its folder's name.
+
+- :func:`check_new_run`: ``turngym train`` refuses an ``out_dir`` that already holds a run
+  (its metrics, batches, TensorBoard events or checkpoints) unless it resumes it, before any
+  work, so a second run never deletes or mixes into the first one's files.
+- :func:`config_changes`: what differs between a checkpoint's config and the config a run
+  resumes it with; resuming with changes that alter training is refused unless
+  ``checkpoint.resume_allow_changes=true`` (``--resume-changed``).
+- :func:`run_model_dir`: ``model.path=RUN_DIR`` (or ``--model RUN_DIR``) names the HF model of
+  the run's newest intact checkpoint (``RUN_DIR/checkpoints/step-N/model``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from envs.errors import CheckpointError, ConfigError
+
+logger = logging.getLogger(__name__)
+
+#: What a finished or running training run leaves in its ``out_dir``.
+RUN_FILES = ("metrics.jsonl", "batches.jsonl", "checkpoints", "tb")
+
+#: Config keys (and sections, ending in ".") a resumed run may change freely: they change
+#: how long it runs, where it logs or how it is evaluated, not what it trains on.
+RESUME_FREE = ("steps", "out_dir", "logging.", "checkpoint.", "eval.", "model.device",
+               "rollout.step_mode", "rollout.num_workers", "distributed.timeout_min")
+
+
+def check_new_run(out_dir: str | Path) -> None:
+    """Raise :class:`ConfigError` when ``out_dir`` already holds a run."""
+    out = Path(out_dir)
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if found:
+        raise ConfigError(f"out_dir {str(out)!r} exists and holds a run ({', '.join(found)}): "
+                          f"pass --resume {out} to continue it, or a new out_dir "
+                          f"(out_dir={out}-2)")
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict) and data:
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: data}
+
+
+def config_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``KEY: OLD -> NEW`` for each dotted key whose value differs (sorted; keys in
+    :data:`RESUME_FREE` are left out)."""
+    a, b = _flatten(saved), _flatten(current)
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if any(key == f or (f.endswith(".") and key.startswith(f)) for f in RESUME_FREE):
+            continue
+        if a.get(key) != b.get(key):
+            out.append(f"{key}: {a.get(key)!r} -> {b.get(key)!r}")
+    return out
+
+
+def check_resume_config(ck: Path, cfg: Any) -> list[str]:
+    """Compare checkpoint ``ck``'s ``config.yaml`` with ``cfg``; raise
+    :class:`CheckpointError` listing the differences unless
+    ``cfg.checkpoint.resume_allow_changes`` (then log them); return them."""
+    path = Path(ck) / "config.yaml"
+    text = path.read_text() if path.is_file() else ""
+    if not text.strip():
+        return []
+    saved = yaml.safe_load(text) or {}
+    changes = config_changes(saved, json.loads(cfg.model_dump_json()))
+    if changes and not cfg.checkpoint.resume_allow_changes:
+        raise CheckpointError(
+            f"resume: the config differs from the checkpoint's ({path}): {'; '.join(changes)}."
+            " Resume with the same config, or pass --resume-changed "
+            "(checkpoint.resume_allow_changes=true) to continue with the new values")
+    if changes:
+        logger.warning("resuming %s with a changed config: %s", ck, "; ".join(changes))
+    return changes
+
+
+def run_model_dir(path: str | None) -> str | None:
+    """``path`` itself unless it is a training run (or its ``checkpoints`` dir, or one
+    ``step-N`` dir) rather than a model dir; then the ``model/`` of its newest intact
+    checkpoint (:func:`harness.checkpoint.resolve_checkpoint`)."""
+    if path is None or path in ("default", "tiny"):
+        return path
+    p = Path(path).expanduser()
+    if (p / "config.json").is_file() or not p.is_dir():
+        return path
+    if not ((p / "checkpoints").is_dir() or (p / "latest").is_file()
+            or (p / "model" / "config.json").is_file()):
+        return path
+    from harness.checkpoint import resolve_checkpoint
+
+    model = resolve_checkpoint(p) / "model"
+    if not (model / "config.json").is_file():
+        raise CheckpointError(f"{path}: its checkpoint {model.parent} has no model/config.json")
+    logger.info("model %s: %s", path, model)
+    return str(model)
