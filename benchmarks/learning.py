@@ -129,7 +129,7 @@ def shared(args: argparse.Namespace) -> list[str]:
             f"eval.max_turns={max_turns}", "eval.every=0", "eval.at_start=false",
             f"optim.lr={args.lr}", "optim.mini_batch_size=512",
             f"optim.micro_batch_size={args.micro_batch}", f"algo.loss.kl_coef={args.kl}",
-            f"algo.mismatch.mode={args.mismatch}", f"model.backend={args.backend}",
+            f"algo.mismatch.mode='{args.mismatch}'", f"model.backend={args.backend}",
             "logging.progress=false", "logging.plot=false", "logging.tensorboard=false"]
     if args.device:
         over.append(f"model.device={args.device}")
