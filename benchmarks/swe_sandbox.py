@@ -30,7 +30,7 @@ UNSAFE = "local-unsafe"
 def _available(backend: str) -> bool:
     import shutil
 
-    from envs.swe.sandbox import docker_available
+    from envs.swe.backends import docker_available
 
     if backend == "docker":
         if not docker_available():

@@ -12,10 +12,12 @@ third-party env gets the same protection as the built-in ones. Two kinds:
   (``search[\\ud800]``, ``go to a\\x00b``, a ``search[...]`` exactly at the length limit).
 * :func:`tool_call_attacks`: for a tool env (``env.tools`` holds OpenAI schemas), one call
   per tool and argument with a hostile value in that argument (lone surrogate, NUL, ``NaN``,
-  ``Infinity``, ``-Infinity``, ``1e999``, deep nesting, a wrong type) and benign values in
+  ``Infinity``, ``-Infinity``, ``1e999``, lists nested 1,500 deep, objects nested 600
+  deep, a wrong type) and benign values in
   the others, in the form :func:`agents.parsing.parse_tool_call` produces
   (``{"name": ..., "arguments": {...}}``, ``json.dumps`` with its default ASCII escapes) and
-  with raw characters. The env may accept such a call (``answer("\\ud800")`` is a wrong
+  with raw characters; and per tool, ``arguments`` as a JSON string (OpenAI's wire form)
+  holding lists nested 1,500 deep. The env may accept such a call (``answer("\\ud800")`` is a wrong
   answer, not a malformed one) but must never raise, and must not change its state when it
   calls the step invalid.
 """
@@ -33,10 +35,13 @@ from envs.core import MAX_ACTION_CHARS
 DEEP = 1500
 DEEP_JSON_LONG = '{"a":' * 10_000 + "1" + "}" * 10_000
 DEEP_JSON = "[" * DEEP + "]" * DEEP
+#: Objects nested as deep as fits in an argument (5 characters a level).
+DEEP_OBJECTS = '{"a":' * 600 + "1" + "}" * 600
 SURROGATE = "\ud800"
 #: ``json`` emits these tokens for float("nan") / float("inf"); ``1e999`` parses to inf.
 _TOKENS = {"__NAN__": "NaN", "__INF__": "Infinity", "__NINF__": "-Infinity",
-           "__BIG__": "1e999", "__DEEP__": DEEP_JSON}
+           "__BIG__": "1e999", "__DEEP__": DEEP_JSON,
+           "__DEEPOBJ__": DEEP_OBJECTS}
 
 MUST_BE_INVALID: tuple[str, ...] = (
     DEEP_JSON_LONG,
@@ -106,7 +111,7 @@ def _benign(kind: str) -> Any:
 
 def _hostile(kind: str) -> list[Any]:
     """Hostile values for a parameter of JSON type ``kind`` (placeholders become tokens)."""
-    common = ["__NAN__", "__INF__", "__BIG__", "__DEEP__"]
+    common = ["__NAN__", "__INF__", "__BIG__", "__DEEP__", "__DEEPOBJ__"]
     if kind in ("integer", "number"):
         return [*common, "__NINF__", SURROGATE, "1\x00"]
     return [SURROGATE, "ok " + SURROGATE + " ok", "a\x00b", *common]
@@ -143,6 +148,8 @@ def tool_call_attacks(env: Any) -> list[str]:
             continue
         base = benign_args(env, name, props)
         out.append(json.dumps({"name": name, "arguments": DEEP_JSON[:3000]}))
+        # OpenAI's wire form: the arguments as a JSON string, here a well-formed deep one
+        out.append(json.dumps({"name": name, "arguments": DEEP_JSON}))
         for param, schema in props.items():
             for value in _hostile(str(schema.get("type", "string"))):
                 forms = [True, False] if SURROGATE in value else [True]  # "\\ud800" and raw

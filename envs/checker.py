@@ -9,8 +9,9 @@ Besides the well-behaved contract (determinism, info keys, snapshots), the check
 an adversarial user: the inputs of :mod:`envs.adversarial` (deep JSON, lone surrogates,
 NUL, ``NaN``/``Infinity``/``1e999`` in tool arguments, strings at the length limit) must
 give invalid steps that change nothing; steps after the episode's end must pay 0 and stay
-ended; ``reset`` must reject wrong-type or misspelt ``options``; an env pickled mid-episode
-must step like the original or refuse to pickle with :class:`~envs.errors.EnvError`.
+ended; ``reset`` must reject wrong-type or misspelt ``options``; an env pickled after
+``reset`` or mid-episode must keep its ``state_key`` and step like the original, or refuse to
+pickle with :class:`~envs.errors.EnvError`.
 """
 
 from __future__ import annotations
@@ -230,8 +231,10 @@ def check_bad_actions(make_env: Callable[[], gym.Env], n: int = 200) -> str:
 
 def check_close_and_pickle(make_env: Callable[[], gym.Env]) -> str:
     env = make_env()
-    obs, _ = env.reset(seed=5, options={"task_id": _first_task(env)})
+    obs, info = env.reset(seed=5, options={"task_id": _first_task(env)})
     clone = pickle.loads(pickle.dumps(env))
+    assert clone.unwrapped.state_key() == info["state_key"], \
+        "an env unpickled after reset has a different state_key"
     obs2, _ = clone.reset(seed=5, options={"task_id": _first_task(clone)})
     assert obs2 == obs, "an unpickled env resets to a different observation"
     clone.close()
@@ -376,7 +379,8 @@ def check_reset_options(make_env: Callable[..., gym.Env]) -> str:
 
 def check_pickle_mid_episode(make_env: Callable[..., gym.Env], steps: int = 1,
                              future: int = 3) -> str:
-    """An env pickled mid-episode steps like the original, or refuses with ``EnvError``."""
+    """An env pickled mid-episode has the original's ``state_key`` and steps like it, or
+    refuses with ``EnvError``."""
     env = make_env()
     rng = np.random.default_rng(4)
     clone = None
@@ -392,6 +396,8 @@ def check_pickle_mid_episode(make_env: Callable[..., gym.Env], steps: int = 1,
         except EnvError as exc:
             return f"pickling mid-episode refused: {exc}"
         clone = pickle.loads(blob)
+        assert clone.unwrapped.state_key() == env.unwrapped.state_key(), \
+            "an env unpickled mid-episode has a different state_key"
         actions = []
         for _ in range(future):
             actions.append(env.unwrapped.expert_action() or _action(env, info, rng))

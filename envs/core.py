@@ -23,7 +23,9 @@ Contract (checked for every registered env by :mod:`envs.checker`):
   ``NaN``/``Infinity``/``1e999`` inside JSON arguments, and text longer than
   :data:`MAX_ACTION_CHARS`. :meth:`TurnEnv.step` itself rejects non-text, over-long and
   non-Unicode (lone surrogate) actions; an env that decodes JSON must still check the
-  strings it decodes (``"\\ud800"`` escapes). A step that fails modifies no file.
+  strings it decodes (``"\\ud800"`` escapes), and decodes with
+  :func:`envs.tooljson.loads_tool_json`, which refuses deep nesting before ``json.loads``
+  recurses (whatever the interpreter's recursion limit). A step that fails modifies no file.
 * **Episode end.** Once a step returned ``terminated`` (or the :class:`TurnLimit` returned
   ``truncated``) the episode is over until the next ``reset``. A further ``step`` raises
   nothing and changes nothing: it returns :data:`EPISODE_ENDED_NOTICE` followed by the last

@@ -31,6 +31,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from envs.tooljson import json_depth
+
 MAX_JSON_DEPTH = 64
 """Deepest nesting of arrays/objects accepted in a request body."""
 _TEXT_CAP = 200
@@ -77,6 +79,8 @@ def strict_json_loads(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any
             body = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ValueError(f"body is not UTF-8 (byte {exc.start})") from None
+    if json_depth(body, stop_after=max_depth) > max_depth:  # before json.loads recurses
+        raise ValueError(f"nesting deeper than {max_depth} levels")
     try:
         obj = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:

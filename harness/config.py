@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -290,6 +290,10 @@ class LoggingConfig(_Section):
     """Log to wandb in offline mode when the package is installed."""
     progress: bool = True
     plot: bool = True
+    rollouts: Literal["all"] | Annotated[int, Field(ge=0, le=1_000_000)] = 4
+    """Trajectories of each step written to ``rollouts.jsonl`` in the run dir (the
+    ``turngym eval`` format plus a ``step`` key): ``all``, a number N (one per group in
+    turn, so N <= groups gives N different tasks), or 0 for none."""
 
 
 class DistributedConfig(_Section):

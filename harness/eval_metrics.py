@@ -34,6 +34,22 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def difference_interval(s1: int, n1: int, s2: int, n2: int, z: float = Z95
+                        ) -> tuple[float, float, float]:
+    """``p2 - p1`` of two independent proportions with Newcombe's hybrid score interval
+    (Newcombe 1998, method 10): from the Wilson intervals ``[l_i, u_i]`` of each,
+    ``d - sqrt((p2-l2)^2 + (u1-p1)^2)`` to ``d + sqrt((u2-p2)^2 + (p1-l1)^2)``.
+
+    Paired outcomes (the same tasks before and after) have a narrower interval; this one
+    ignores the pairing, so it is conservative for them."""
+    p1, p2 = s1 / n1, s2 / n2
+    l1, u1 = wilson_interval(s1, n1, z)
+    l2, u2 = wilson_interval(s2, n2, z)
+    d = p2 - p1
+    return (d, d - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2),
+            d + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2))
+
+
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k of one task with ``c`` successes in ``n`` samples (Chen et al. 2021,
     arXiv:2107.03374): ``1 - C(n-c, k) / C(n, k)``, computed as the stable product

@@ -143,6 +143,34 @@ def truncate_steps(path: str | Path, step: int) -> int:
     return dropped
 
 
+def sample_rollouts(groups: Iterable[Any], keep: int | str) -> list[Any]:
+    """The trajectories of one step that ``logging.rollouts`` keeps: ``"all"``, none (0), or
+    the first ``keep`` taken one per group in turn (each group's first, then each group's
+    second, ...), so that a small sample shows as many tasks as it can."""
+    groups = list(groups)
+    if keep == "all":
+        return [t for g in groups for t in g.trajectories]
+    out: list[Any] = []
+    depth = max((len(g.trajectories) for g in groups), default=0)
+    for i in range(depth):
+        for g in groups:
+            if len(out) >= int(keep):
+                return out
+            if i < len(g.trajectories):
+                out.append(g.trajectories[i])
+    return out
+
+
+def log_rollouts(path: str | Path, groups: Iterable[Any], step: int, keep: int | str) -> int:
+    """Append :func:`sample_rollouts` of a step to ``path`` (``rollouts.jsonl``) in the
+    format of ``turngym eval``'s ``trajectories.jsonl`` plus ``"step"``; on resume the
+    trainer cuts it with :func:`truncate_steps`. Returns how many were written."""
+    from harness.trajectory import write_jsonl
+
+    chosen = sample_rollouts(groups, keep)
+    return write_jsonl(path, chosen, append=True, extra={"step": step}) if chosen else 0
+
+
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """Read ``metrics.jsonl`` back."""
     p = Path(path)

@@ -1,15 +1,19 @@
 """A self-contained HTML report of eval and training run dirs.
 
 A run dir is an eval run (``results.json`` + ``trajectories.jsonl`` written by
-``turngym eval``), a training run (``metrics.jsonl`` written by ``turngym train``), or both.
-The report (:func:`build_report`) holds:
+``turngym eval``), a training run (``metrics.jsonl`` and ``rollouts.jsonl`` written by
+``turngym train``), or both. The report (:func:`build_report`) holds:
 
 * tables: per entry success with 95% CIs, pass@k, turns, invalid rate, stop reasons,
-  tokens, wall time and cost per episode; success per task type;
+  tokens, wall time and cost per episode; success per task type; for a training run, the
+  last logged value of every metric key and the step it was logged at (eval keys are
+  logged only on eval steps, so the last line alone would miss them);
 * plots as base64 PNGs (matplotlib): success per task type with CI error bars, turn-length
   histograms, and training curves when a training run is given;
 * a trajectory viewer (vanilla JS, episodes embedded as JSON): pick an episode, step
   through its turns, see prompt, response, action, reward, validity and ``state_key``.
+  It holds the eval trajectories and the training rollouts (the newest ``max_episodes``,
+  labelled with their step).
 
 Nothing is fetched when the page opens: no external scripts, fonts or images.
 """
@@ -36,12 +40,39 @@ MAX_TEXT = 12000
 
 
 # ---------------------------------------------------------------- loading
+def read_rollouts(path: str | Path) -> list[tuple[int, Trajectory]]:
+    """``(step, trajectory)`` for each line of a training run's ``rollouts.jsonl``; a torn
+    last line (a killed writer) is skipped."""
+    out = []
+    with Path(path).open(encoding="utf-8") as f:
+        for line in f:
+            try:
+                row = json.loads(line) if line.strip() else None
+            except ValueError:
+                continue
+            if row is not None:
+                out.append((int(row.get("step", 0)), Trajectory.from_dict(row)))
+    return out
+
+
+def last_values(rows: list[dict[str, Any]]) -> dict[str, tuple[float, int]]:
+    """``{key: (last non-null value, its step)}`` over every row of ``metrics.jsonl``."""
+    last: dict[str, tuple[float, int]] = {}
+    for row in rows:
+        for key, value in row.items():
+            if key != "step" and isinstance(value, (int, float)):
+                last[key] = (float(value), int(row.get("step", 0)))
+    return dict(sorted(last.items()))
+
+
 def load_run(run_dir: str | Path) -> dict[str, Any]:
-    """``{"name", "results", "trajectories", "metrics"}`` of a run dir (missing parts None)."""
+    """``{"name", "results", "trajectories", "metrics", "metrics_path", "rollouts"}`` of a
+    run dir (missing parts None or empty)."""
     d = Path(run_dir)
     if not d.is_dir():
         raise ConfigError(f"run dir {str(d)!r} does not exist")
     res, traj, met = d / "results.json", d / "trajectories.jsonl", d / "metrics.jsonl"
+    rollouts = d / "rollouts.jsonl"
     if not res.exists() and not met.exists():
         raise ConfigError(f"{d} has neither results.json (turngym eval) nor metrics.jsonl "
                           "(turngym train)")
@@ -51,7 +82,8 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
             "results": json.loads(res.read_text()) if res.exists() else None,
             "trajectories": list(read_jsonl(traj)) if traj.exists() else [],
             "metrics": read_metrics(met) if met.exists() else None,
-            "metrics_path": met if met.exists() else None}
+            "metrics_path": met if met.exists() else None,
+            "rollouts": read_rollouts(rollouts) if rollouts.exists() else []}
 
 
 # ---------------------------------------------------------------- plots
@@ -166,12 +198,15 @@ def _cut(text: str) -> str:
         + text[-MAX_TEXT // 2:]
 
 
-def viewer_episodes(run_name: str, trajs: list[Trajectory], limit: int) -> list[dict[str, Any]]:
-    """Episodes for the viewer: the first ``limit`` trajectories of a run."""
+def viewer_episodes(run_name: str, trajs: list[Trajectory], limit: int,
+                    steps: list[int] | None = None) -> list[dict[str, Any]]:
+    """Episodes for the viewer: the first ``limit`` trajectories of a run; with ``steps``
+    (training rollouts, one step per trajectory) the labels say which step rolled it out."""
     out = []
-    for tr in trajs[:limit]:
+    for i, tr in enumerate(trajs[:limit]):
+        where = f"step {steps[i]} · " if steps is not None else ""
         out.append({
-            "label": f"{run_name} · {tr.traj_id} · {'won' if tr.won else 'lost'}",
+            "label": f"{run_name} · {where}{tr.traj_id} · {'won' if tr.won else 'lost'}",
             "summary": (f"{tr.env_id} task {tr.task_id} (seed {tr.seed}, type "
                         f"{tr.task_type or '-'}): {len(tr.turns)} turns, return "
                         f"{tr.total_reward:.3f}, stop {tr.stop_reason.value}"
@@ -204,14 +239,19 @@ def build_report(run_dirs: list[str | Path], *, title: str = "turngym report",
             body.append(plot_turn_hist(res, f"{run['name']}: turns per episode"))
         if run["metrics_path"] is not None:
             body.append(f"<h2>Training: {name}</h2>")
-            last = run["metrics"][-1] if run["metrics"] else {}
-            keys = [k for k in sorted(last) if k != "step" and last[k] is not None][:24]
-            body.append(f"<p class='muted'>{len(run['metrics'])} logged steps; last step "
-                        f"{last.get('step', '-')}</p>")
-            body.append(_table(["metric", "last value"], [[k, f"{last[k]:.4g}"] for k in keys]))
+            rows = run["metrics"] or []
+            last = last_values(rows)
+            body.append(f"<p class='muted'>{len(rows)} logged steps; last step "
+                        f"{rows[-1].get('step', '-') if rows else '-'}; "
+                        f"{len(run['rollouts'])} rollouts in the viewer below</p>")
+            body.append(_table(["metric", "last value", "at step"],
+                               [[k, f"{v:.4g}", str(st)] for k, (v, st) in last.items()]))
             curves = plot_training(run["metrics_path"])
             body.append(curves or "<p class='muted'>no plottable curves</p>")
         episodes += viewer_episodes(run["name"], run["trajectories"], max_episodes)
+        newest = run["rollouts"][-max_episodes:]
+        episodes += viewer_episodes(run["name"], [t for _, t in newest], max_episodes,
+                                    steps=[st for st, _ in newest])
     data = json.dumps(episodes, ensure_ascii=False).replace("<", "\\u003c")
     page = TEMPLATE.read_text(encoding="utf-8")
     sources = ", ".join(html.escape(str(d)) for d in run_dirs)

@@ -70,7 +70,13 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     from harness.distributed.fsdp import finish_distributed, init_distributed
     from harness.distributed.leader import build_learner, check_torchrun_config, follow
     from harness.learner import drop_unsignalled, resolve_device
-    from harness.metrics_log import MetricsLogger, plot_curves, rollout_metrics, truncate_steps
+    from harness.metrics_log import (
+        MetricsLogger,
+        log_rollouts,
+        plot_curves,
+        rollout_metrics,
+        truncate_steps,
+    )
     from harness.mismatch import correct_mismatch, resolve_mismatch
     from harness.runs import check_resume_config
     from harness.samples import (
@@ -101,8 +107,9 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         check_resume_config(ck, cfg)
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")
-    if resume is None and (out / "batches.jsonl").exists():
-        (out / "batches.jsonl").unlink()
+    for name in ("batches.jsonl", "rollouts.jsonl"):
+        if resume is None and (out / name).exists():
+            (out / name).unlink()
     resolve_device(cfg.model.device)  # model.device=cuda without a GPU fails before any load
     rt = build_runtime(cfg)  # model dir, tokenizer, backends, agent, engines, task lists
     learner = build_learner(rt.model_dir, cfg, world)  # FSDP leader under torchrun
@@ -122,7 +129,8 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         start = int(state["step"])
         rt.engine.load_state_dict(state["rollout"])  # the sampling-seed counter
         rt.backend.load_weights(learner.sync_state_dict())
-        truncate_steps(out / "batches.jsonl", start)  # a killed run logged steps past it
+        for name in ("batches.jsonl", "rollouts.jsonl"):  # a killed run logged steps past it
+            truncate_steps(out / name, start)
     log = MetricsLogger(out, tensorboard=cfg.logging.tensorboard, wandb=cfg.logging.wandb,
                         config=cfg.model_dump(), resume=ck is not None,
                         resume_step=start if ck is not None else None)
@@ -259,6 +267,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         if curriculum is not None:
             metrics["curriculum/expert_turns"] = float(np.mean(
                 [sum(not u.trainable for u in t.turns) for t in trajs])) if trajs else 0.0
+        log_rollouts(out / "rollouts.jsonl", groups, step + 1, cfg.logging.rollouts)
 
         # ------------------------------------------------ 8. evaluate on held-out tasks
         if cfg.eval.every and (step + 1) % cfg.eval.every == 0 and step + 1 < cfg.steps:

@@ -145,14 +145,18 @@ class Group:
     trajectories: tuple[Trajectory, ...]
 
 
-def write_jsonl(path: str | Path, trajectories: Iterable[Trajectory], append: bool = False) -> int:
-    """Write trajectories, one JSON object a line. Returns how many were written."""
+def write_jsonl(path: str | Path, trajectories: Iterable[Trajectory], append: bool = False,
+                extra: dict[str, Any] | None = None) -> int:
+    """Write trajectories, one JSON object a line. Returns how many were written.
+
+    ``extra`` keys go first on every line (training's rollouts log adds ``{"step": n}``);
+    :func:`read_jsonl` ignores them, so such a file reads like ``turngym eval``'s."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     with path.open("a" if append else "w", encoding="utf-8") as f:
         for traj in trajectories:
-            f.write(json.dumps(traj.to_dict(), ensure_ascii=False) + "\n")
+            f.write(json.dumps({**(extra or {}), **traj.to_dict()}, ensure_ascii=False) + "\n")
             n += 1
     return n
 

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from envs.tooljson import JsonTooDeep, loads_tool_json
+
 TOOLS: list[dict[str, Any]] = [
     {"type": "function", "function": {
         "name": "search",
@@ -51,18 +53,20 @@ def _bad(msg: str) -> ToolCall:
 
 def _parse_json(action: str) -> ToolCall:
     try:
-        call = json.loads(action)
+        call = loads_tool_json(action)
     except json.JSONDecodeError as exc:
         return _bad(f"the tool call is not valid JSON ({exc.msg} at char {exc.pos}).")
-    except (ValueError, RecursionError):
-        return _bad("the tool call is not valid JSON (nested too deep).")
+    except ValueError as exc:  # JsonTooDeep
+        return _bad(f"the tool call is not usable: {exc}.")
     if not isinstance(call, dict) or not isinstance(call.get("name"), str):
         return _bad('a JSON tool call needs {"name": ..., "arguments": {...}}.')
     args = call.get("arguments", {})
     if isinstance(args, str):
         try:
-            args = json.loads(args) if args.strip() else {}
-        except (ValueError, RecursionError):
+            args = loads_tool_json(args) if args.strip() else {}
+        except JsonTooDeep as exc:
+            return _bad(f"the tool call's arguments string is not usable: {exc}.")
+        except ValueError:
             return _bad("the tool call's arguments string is not valid JSON.")
     if not isinstance(args, dict):
         return _bad("the tool call's arguments must be a JSON object.")

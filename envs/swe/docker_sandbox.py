@@ -41,6 +41,7 @@ import weakref
 from pathlib import Path
 
 from envs.errors import ConfigError, MissingDependencyError
+from envs.swe.cgroups import _mounts
 from envs.swe.sandbox import (
     RUNNER_INSIDE,
     SANDBOX_UID,
@@ -193,7 +194,15 @@ class DockerSandbox(Sandbox):
         wrapper = 'timeout -s KILL "$1" bash -c "$2"; rc=$?; kill -9 -1 2>/dev/null; exit $rc'
         argv = ["sh", "-c", wrapper, "sh", str(max(1, int(round(timeout)))), command]
         api = self.client.api
-        timer = threading.Timer(timeout + GRACE_S, self._kill_leftovers)
+        # The timer's kill must never overlap the next command: it runs only while this
+        # command is in flight, and exec waits for it before returning.
+        done = threading.Event()
+
+        def overdue() -> None:
+            if not done.is_set():
+                self._kill_leftovers()
+
+        timer = threading.Timer(timeout + GRACE_S, overdue)
         timer.daemon = True
         try:
             if not self._running():
@@ -211,7 +220,10 @@ class DockerSandbox(Sandbox):
         except Exception as exc:  # the engine went away or the container died
             return ExecResult(125, f"sandbox error: {exc}", False, time.monotonic() - start)
         finally:
+            done.set()
             timer.cancel()
+            if timer.is_alive():  # it fired and is killing: let it finish first
+                timer.join()
         code = -9 if code == 137 else int(code if code is not None else -1)
         timed_out = code == -9 and time.monotonic() - start >= timeout - 0.5
         text = b"".join(chunks).decode("utf-8", errors="replace")
@@ -264,8 +276,6 @@ class DockerSandbox(Sandbox):
 def _procs_file(container) -> Path | None:
     """The host path of the container's ``cgroup.procs`` (v2, else the v1 ``pids``
     hierarchy), or None when its processes are not visible from here."""
-    from envs.swe.cgroups import _mounts
-
     try:
         container.reload()
         pid = int(container.attrs["State"]["Pid"])

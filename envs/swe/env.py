@@ -12,16 +12,11 @@ from envs.core import MAX_ACTION_CHARS, TurnEnv
 from envs.errors import ConfigError
 from envs.swe import grading, safe_fs, tree
 from envs.swe import tools as T
+from envs.swe.backends import default_backend, resolve_backend
+from envs.swe.docker_sandbox import image_exists
 from envs.swe.injector import gold_edit
 from envs.swe.pool import SandboxPool
-from envs.swe.sandbox import (
-    RUNNER_INSIDE,
-    UNSAFE,
-    Limits,
-    Sandbox,
-    default_backend,
-    resolve_backend,
-)
+from envs.swe.sandbox import RUNNER_INSIDE, UNSAFE, Limits, Sandbox
 from envs.swe.tasks import PROJECTS_DIR, Task, buggy_files, load_tasks, project_files, write_files
 
 logger = logging.getLogger(__name__)
@@ -297,17 +292,14 @@ def _pick_backend(image: str, backend: str = "auto", unsafe_local: bool = False)
     if name != "auto":
         return name
     name = default_backend()
-    if name == "docker":
-        from envs.swe.docker_sandbox import image_exists
-
-        if not image_exists(image):
-            if not shutil.which("bwrap"):
-                raise ConfigError(f"Docker answers but image {image} is missing and bubblewrap "
-                                  "is not installed: run `turngym swe build-image`, or install "
-                                  "bubblewrap")
-            logger.warning("Docker answers but image %s is missing (`turngym swe build-image`);"
-                           " using bwrap", image)
-            name = "bwrap"
+    if name == "docker" and not image_exists(image):
+        if not shutil.which("bwrap"):
+            raise ConfigError(f"Docker answers but image {image} is missing and bubblewrap "
+                              "is not installed: run `turngym swe build-image`, or install "
+                              "bubblewrap")
+        logger.warning("Docker answers but image %s is missing (`turngym swe build-image`);"
+                       " using bwrap", image)
+        name = "bwrap"
     logger.info("SWE sandbox backend: %s", name)
     return name
 

@@ -34,6 +34,7 @@ from envs.errors import ConfigError
 from envs.swe import grading, safe_fs
 from envs.swe import tools as T
 from envs.swe.diffs import MAX_PATCH_FILE_BYTES, PatchError, hunk_edits
+from envs.swe.docker_sandbox import DockerSandbox
 from envs.swe.env import SWEEnv, _fix_action
 from envs.swe.sandbox import SANDBOX_UID, Limits, Sandbox
 
@@ -191,8 +192,6 @@ class SWEBenchEnv(SWEEnv):
             return self._sandbox
         if self._sandbox is not None:
             self._sandbox.close()
-        from envs.swe.docker_sandbox import DockerSandbox
-
         self._sandbox = DockerSandbox(self.limits, image=self.image_of(self.instance),
                                       workspace=self.repo_dir, environment=self.environment)
         self._dirty = False

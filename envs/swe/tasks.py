@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from envs.errors import ConfigError
+from envs.swe.injector import gold_edit, mutate_file, run_tests, verify
 
 logger = logging.getLogger(__name__)
 
@@ -146,8 +147,6 @@ def _select(cands: list, per_project: int) -> list:
 
 def build_tasks(out: Path = TASKS_FILE, per_project: int = 45, progress=None) -> list[Task]:
     """Mutate every shipped project, verify each mutant, and write the task JSONL."""
-    from envs.swe.injector import gold_edit, mutate_file, run_tests, verify
-
     tasks: list[Task] = []
     for project in project_names():
         root = PROJECTS_DIR / project

@@ -13,7 +13,9 @@ cannot make them read or write anything outside. Such a path is a tool error tha
 
 Hostile arguments are parse errors, never exceptions: a string that is not valid UTF-8 (a
 lone surrogate), a NUL byte in ``command`` or ``path``, a ``NaN``/``Infinity``/``1e999``
-or fractional line number or timeout, JSON nested too deep to parse. ``edit`` and
+or fractional line number or timeout, JSON nested deeper than
+:data:`envs.tooljson.MAX_JSON_DEPTH` (measured before decoding, so the interpreter's
+recursion limit plays no part). ``edit`` and
 ``create`` write atomically (encode, write a temporary file beside the target, rename), so
 a call that fails leaves the file as it was.
 """
@@ -31,6 +33,7 @@ from typing import Any
 
 from envs.swe import safe_fs as fs
 from envs.swe import tree
+from envs.tooljson import JsonTooDeep, loads_tool_json
 
 #: Longest tool output shown to the agent; the rest is cut with a visible marker.
 MAX_OUTPUT_CHARS = 4000
@@ -104,8 +107,10 @@ def parse_action(action: str) -> ToolCall:
     match = _TAG.match(action)
     text = match.group(1) if match else action
     try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError):
+        obj = loads_tool_json(text)
+    except JsonTooDeep as exc:
+        raise ToolError(f"Invalid action: the tool call's {exc}.") from None
+    except ValueError:
         raise ToolError('Invalid action: expected one JSON tool call like {"name": "bash", '
                         '"arguments": {"command": "ls"}}.') from None
     if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
@@ -113,8 +118,10 @@ def parse_action(action: str) -> ToolCall:
     name, args = obj["name"], obj.get("arguments", {})
     if isinstance(args, str):
         try:
-            args = json.loads(args) if args.strip() else {}
-        except (ValueError, RecursionError):
+            args = loads_tool_json(args) if args.strip() else {}
+        except JsonTooDeep as exc:
+            raise ToolError(f"Invalid action: the arguments of {name!r}: {exc}.") from None
+        except ValueError:
             raise ToolError(f"Invalid action: the arguments of {name!r} are not JSON.") from None
     if not isinstance(args, dict):
         raise ToolError(f"Invalid action: the arguments of {name!r} must be an object.")

@@ -17,14 +17,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from harness.eval_metrics import difference_interval, wilson_interval
+
 console = Console()
 
 #: The settings when the repo's ``configs/quickstart.yaml`` is not around (an installed wheel).
 FALLBACK = ["steps=3", "out_dir=runs/quickstart", "env.id=turngym/Maze-v0",
-            "env.kwargs={size: 2}", "algo.name=gigpo", "rollout.tasks_per_step=4",
-            "rollout.group_size=4", "rollout.max_turns=6", "rollout.max_tokens=16",
-            "rollout.history_length=0", "rollout.max_prompt_tokens=512", "eval.num_tasks=12",
-            "optim.mini_batch_size=512", "optim.micro_batch_size=8", "sft.num_tasks=24"]
+            "env.kwargs={size: 3}", "algo.name=gigpo", "rollout.tasks_per_step=4",
+            "rollout.group_size=8", "rollout.max_turns=20", "rollout.max_tokens=16",
+            "rollout.history_length=0", "rollout.max_prompt_tokens=512", "eval.num_tasks=48",
+            "eval.temperature=1.0", "algo.loss.kl_coef=0", "optim.mini_batch_size=512",
+            "optim.micro_batch_size=32", "optim.lr=1e-5", "sft.num_tasks=12", "sft.epochs=1"]
 
 
 def quickstart_config(overrides: list[str]):
@@ -41,7 +44,8 @@ def quickstart(
     overrides: list[str] | None = typer.Argument(None, help="KEY=VALUE overrides of "
                                                     "configs/quickstart.yaml, e.g. steps=4."),
 ) -> None:
-    """SFT warm start + GiGPO on the default model; prints held-out success before/after."""
+    """SFT warm start + GiGPO on the default model; prints held-out success before/after,
+    with 95% intervals and the RL phase's change."""
     from harness.sft import run_sft
     from harness.train import train
 
@@ -69,17 +73,41 @@ def quickstart(
                       f"({m.get('time/step_s', 0):.0f}s)")
 
     rl = train(rl_cfg, progress_cb=show)
-    table = Table(title=f"held-out success, {cfg.eval.num_tasks} tasks of {cfg.env.id} "
-                        f"({cfg.env.eval_split} split, temperature {cfg.eval.temperature})")
-    for col in ("model", "success", "return", "invalid-action rate"):
+    n = cfg.eval.num_tasks
+    table = Table(title=f"held-out success, {n} tasks of {cfg.env.id} ({cfg.env.eval_split} "
+                        f"split, temperature {cfg.eval.temperature}, one episode each)")
+    table.add_column("model", no_wrap=True)
+    for col in ("success", "95% interval", "return", "invalid rate"):
         table.add_column(col)
-    for name, m in (("base (before)", base), ("after SFT", rl["before"]),
-                    (f"after SFT + {cfg.algo.name} (after)", rl["after"])):
-        table.add_row(name, f"{m['eval/success']:.3f}", f"{m['eval/return']:.3f}",
-                      f"{m.get('eval/invalid_rate', 0):.3f}")
+    rows = (("base (before)", base), ("after SFT", rl["before"]),
+            (f"after SFT + {cfg.algo.name} (after)", rl["after"]))
+    for name, m in rows:
+        lo, hi = wilson_interval(wins(m, n), n)
+        table.add_row(name, f"{m['eval/success']:.3f}", f"[{lo:.3f}, {hi:.3f}]",
+                      f"{m['eval/return']:.3f}", f"{m.get('eval/invalid_rate', 0):.3f}")
     console.print(table)
+    console.print(lift_line(cfg.algo.name, rl["before"], rl["after"], n))
     console.print(f"wall time {time.perf_counter() - t0:.0f}s; run dir {out} "
                   f"(rl/metrics.jsonl, rl/curves.png, rl/tb, rl/checkpoints)")
+
+
+def wins(m: dict, n: int) -> int:
+    """Successful episodes behind an ``eval/success`` rate over ``n`` episodes."""
+    return round(m["eval/success"] * n)
+
+
+def lift_line(algo: str, before: dict, after: dict, n: int) -> str:
+    """The RL phase's change of held-out success with its 95% interval, in words."""
+    d, lo, hi = difference_interval(wins(before, n), n, wins(after, n), n)
+    if lo > 0:
+        verdict = "a lift larger than its interval"
+    elif hi < 0:
+        verdict = "a drop larger than its interval"
+    else:
+        verdict = (f"within its interval: {n} tasks and this budget cannot tell this change "
+                   "from noise")
+    return (f"{algo} after SFT: {d:+.3f} [{lo:+.3f}, {hi:+.3f}] (Newcombe 95%, unpaired, so "
+            f"conservative): {verdict}")
 
 
 def register(app: typer.Typer) -> None:

@@ -79,8 +79,8 @@ def backend() -> None:
     """Which sandbox backend ``backend=auto`` picks here, and why."""
     import shutil
 
+    from envs.swe.backends import docker_available
     from envs.swe.env import _pick_backend
-    from envs.swe.sandbox import docker_available
 
     console.print(f"docker engine answers: {docker_available()}")
     console.print(f"bubblewrap installed: {shutil.which('bwrap') is not None}")

@@ -78,8 +78,11 @@ def train_cmd(
         return
     if resume is None:
         check_new_run(cfg.out_dir)  # every rank, before rank 0 writes anything
+    from harness.distributed.fsdp import end_worker
+
     if int(os.environ.get("RANK", "0")) != 0:  # a torchrun learner rank > 0: no display
         train(cfg, resume=resume)
+        end_worker(0)  # gloo threads outlive the process group (see finish_distributed)
         return
     step = 0
     if resume:
@@ -92,6 +95,7 @@ def train_cmd(
         prog.update(task, completed=step)
         out = train(cfg, resume=resume, progress_cb=cb if cfg.logging.progress else None)
     _print_summary(out)
+    end_worker(0)  # under torchrun: exit without finalizing live gloo threads
 
 
 def _print_summary(out: dict) -> None:

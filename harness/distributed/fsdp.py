@@ -25,9 +25,11 @@ Across nodes: ``torchrun --nnodes N --node_rank R --nproc_per_node G
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +41,16 @@ from harness.learner import Learner, ppo_update
 logger = logging.getLogger(__name__)
 
 
+#: Whether :func:`init_distributed` started a process group in this process (then
+#: :func:`end_worker` ends it without finalization).
+_STARTED_GROUP = False
+
+
 def init_distributed(timeout_min: float = 30.0) -> tuple[int, int, torch.device]:
     """Join the ``torchrun`` process group (env ``RANK``/``WORLD_SIZE``); NCCL on GPU, gloo
     on CPU. Returns ``(rank, world_size, device)``. Outside torchrun: ``(0, 1, device)``.
     ``timeout_min`` bounds every collective, including followers waiting for rank 0."""
+    global _STARTED_GROUP
     import datetime
 
     import torch.distributed as dist
@@ -57,17 +65,66 @@ def init_distributed(timeout_min: float = 30.0) -> tuple[int, int, torch.device]
             torch.cuda.set_device(device)
         dist.init_process_group(backend="nccl" if cuda else "gloo",
                                 timeout=datetime.timedelta(minutes=timeout_min))
+        _STARTED_GROUP = True
     return dist.get_rank(), dist.get_world_size(), device
 
 
 def finish_distributed() -> None:
     """Barrier, then tear the process group down while the interpreter is fully alive
-    (exiting with live gloo work threads can abort the process). No-op outside torchrun."""
+    (exiting with live gloo work threads can abort the process). No-op outside torchrun.
+
+    Once FSDP has run (DTensor collectives on the mesh's group), ``destroy_process_group``
+    no longer frees the gloo backend: its threads (``pt_gloo_runloop``, ``gloo_tcp_loop``)
+    stay alive (torch 2.13: measured after ``gc.collect()``, with DTensor's sharding caches
+    cleared, no ``DeviceMesh`` left and no process group in ``distributed_c10d``; the
+    reference is held outside Python). They are then destroyed during interpreter
+    finalization, which is what aborted rank 1 of the FSDP test ("terminate called without
+    an active exception"). A torchrun worker therefore ends with :func:`end_worker` after
+    its last output; ``fsdp_check`` reports how many gloo threads were left."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+        gc.collect()
+        left = gloo_threads()
+        if left:
+            logger.debug("gloo threads alive after destroy_process_group: %s", left)
+
+
+def gloo_threads() -> list[str]:
+    """Names of this process's live gloo threads (from ``/proc``; ``[]`` where there is none)."""
+    names = []
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return []
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as fh:
+                name = fh.read().strip()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if "gloo" in name:
+            names.append(name)
+    return sorted(names)
+
+
+def end_worker(code: int = 0) -> None:
+    """End a torchrun worker after its last output: flush logging and stdio, then
+    ``os._exit(code)``, so the interpreter's finalization never destroys gloo threads that
+    outlived :func:`finish_distributed`. Returns (and the process exits normally) when
+    :func:`init_distributed` started no process group here and no gloo thread is alive,
+    e.g. outside torchrun."""
+    if not (_STARTED_GROUP or gloo_threads()):
+        return
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed or broken pipe: nothing more to save
+            pass
+    os._exit(code)
 
 
 def shard_model(model: Any, device: torch.device) -> Any:

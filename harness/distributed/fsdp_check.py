@@ -68,11 +68,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--resume", default=None, help="a sharded checkpoint dir to resume")
     args = ap.parse_args(argv)
 
-    from harness.distributed.fsdp import finish_distributed, init_distributed
+    from harness.distributed.fsdp import finish_distributed, gloo_threads, init_distributed
 
     rank, world, device = init_distributed()
     result = _run(args, rank, world, device)
     finish_distributed()  # every rank waits for rank 0's files, then gloo is torn down
+    _progress(rank, f"torn down ({len(gloo_threads())} gloo threads left for end_worker)")
     return result
 
 
@@ -113,5 +114,9 @@ def _run(args: argparse.Namespace, rank: int, world: int, device: torch.device
     _progress(rank, "finished")
     return result
 
+
 if __name__ == "__main__":
+    from harness.distributed.fsdp import end_worker
+
     main()
+    end_worker(0)  # without finalization while gloo threads live (see finish_distributed)

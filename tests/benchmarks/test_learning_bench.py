@@ -103,16 +103,18 @@ def test_eval_seeds_pair_runs_and_differ_from_the_warm_start() -> None:
 def test_presets_and_defaults() -> None:
     cpu = learning.parse_args([])
     assert cpu.methods == ["grpo", "gigpo", "control"] and cpu.seeds == [0, 1, 2]
-    assert (cpu.steps, cpu.tasks, cpu.group, cpu.eval_tasks, cpu.eval_every) == (6, 4, 6, 64, 3)
+    assert (cpu.steps, cpu.tasks, cpu.group, cpu.eval_tasks, cpu.eval_every) == (3, 4, 8, 64, 0)
     over = learning.shared(cpu)
     for item in ("rollout.max_turns=20", "eval.max_turns=20", "rollout.history_length=0",
                  "rollout.max_tokens=16", "eval.temperature=1.0", "optim.mini_batch_size=512",
-                 "optim.lr=5e-06", "algo.loss.kl_coef=0.02"):
+                 "optim.micro_batch_size=32", "optim.lr=1e-05", "algo.loss.kl_coef=0.0",
+                 "algo.mismatch.mode='off'"):
         assert item in over
     gpu = learning.parse_args(["--preset", "gpu", "--steps", "3"])
     assert gpu.backend == "hf" and gpu.parallel and gpu.name == "learning_gpu"
     assert (gpu.steps, gpu.tasks, gpu.group, gpu.eval_tasks, gpu.eval_every) == (3, 8, 8, 128, 6)
     assert gpu.max_minutes == 8.0 and "model.device=cuda" in learning.shared(gpu)
+    assert "algo.loss.kl_coef=0.01" in learning.shared(gpu)
     hh = learning.parse_args(["--env", "household", "--no-control"])
     assert "env.eval_split=valid_unseen" in learning.shared(hh) and hh.methods == ["grpo", "gigpo"]
     with pytest.raises(SystemExit):
@@ -124,7 +126,10 @@ def test_control_cannot_learn() -> None:
 
     args = learning.parse_args(["--model", "tiny"])
     cfg = load_config(None, [*learning.shared(args), *learning.METHODS["control"]])
-    assert cfg.optim.lr == 1e-12 and cfg.algo.name == "grpo" and cfg.ref.enabled
+    assert cfg.optim.lr == 1e-12 and cfg.algo.name == "grpo" and not cfg.ref.enabled
+    gpu = learning.parse_args(["--preset", "gpu", "--model", "tiny"])
+    cfg = load_config(None, [*learning.shared(gpu), *learning.METHODS["control"]])
+    assert cfg.ref.enabled  # the control runs the same loop as the methods: with the KL
 
 
 # ------------------------------------------------------------------------ end to end
@@ -171,6 +176,13 @@ def test_benchmark_end_to_end_cpu(tmp_path: Path) -> None:
     assert res["stopped_early"] == [] and doc["verdict"] == res["verdict"]
     # no checkpoint: every run ended from progress_cb after its last eval
     assert not list((tmp_path / "runs").glob("*/seed0/checkpoints"))
+    # a second (or killed and restarted) benchmark reuses the warm start, its eval and every
+    # finished run: the same numbers, and no training
+    again = learning.main([*TINY, "--eval-every", "1", "--out", str(tmp_path / "runs"),
+                           "--results-dir", str(tmp_path / "again")])
+    assert again["runs"] == doc["runs"] and again["verdict"] == doc["verdict"]
+    assert again["warm_start"]["eval"] == doc["warm_start"]["eval"]
+    assert again["rl_wall_s"] < 5
 
 
 @pytest.mark.slow

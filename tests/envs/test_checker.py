@@ -119,6 +119,21 @@ class CleanPickleRefusalMaze(MazeEnv):
         return self.__dict__.copy()
 
 
+class PickleLosesKeyMaze(MazeEnv):
+    """Docstring mentions state_key action_valid won task_id admissible_actions distance."""
+
+    def __setstate__(self, state):  # the copy reports a placeholder key until it steps
+        self.__dict__.update(state)
+        self._unloaded = True
+
+    def state_key(self) -> str:
+        return "unloaded" if getattr(self, "_unloaded", False) else super().state_key()
+
+    def _step(self, action: str):
+        self._unloaded = False
+        return super()._step(action)
+
+
 class InexactMaze(ForgetfulMaze):
     """Docstring mentions state_key action_valid won task_id admissible_actions distance."""
 
@@ -145,6 +160,8 @@ def _report(cls: type):
     (NulMutatingMaze, "adversarial actions"),
     (LenientOptionsMaze, "reset options"),
     (LatePickleCrashMaze, "pickle mid-episode"),
+    (PickleLosesKeyMaze, "close and pickle"),
+    (PickleLosesKeyMaze, "pickle mid-episode"),
 ])
 def test_checker_catches(cls: type, failing: str) -> None:
     report = _report(cls)
@@ -181,3 +198,7 @@ def test_tool_call_attacks_cover_every_tool_argument() -> None:
     assert any(len(a) == MAX_ACTION_CHARS for a in attacks)
     assert all(len(a) <= MAX_ACTION_CHARS for a in attacks)
     assert {json.loads(a)["name"] for a in attacks if "NaN" in a} == {"search", "answer"}
+    deep_strings = [json.loads(a) for a in attacks  # OpenAI's form: arguments as a string
+                    if '"arguments": "[[[[' in a and a.endswith(']]]"}')]
+    assert {c["name"] for c in deep_strings} == {"search", "answer"}
+    assert any('{"a":' * 600 in a for a in attacks)

@@ -31,6 +31,9 @@ def torchrun(nproc: int, out: Path, model_dir: Path, *extra: str) -> dict:
                           cwd=Path(__file__).resolve().parents[2])
     progress = [ln for ln in proc.stderr.splitlines() if ln.startswith("[fsdp_check")]
     assert proc.returncode == 0, "\n".join(progress) + "\n...\n" + proc.stderr[-3000:]
+    # every rank got through the teardown, and none aborted on the way out
+    assert sum("torn down" in ln for ln in progress) == nproc, "\n".join(progress)
+    assert "terminate called" not in proc.stderr, proc.stderr[-3000:]
     return json.loads((out / "result.json").read_text())
 
 

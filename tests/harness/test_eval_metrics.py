@@ -113,3 +113,25 @@ def test_strip_timings_drops_wall_clock_keys_only() -> None:
                                              "success": {"rate": 1.0}}}, "turns_mean": 2.0}
     assert strip_timings(doc) == {"entries": {"a": {"success": {"rate": 1.0}}},
                                   "turns_mean": 2.0}
+
+
+def test_difference_interval_matches_newcombes_worked_example() -> None:
+    # Newcombe (1998), Table II example (a): 56/70 - 48/80 = 0.2, method 10: 0.0524 to 0.3339.
+    from harness.eval_metrics import difference_interval
+
+    d, lo, hi = difference_interval(48, 80, 56, 70)
+    assert d == pytest.approx(0.2)
+    assert (round(lo, 4), round(hi, 4)) == (0.0524, 0.3339)
+    d, lo, hi = difference_interval(56, 70, 48, 80)  # the other way round: mirrored
+    assert (round(d, 4), round(lo, 4), round(hi, 4)) == (-0.2, -0.3339, -0.0524)
+
+
+def test_the_quickstart_says_whether_rl_moved_beyond_its_interval() -> None:
+    from harness.cli.cmd_main_job import lift_line
+
+    up = lift_line("gigpo", {"eval/success": 0.25}, {"eval/success": 0.75}, 48)
+    assert up.startswith("gigpo after SFT: +0.500 [") and "a lift larger than its interval" in up
+    flat = lift_line("gigpo", {"eval/success": 0.5}, {"eval/success": 0.5625}, 48)
+    assert "within its interval: 48 tasks" in flat
+    down = lift_line("grpo", {"eval/success": 0.75}, {"eval/success": 0.25}, 48)
+    assert "a drop larger than its interval" in down

@@ -51,6 +51,7 @@ def killed(tmp_path_factory) -> tuple[Path, list[str]]:
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert (out / "checkpoints" / "latest").read_text() == "step-000001"
     assert _steps(out / "batches.jsonl") == [1, 2]  # step 2 was logged before the kill
+    assert _steps(out / "rollouts.jsonl") == [1] * 4 + [2] * 4  # logging.rollouts: 4
     return out, args
 
 
@@ -63,6 +64,7 @@ def test_killed_run_resumes_without_duplicate_steps(killed) -> None:
                          check=False, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert _steps(out / "batches.jsonl") == [1, 2, 3]
+    assert _steps(out / "rollouts.jsonl") == [1] * 4 + [2] * 4 + [3] * 4  # step 2 once
     assert _steps(out / "metrics.jsonl", train_rows=True) == [1, 2, 3]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["step"] == 0 and "eval/success" in rows[0]  # the first run's baseline

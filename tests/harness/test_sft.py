@@ -48,7 +48,8 @@ def test_quickstart_prints_the_before_after_table(tmp_path: Path, capsys) -> Non
                f"out_dir={tmp_path / 'qs'}"])
     text = capsys.readouterr().out
     assert rc == 0, text
-    for row in ("base (before)", "after SFT", "after SFT + gigpo (after)"):
+    for row in ("base (before)", "after SFT", "after SFT + gigpo (after)", "95% interval",
+                "gigpo after SFT: +0.000 [", "within its interval: 2 tasks"):
         assert row in text
     assert (tmp_path / "qs" / "rl" / "checkpoints" / "latest").is_file()
     assert (tmp_path / "qs" / "sft" / "config.json").is_file()

@@ -37,6 +37,9 @@ def torchrun_train(out: Path, *extra: str) -> subprocess.CompletedProcess:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env,
                           check=False, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    # rank 0's summary survives end_worker's exit, and no rank aborts on the way out
+    assert "run dir:" in proc.stdout, proc.stdout[-2000:]
+    assert "terminate called" not in proc.stderr, proc.stderr[-4000:]
     return proc
 
 

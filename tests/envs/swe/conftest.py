@@ -13,7 +13,7 @@ import pytest
 
 
 def _docker_answers() -> bool:
-    from envs.swe.sandbox import docker_available
+    from envs.swe.backends import docker_available
 
     return docker_available(timeout=3.0)
 

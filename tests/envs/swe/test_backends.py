@@ -11,7 +11,8 @@ import pytest
 
 from envs.checker import check_env
 from envs.errors import ConfigError
-from envs.swe import sandbox as S
+from envs.swe import backends as B
+from envs.swe.sandbox import BACKENDS, Limits
 
 TURNGYM = str(Path(sys.executable).parent / "turngym")
 
@@ -23,27 +24,27 @@ TURNGYM = str(Path(sys.executable).parent / "turngym")
 def test_default_backend_order(monkeypatch, docker, bwrap, expected):
     # A fake answer for "is there an engine / a binary"; the real probes are exercised by
     # test_real_probe_matches_machine below and by the docker tests.
-    monkeypatch.setattr(S, "docker_available", lambda timeout=3.0: docker)
-    monkeypatch.setattr(S.shutil, "which", lambda name: bwrap if name == "bwrap" else None)
+    monkeypatch.setattr(B, "docker_available", lambda timeout=3.0: docker)
+    monkeypatch.setattr(B.shutil, "which", lambda name: bwrap if name == "bwrap" else None)
     if expected is None:  # never a silent fall back to the non-isolated backend
         with pytest.raises(ConfigError, match="never falls back to the non-isolated 'local-unsafe'"):
-            S.default_backend()
+            B.default_backend()
     else:
-        assert S.default_backend() == expected
+        assert B.default_backend() == expected
 
 
 def test_real_probe_matches_machine():
     import shutil
 
-    name = S.default_backend()
-    assert name in S.BACKENDS
-    if shutil.which("bwrap") and not S.docker_available():
+    name = B.default_backend()
+    assert name in BACKENDS
+    if shutil.which("bwrap") and not B.docker_available():
         assert name == "bwrap"
 
 
 def test_unknown_backend_names_the_key():
     with pytest.raises(ConfigError, match="backend 'podman'"):
-        S.make_sandbox("podman")
+        B.make_sandbox("podman")
 
 
 @pytest.mark.slow
@@ -94,8 +95,8 @@ def test_benchmark_quick_path():
 @pytest.mark.parametrize("name", ["local", "local-unsafe"])
 def test_unsafe_backend_is_refused_unless_allowed(name):
     with pytest.raises(ConfigError, match="allow_unsafe"):
-        S.make_sandbox(name)
-    box = S.make_sandbox(name, allow_unsafe=True)
+        B.make_sandbox(name)
+    box = B.make_sandbox(name, allow_unsafe=True)
     try:
         assert box.name == "local-unsafe" and box.isolated is False
         assert box.exec("echo ok").output == "ok\n"
@@ -107,4 +108,4 @@ def test_unsafe_backend_is_refused_unless_allowed(name):
 @pytest.mark.parametrize("value", [0, -1, True, "8"])
 def test_limits_are_validated(field, value):
     with pytest.raises(ConfigError, match=f"Limits.{field}"):
-        S.Limits(**{field: value})
+        Limits(**{field: value})

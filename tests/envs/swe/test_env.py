@@ -166,7 +166,7 @@ def test_bad_config_names_the_key(kwargs, key):
 
 
 def test_local_backend_is_labelled_not_isolated():
-    from envs.swe.sandbox import LocalSandbox
+    from envs.swe.local_sandbox import LocalSandbox
 
     assert LocalSandbox.isolated is False and "NOT ISOLATED" in LocalSandbox.__doc__
     for name in ("local", "local-unsafe"):  # refused unless asked for explicitly

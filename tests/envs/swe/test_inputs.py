@@ -17,7 +17,7 @@ import pytest
 import envs
 from envs.swe import safe_fs
 from envs.swe import tools as T
-from envs.swe.sandbox import BwrapSandbox
+from envs.swe.bwrap_sandbox import BwrapSandbox
 
 pytestmark = pytest.mark.skipif(__import__("shutil").which("bwrap") is None,
                                 reason="bubblewrap is not installed")

@@ -35,12 +35,23 @@ def test_parse_valid(action, name, args):
     ('{"name": "view", "arguments": {"path": "a", "start": true}}', "must be a number"),
     ('{"name": "edit", "arguments": {"path": "a", "old": "x"}}', "needs argument(s) new"),
     ('{"name": "submit", "arguments": {"force": 1}}', "has no argument(s) force"),
-    ("[" * 100000, "expected one JSON tool call"),
+    ("[" * 100000, "nested deeper than 64 levels"),
+    ('{"name": "create", "arguments": {"path": "a", "content": ' + "[" * 1500 + "]" * 1500
+     + "}}", "nested deeper than 64 levels"),
+    ('{"name": "bash", "arguments": "' + "[" * 1500 + "]" * 1500 + '"}',
+     "the arguments of 'bash': JSON nested deeper than 64"),
 ])
 def test_parse_invalid(action, fragment):
     with pytest.raises(T.ToolError, match=None) as err:
         T.parse_action(action)
     assert fragment in str(err.value)
+
+
+def test_brackets_inside_strings_are_text_not_nesting():
+    content = "[" * 3000 + "{" * 100
+    call = T.parse_action(json.dumps({"name": "create",
+                                      "arguments": {"path": "a.py", "content": content}}))
+    assert call.arguments["content"] == content
 
 
 def test_tool_call_round_trip():
