@@ -64,3 +64,20 @@ def isolated_backend(request) -> str:
     elif not shutil.which("bwrap"):
         pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
     return request.param
+
+
+@pytest.fixture(scope="session")
+def testbed_image(swe_image, tmp_path_factory):
+    """An image like a SWE-bench harness image: the buggy ``stats`` project at /testbed;
+    returns (task, tag)."""
+    import docker
+
+    from envs.swe.tasks import buggy_files, load_tasks, write_files
+
+    task = next(t for t in load_tasks() if t.task_id == "stats-0000")
+    ctx = tmp_path_factory.mktemp("ctx")
+    write_files(buggy_files(task), ctx / "testbed")
+    (ctx / "Dockerfile").write_text(f"FROM {swe_image}\nCOPY testbed /testbed\n")
+    tag = "turngym-swe-testbed:stats-0000"
+    docker.from_env().images.build(path=str(ctx), tag=tag, rm=True)
+    return task, tag

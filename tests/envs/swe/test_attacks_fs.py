@@ -244,18 +244,11 @@ HIDDEN_TEST = "from stats import mean\n\n\ndef test_hidden_mean():\n    assert m
 
 
 @pytest.fixture(scope="module")
-def swebench_file(swe_image, tmp_path_factory):
+def swebench_file(testbed_image, tmp_path_factory):
     """An instance file whose image holds the buggy ``stats`` project at /testbed."""
-    import docker
+    from envs.swe.tasks import buggy_files
 
-    from envs.swe.tasks import buggy_files, load_tasks, write_files
-
-    task = next(t for t in load_tasks() if t.task_id == "stats-0000")
-    ctx = tmp_path_factory.mktemp("ctx")
-    write_files(buggy_files(task), ctx / "testbed")
-    (ctx / "Dockerfile").write_text(f"FROM {swe_image}\nCOPY testbed /testbed\n")
-    tag = "turngym-swe-testbed:attacks-fs"
-    docker.from_env().images.build(path=str(ctx), tag=tag, rm=True)
+    task, tag = testbed_image
     buggy = buggy_files(task)[task.path]
     patch = "".join(difflib.unified_diff(
         buggy.splitlines(True), buggy.replace(task.buggy, task.fixed).splitlines(True),

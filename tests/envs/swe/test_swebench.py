@@ -82,22 +82,6 @@ HIDDEN_TEST = ("from stats import mean\n\n\n"
                "def test_hidden_mean():\n    assert mean([1, 2, 6]) == 3\n")
 
 
-@pytest.fixture(scope="module")
-def testbed_image(swe_image, tmp_path_factory):
-    """An image like a SWE-bench harness image: the buggy ``stats`` project at /testbed."""
-    import docker
-
-    from envs.swe.tasks import buggy_files, load_tasks, write_files
-
-    task = next(t for t in load_tasks() if t.task_id == "stats-0000")
-    ctx = tmp_path_factory.mktemp("ctx")
-    write_files(buggy_files(task), ctx / "testbed")
-    (ctx / "Dockerfile").write_text(f"FROM {swe_image}\nCOPY testbed /testbed\n")
-    tag = "turngym-swe-testbed:stats-0000"
-    docker.from_env().images.build(path=str(ctx), tag=tag, rm=True)
-    return task, tag
-
-
 def _write_instance(tmp_path: Path, task, tag: str) -> Path:
     from envs.swe.tasks import buggy_files
 
