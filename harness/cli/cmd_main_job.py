@@ -25,7 +25,8 @@ console = Console()
 FALLBACK = ["steps=3", "out_dir=runs/quickstart", "env.id=turngym/Maze-v0",
             "env.kwargs={size: 3}", "algo.name=gigpo", "rollout.tasks_per_step=4",
             "rollout.group_size=8", "rollout.max_turns=20", "rollout.max_tokens=16",
-            "rollout.history_length=0", "rollout.max_prompt_tokens=512", "eval.num_tasks=48",
+            "rollout.history_length=0", "rollout.max_prompt_tokens=512",
+            "rollout.max_parse_errors=3", "eval.num_tasks=48",
             "eval.temperature=1.0", "algo.loss.kl_coef=0", "optim.mini_batch_size=512",
             "optim.micro_batch_size=32", "optim.lr=1e-5", "sft.num_tasks=12", "sft.epochs=1"]
 

@@ -7,8 +7,6 @@ import socket
 import subprocess
 import sys
 
-from harness.distributed.fsdp import end_worker, gloo_threads
-
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -17,8 +15,17 @@ def _free_port() -> int:
 
 
 def test_no_gloo_threads_outside_torchrun_and_end_worker_returns() -> None:
-    assert gloo_threads() == []
-    assert end_worker(3) is None  # nothing to protect: the process exits normally
+    # in a fresh interpreter: earlier tests in this process may have left gloo threads (and
+    # end_worker would then end the test process itself)
+    code = """
+from harness.distributed.fsdp import end_worker, gloo_threads
+assert gloo_threads() == []
+assert end_worker(3) is None  # nothing to protect: the process exits normally
+print("returned", end="")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert (proc.returncode, proc.stdout) == (0, "returned"), proc.stderr[-2000:]
 
 
 def test_end_worker_flushes_and_exits_with_the_code_after_a_process_group() -> None:

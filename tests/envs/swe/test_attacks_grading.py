@@ -157,9 +157,11 @@ sys.meta_path.insert(0, _Hook())
 atexit.register(_spray)
 """
 USER_SITE = "$(python3 -c 'import site; print(site.getusersitepackages())')"
-#: Prints LIVE when the module under test behaves as the gold one (mean([]) raises).
+#: Prints LIVE when the module under test behaves as the gold one (mean([]) raises);
+#: flushed at once, so it comes before the payload's exit-time spray (which can fill the
+#: observation's truncation limit) and does not race it across stdout and stderr.
 LIVE = (f"python3 -c 'import {MODULE} as m\ntry:\n    m.mean([])\nexcept ValueError:\n"
-        "    print(\"LIVE\")'")
+        "    print(\"LIVE\", flush=True)'")
 
 
 def _q(text: str) -> str:
@@ -370,7 +372,8 @@ def bench_env(pytest_testbed, tmp_path):
            "problem_statement": TASK.issue, "image": pytest_testbed,
            "test_cmd": "python3 -m pytest -rA -p no:cacheprovider {tests}"}
     (tmp_path / "i.jsonl").write_text(json.dumps(row) + "\n")
-    e = SWEBenchEnv(str(tmp_path / "i.jsonl"), test_timeout=120)
+    # a full pytest run inside the sandbox: give a loaded machine time (bash_timeout)
+    e = SWEBenchEnv(str(tmp_path / "i.jsonl"), test_timeout=120, bash_timeout=60)
     e.reset(seed=0, options={"task_id": "turngym__stats-pytest"})
     yield e
     e.close()
