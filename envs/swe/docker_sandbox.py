@@ -232,6 +232,15 @@ class DockerSandbox(Sandbox):
         self._kill_leftovers()
         return self._with_quota(ExecResult(code, text, timed_out, time.monotonic() - start))
 
+    def reset_workspace(self) -> None:
+        """Empty the workspace and the hidden folder, and the container's ``/tmp`` (the
+        sandbox user's ``HOME``) and ``/dev/shm``: they outlive commands, and one episode's
+        files there (e.g. a ``usercustomize.py`` in the user site) must not reach the next
+        episode's commands. Nothing the model started is alive by now, so the sandbox user
+        deletes everything it made."""
+        super().reset_workspace()
+        self.exec("find /tmp /dev/shm -mindepth 1 -delete 2>/dev/null; true", timeout=10)
+
     def _kill_leftovers(self) -> None:
         """Kill every process of the sandbox user in the container, from the host; restart
         the container when that is not possible or some remain."""

@@ -419,3 +419,14 @@ def test_swebench_correct_fix_passes(bench_env):
     create(bench_env, TASK.path, GOLD)
     reward, info, obs = submit(bench_env)
     assert reward == 1.0 and info["won"], obs
+
+
+def test_home_and_tmp_do_not_outlive_the_episode(swe_env):
+    # own: a payload left in $HOME (the user site) or /tmp by one episode must not reach the
+    # next episode's commands (docker's /tmp is the container's and outlives commands)
+    start(swe_env)
+    bash(swe_env, "mkdir -p $HOME/.local && echo x > $HOME/.local/planted && echo x > "
+                  "/tmp/planted2 && ls $HOME/.local/planted /tmp/planted2")
+    start(swe_env)
+    obs = bash(swe_env, "ls $HOME/.local/planted /tmp/planted2 2>&1; echo done")
+    assert "No such file" in obs and obs.count("No such file") == 2, obs
