@@ -158,10 +158,11 @@ atexit.register(_spray)
 """
 USER_SITE = "$(python3 -c 'import site; print(site.getusersitepackages())')"
 #: Prints LIVE when the module under test behaves as the gold one (mean([]) raises);
-#: flushed at once, so it comes before the payload's exit-time spray (which can fill the
-#: observation's truncation limit) and does not race it across stdout and stderr.
+#: flushed at once, and stderr dropped, so LIVE is the first thing on the one stream the
+#: observation shows: the payload's exit-time spray (on stdout and stderr) fills the
+#: observation's truncation limit, and docker may deliver the stderr copy first.
 LIVE = (f"python3 -c 'import {MODULE} as m\ntry:\n    m.mean([])\nexcept ValueError:\n"
-        "    print(\"LIVE\", flush=True)'")
+        "    print(\"LIVE\", flush=True)' 2>/dev/null")
 
 
 def _q(text: str) -> str:
