@@ -322,18 +322,24 @@ def write_bytes(root: Path, rel: str, data: bytes, *, parents: bool = False,
     existed. ``parents``: make missing folders. ``mode``: the new file's permission bits
     (default: the old file's, else 0o666; set-id and sticky bits are never kept). An
     existing link, folder or special file at ``rel`` is refused, never replaced."""
-    parts = split(rel)
-    if not parts:
-        raise UnsafePathError("refused: '.' is a folder, not a file")
-    rfd = open_root(root)
+    dfd, name = _parent(root, rel, parents, "refused: '.' is a folder, not a file")
     try:
-        dfd = open_dir(rfd, parts[:-1], rel, create=parents)
-    finally:
-        os.close(rfd)
-    try:
-        return _replace(dfd, parts[-1], data, rel, mode)
+        return _replace(dfd, name, data, rel, mode)
     finally:
         os.close(dfd)
+
+
+def _parent(root: Path, rel: str, create: bool, empty: str) -> tuple[int, str]:
+    """An fd of ``rel``'s folder (made when ``create``), opened beneath ``root`` without
+    following links, and ``rel``'s last name; ``empty`` is the refusal for ``'.'``."""
+    parts = split(rel)
+    if not parts:
+        raise UnsafePathError(empty)
+    rfd = open_root(root)
+    try:
+        return open_dir(rfd, parts[:-1], rel, create=create), parts[-1]
+    finally:
+        os.close(rfd)
 
 
 def _replace(dfd: int, name: str, data: bytes, rel: str, mode: int | None) -> bool:
@@ -403,15 +409,8 @@ def make_dirs(root: Path, rel: str) -> None:
 
 def make_symlink(root: Path, rel: str, target: str) -> None:
     """Make the symbolic link ``rel -> target`` (making a link never follows one)."""
-    parts = split(rel)
-    if not parts:
-        raise UnsafePathError("refused: '.' is the workspace")
-    rfd = open_root(root)
+    dfd, name = _parent(root, rel, True, "refused: '.' is the workspace")
     try:
-        dfd = open_dir(rfd, parts[:-1], rel, create=True)
-    finally:
-        os.close(rfd)
-    try:
-        os.symlink(target, parts[-1], dir_fd=dfd)
+        os.symlink(target, name, dir_fd=dfd)
     finally:
         os.close(dfd)
