@@ -136,7 +136,9 @@ def test_config_errors_name_the_key() -> None:
 
 def test_train_logs_the_mismatch_metrics(tmp_path) -> None:
     """The wiring in harness/train.py: an explicit mode on the hf backend (whose log-probs are
-    the learner's) corrects every step and logs a near-zero mismatch."""
+    the learner's) corrects every step and logs a near-zero mismatch. OPD with the expert-hint
+    teacher gives every token an advantage, so every step has samples to correct (with GRPO a
+    step whose groups all tie has none: it is dropped before the correction)."""
     from harness.train import train
 
     cfg = load_config(None, [
@@ -144,11 +146,13 @@ def test_train_logs_the_mismatch_metrics(tmp_path) -> None:
         "rollout.tasks_per_step=2", "rollout.group_size=2", "rollout.max_turns=2",
         "rollout.max_tokens=6", "rollout.history_length=1", "eval.num_tasks=2",
         "eval.at_start=false", "optim.micro_batch_size=2", "logging.plot=false",
-        "logging.progress=false", "logging.tensorboard=false", "algo.name=grpo",
-        "algo.loss.kl_coef=0", "algo.mismatch.mode=tis+mask", f"out_dir={tmp_path / 'run'}"])
+        "logging.progress=false", "logging.tensorboard=false", "algo.name=opd",
+        "teacher.expert_hint=true", "algo.opd.sod=false", "algo.loss.kl_coef=0", "algo.mismatch.mode=tis+mask", f"out_dir={tmp_path / 'run'}"])
     hist = train(cfg)["history"]
+    assert len(hist) == 2
     for h in hist:
         m = h["metrics"]
+        assert m["train/samples"] > 0
         assert 0.0 <= m["rollout/logprob_mismatch_kl"] < 1e-6
         assert m["rollout/mismatch_abs_log_ratio_max"] < 1e-3
         assert m["rollout/mismatch_masked_frac"] == 0.0
