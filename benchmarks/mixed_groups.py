@@ -41,13 +41,36 @@ def is_mixed(wins: list[bool]) -> bool:
     return any(wins) and not all(wins)
 
 
-def measure(rt: Any, cfg: Any, tasks: list, temperature: float, group: int) -> dict[str, Any]:
+def signal(groups: list) -> dict[str, float]:
+    """Which groups and turn rows carry a non-zero advantage under GRPO and under GiGPO
+    (default configs: GiGPO's step level also separates all-success groups whose paths
+    differ in length, through the discounted step returns)."""
+    import numpy as np
+
+    from algos.gigpo import GiGPOConfig, gigpo_advantage
+    from algos.grpo import GRPOConfig, grpo_advantage
+    from harness.samples import signal_metrics, turn_batch
+
+    batch, _ = turn_batch(groups)
+    mask = np.ones(len(batch), dtype=bool)
+    out = {}
+    for name, adv in (("grpo", grpo_advantage(batch, GRPOConfig()).adv_N),
+                      ("gigpo", gigpo_advantage(batch, GiGPOConfig()).adv_N)):
+        m = signal_metrics(batch, mask, adv, None)
+        out[f"{name}_signal_groups_frac"] = m["algo/signal_groups_frac"]
+        out[f"{name}_signal_rows_frac"] = float(np.mean(np.asarray(adv) != 0))
+    return out
+
+
+def measure(rt: Any, cfg: Any, tasks: list, temperature: float, group: int,
+            max_turns: int | None = None) -> dict[str, Any]:
     """One setting: roll out ``group`` episodes of each task with the live backend."""
     from harness.eval_metrics import wilson_interval
     from harness.rollout import RolloutEngine
 
+    extra = {} if max_turns is None else {"max_turns": max_turns}
     engine = RolloutEngine(cfg.env.id, rt.backend, rt.agent, cfg.rollout.engine_config(
-        cfg.env.id, cfg.env.kwargs, 0, group_size=group, temperature=temperature))
+        cfg.env.id, cfg.env.kwargs, 0, group_size=group, temperature=temperature, **extra))
     t0 = time.perf_counter()
     try:
         groups = engine.run(tasks, progress=False, id_prefix="probe/")
@@ -58,7 +81,8 @@ def measure(rt: Any, cfg: Any, tasks: list, temperature: float, group: int) -> d
     trajs = [t for g in groups for t in g.trajectories]
     turns = [u for t in trajs for u in t.turns]
     lo, hi = wilson_interval(sum(mixed), len(mixed))
-    return {"temperature": temperature, "group": group, "tasks": len(groups),
+    return {"temperature": temperature, "group": group, "max_turns": max_turns or
+            cfg.rollout.max_turns, "tasks": len(groups), **signal(groups),
             "mixed_frac": sum(mixed) / max(len(mixed), 1), "mixed_lo": lo, "mixed_hi": hi,
             "success": sum(t.won for t in trajs) / max(len(trajs), 1),
             "format_error_rate": sum(not u.format_valid for u in turns) / max(len(turns), 1),
@@ -73,6 +97,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--tasks", type=int, default=16)
     ap.add_argument("--temperatures", default="1.0,1.3,1.6")
     ap.add_argument("--groups", default="8")
+    ap.add_argument("--max-turns", default="",
+                    help="comma-separated rollout turn budgets (default: the env's)")
     ap.add_argument("--backend", default="vllm", choices=["vllm", "hf"])
     ap.add_argument("--name", default="mixed_groups")
     ap.add_argument("--results-dir", default=str(RESULTS_DIR))
@@ -93,17 +119,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows = []
     try:
         tasks = TaskSampler(rt.train_ids, 0).sample(args.tasks)
-        for temperature in (float(t) for t in args.temperatures.split(",")):
-            for group in (int(g) for g in args.groups.split(",")):
-                row = measure(rt, cfg, tasks, temperature, group)
-                rows.append(row)
-                print(f"T={temperature:.2f} group {group}: mixed groups {row['mixed_frac']:.3f} "
-                      f"[{row['mixed_lo']:.3f}, {row['mixed_hi']:.3f}] of {row['tasks']}, "
-                      f"success {row['success']:.3f}, format errors "
-                      f"{row['format_error_rate']:.3f}, {row['seconds']:.0f}s", flush=True)
-                # after every setting: a long run stopped half-way keeps what it measured
-                write_result(args.name, {"rows": rows}, config={**vars(args), "overrides": over},
-                             out_dir=Path(args.results_dir))
+        budgets = [int(b) for b in args.max_turns.split(",") if b] or [None]
+        settings = [(float(t), int(g), b) for t in args.temperatures.split(",")
+                    for g in args.groups.split(",") for b in budgets]
+        for temperature, group, budget in settings:
+            row = measure(rt, cfg, tasks, temperature, group, budget)
+            rows.append(row)
+            print(f"T={temperature:.2f} group {group} turns {row['max_turns']}: mixed groups "
+                  f"{row['mixed_frac']:.3f} [{row['mixed_lo']:.3f}, {row['mixed_hi']:.3f}] of "
+                  f"{row['tasks']}, success {row['success']:.3f}, GiGPO signal groups "
+                  f"{row['gigpo_signal_groups_frac']:.3f} (rows {row['gigpo_signal_rows_frac']:.3f}"
+                  f"), format errors {row['format_error_rate']:.3f}, {row['seconds']:.0f}s",
+                  flush=True)
+            # after every setting: a long run stopped half-way keeps what it measured
+            write_result(args.name, {"rows": rows}, config={**vars(args), "overrides": over},
+                         out_dir=Path(args.results_dir))
     finally:
         rt.close()
     return {"rows": rows}

@@ -1,19 +1,21 @@
 """Adversarial actions: the inputs a model or a client produces that break naive parsers.
 
 :mod:`envs.checker` sends them to every env (``check_adversarial_actions``), so a
-third-party env gets the same protection as the built-in ones. Two kinds:
+third-party env gets the same protection as the built-in ones. Three kinds:
 
 * :func:`generic_attacks`: text no env may accept (:data:`MUST_BE_INVALID`): JSON nested
   10,000 deep (longer than :data:`~envs.core.MAX_ACTION_CHARS`) and 1,500 deep
   (under it, deep enough for ``RecursionError`` in :func:`json.loads`), lone surrogates,
-  NUL bytes, a string just over the length limit; and text an env may accept or not
+  NUL bytes, a string just over the length limit, a 1 MiB string and a 1 MiB tool call,
+  a tool call with a 400-digit integer argument; and text an env may accept or not
   (:data:`MAY_BE_VALID`, e.g. a string just under the limit).
 * :func:`command_attacks`: the same payloads inside the env's own text commands
   (``search[\\ud800]``, ``go to a\\x00b``, a ``search[...]`` exactly at the length limit).
 * :func:`tool_call_attacks`: for a tool env (``env.tools`` holds OpenAI schemas), one call
   per tool and argument with a hostile value in that argument (lone surrogate, NUL, ``NaN``,
-  ``Infinity``, ``-Infinity``, ``1e999``, lists nested 1,500 deep, objects nested 600
-  deep, a wrong type) and benign values in
+  ``Infinity``, ``-Infinity``, ``1e999``, 400-digit integers of either sign (beyond a
+  float: ``float()`` and ``math.isfinite`` raise ``OverflowError``), lists nested 1,500
+  deep, objects nested 600 deep, a wrong type) and benign values in
   the others, in the form :func:`agents.parsing.parse_tool_call` produces
   (``{"name": ..., "arguments": {...}}``, ``json.dumps`` with its default ASCII escapes) and
   with raw characters; and per tool, ``arguments`` as a JSON string (OpenAI's wire form)
@@ -38,9 +40,14 @@ DEEP_JSON = "[" * DEEP + "]" * DEEP
 #: Objects nested as deep as fits in an argument (5 characters a level).
 DEEP_OBJECTS = '{"a":' * 600 + "1" + "}" * 600
 SURROGATE = "\ud800"
+#: An integer no float can hold (``float(HUGE_INT)`` raises ``OverflowError``).
+HUGE_INT = "9" * 400
+#: 1 MiB: a model that never stops, or a client that sends a file as the action.
+ONE_MB = 1 << 20
 #: ``json`` emits these tokens for float("nan") / float("inf"); ``1e999`` parses to inf.
 _TOKENS = {"__NAN__": "NaN", "__INF__": "Infinity", "__NINF__": "-Infinity",
-           "__BIG__": "1e999", "__DEEP__": DEEP_JSON,
+           "__BIG__": "1e999", "__HUGE__": HUGE_INT, "__NHUGE__": "-" + HUGE_INT,
+           "__DEEP__": DEEP_JSON,
            "__DEEPOBJ__": DEEP_OBJECTS}
 
 MUST_BE_INVALID: tuple[str, ...] = (
@@ -56,6 +63,9 @@ MUST_BE_INVALID: tuple[str, ...] = (
     "\ud800" * (MAX_ACTION_CHARS + 1),
     '{"name": NaN, "arguments": Infinity}',
     '{"name": "\\ud800", "arguments": {"a": "\\ud800", "b": "\\u0000"}}',
+    '{"name": "x", "arguments": {"n": ' + HUGE_INT + ', "m": -' + HUGE_INT + '}}',
+    "x" * ONE_MB,
+    '{"name": "x", "arguments": {"a": "' + "y" * ONE_MB + '"}}',
 )
 MAY_BE_VALID: tuple[str, ...] = (
     "x" * MAX_ACTION_CHARS,
@@ -69,7 +79,7 @@ def generic_attacks() -> list[tuple[str, bool]]:
 
 
 #: Payloads put into a text command (``search[...]``, ``go to ...``).
-PAYLOADS: tuple[str, ...] = (SURROGATE, "a\x00b", DEEP_JSON[:2000], "NaN", "1e999")
+PAYLOADS: tuple[str, ...] = (SURROGATE, "a\x00b", DEEP_JSON[:2000], "NaN", "1e999", HUGE_INT)
 _BRACKETED = re.compile(r"^\s*(\w+)\s*\[.*\]\s*$", re.DOTALL)
 
 
@@ -80,7 +90,7 @@ def command_attacks(env: Any, admissible: list[str] | None) -> list[str]:
     action exactly :data:`MAX_ACTION_CHARS` long. The env may accept them."""
     try:
         expert = env.unwrapped.expert_action()
-    except Exception:  # the checker reports raising experts elsewhere
+    except Exception:  # noqa: BLE001 -- any error: the checker reports raising experts elsewhere
         expert = None
     seen: dict[str, str] = {}
     for action in [*(admissible or []), *([expert] if expert else [])]:
@@ -111,9 +121,9 @@ def _benign(kind: str) -> Any:
 
 def _hostile(kind: str) -> list[Any]:
     """Hostile values for a parameter of JSON type ``kind`` (placeholders become tokens)."""
-    common = ["__NAN__", "__INF__", "__BIG__", "__DEEP__", "__DEEPOBJ__"]
+    common = ["__NAN__", "__INF__", "__BIG__", "__HUGE__", "__DEEP__", "__DEEPOBJ__"]
     if kind in ("integer", "number"):
-        return [*common, "__NINF__", SURROGATE, "1\x00"]
+        return [*common, "__NINF__", "__NHUGE__", SURROGATE, "1\x00"]
     return [SURROGATE, "ok " + SURROGATE + " ok", "a\x00b", *common]
 
 

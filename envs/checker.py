@@ -7,7 +7,8 @@ does not hide the others.
 
 Besides the well-behaved contract (determinism, info keys, snapshots), the checker plays
 an adversarial user: the inputs of :mod:`envs.adversarial` (deep JSON, lone surrogates,
-NUL, ``NaN``/``Infinity``/``1e999`` in tool arguments, strings at the length limit) must
+NUL, ``NaN``/``Infinity``/``1e999`` and 400-digit integers in tool arguments, strings at the
+length limit and of 1 MiB) must
 give invalid steps that change nothing; steps after the episode's end must pay 0 and stay
 ended; ``reset`` must reject wrong-type or misspelt ``options``; an env pickled after
 ``reset`` or mid-episode must keep its ``state_key`` and step like the original, or refuse to
@@ -20,8 +21,9 @@ import logging
 import math
 import pickle
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -155,12 +157,12 @@ def check_snapshot_restore(make_env: Callable[[], gym.Env], prefix: int = 3, fut
         return _check_inexact_snapshot(env)
     rng = np.random.default_rng(1)
     try:
-        obs, info = env.reset(seed=7, options={"task_id": _first_task(env)})
+        _, info = env.reset(seed=7, options={"task_id": _first_task(env)})
         for _ in range(prefix):  # walk a little, with expert moves where there are any
             a = env.unwrapped.expert_action() or _action(env, info, rng)
-            obs, _, term, trunc, info = env.step(a)
+            _, _, term, trunc, info = env.step(a)
             if term or trunc:
-                obs, info = env.reset(seed=7, options={"task_id": _first_task(env)})
+                _, info = env.reset(seed=7, options={"task_id": _first_task(env)})
                 break
         key = info["state_key"]
         blob = env.snapshot()
@@ -169,7 +171,7 @@ def check_snapshot_restore(make_env: Callable[[], gym.Env], prefix: int = 3, fut
         for _ in range(future):
             a = _action(env, info, rng)
             actions.append(a)
-            obs, _, term, trunc, info = env.step(a)
+            _, _, term, trunc, info = env.step(a)
             if term or trunc:
                 break
         env.restore(blob)
@@ -215,13 +217,13 @@ def check_bad_actions(make_env: Callable[[], gym.Env], n: int = 200) -> str:
             if i % 2 == 0:
                 bad = GARBAGE_ACTIONS[(i // 2) % len(GARBAGE_ACTIONS)]
                 key = info["state_key"]
-                obs, r, term, trunc, info = env.step(bad)
+                obs, _, term, trunc, info = env.step(bad)
                 assert info["action_valid"] is False, f"garbage {bad[:30]!r} was accepted"
                 assert isinstance(obs, str) and obs.strip(), "invalid action gave no explanation"
                 assert term or trunc or info["state_key"] == key, \
                     f"garbage {bad[:30]!r} changed the state"
             else:
-                obs, r, term, trunc, info = env.step(_action(env, info, rng))
+                obs, _, term, trunc, info = env.step(_action(env, info, rng))
             if term or trunc:
                 obs, info = env.reset(seed=i, options={"task_id": _first_task(env)})
         return f"{n} actions"

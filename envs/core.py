@@ -20,9 +20,10 @@ Contract (checked for every registered env by :mod:`envs.checker`):
 * Invalid input never raises: it is a step with ``action_valid=False``, an observation that
   says what was wrong, and the state unchanged. That includes the adversarial inputs the
   checker sends: JSON nested 10,000 deep, lone surrogates (``"\\ud800"``), NUL bytes,
-  ``NaN``/``Infinity``/``1e999`` inside JSON arguments, and text longer than
-  :data:`MAX_ACTION_CHARS`. :meth:`TurnEnv.step` itself rejects non-text, over-long and
-  non-Unicode (lone surrogate) actions; an env that decodes JSON must still check the
+  ``NaN``/``Infinity``/``1e999`` and integers too big for a float (400 digits) inside JSON
+  arguments, and text longer than :data:`MAX_ACTION_CHARS` (up to 1 MiB).
+  :meth:`TurnEnv.step` itself rejects non-text, over-long and non-Unicode (lone surrogate)
+  actions; an env that decodes JSON must still check the
   strings it decodes (``"\\ud800"`` escapes), and decodes with
   :func:`envs.tooljson.loads_tool_json`, which refuses deep nesting before ``json.loads``
   recurses (whatever the interpreter's recursion limit). A step that fails modifies no file.

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from algos.mismatch import MismatchConfig
 from algos.task_sampler import TaskSamplerConfig
@@ -39,7 +39,9 @@ class ModelConfig(_Section):
 
     path: str = "default"
     """HF model dir; ``default`` = SmolLM2-135M-Instruct (``agents.models.default_model_dir``),
-    ``tiny`` = the tiny random Llama used in tests."""
+    ``tiny`` = the tiny random Llama used in tests; a run dir (its newest checkpoint's
+    model); or a hub id (``org/name``) in the local Hugging Face cache, never downloaded
+    (``agents.models.hub_model_dir``; checked when training starts)."""
     backend: Literal["hf", "vllm"] = "hf"
     """Rollout backend (weights are synced into it after every update)."""
     dtype: Literal["float32", "bfloat16"] = "float32"
@@ -284,16 +286,50 @@ class SFTConfig(_Section):
     """Where the SFT'd model goes (default: ``OUT_DIR/sft``); use it as ``model.path``."""
 
 
+class WandbConfig(_Section):
+    """Weights & Biases logging (``pip install 'turngym[wandb]'``; docs/training.md).
+    ``logging.wandb=true`` is short for ``logging.wandb.enabled=true``. The wandb run gets
+    the resolved config once, when it is created; a resumed training run continues the same
+    wandb run (its id is kept in ``OUT_DIR/wandb/run-id``)."""
+
+    enabled: bool = False
+    project: str = Field(default="turngym", min_length=1, max_length=128)
+    """W&B project (without ``/ \\ # ? % :``)."""
+    entity: str | None = Field(default=None, min_length=1, max_length=128)
+    """W&B team or user (None: the account's default entity)."""
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+    """Run display name (None: the ``out_dir`` folder's name)."""
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=100)
+    mode: Literal["online", "offline", "disabled"] | None = None
+    """None: ``$WANDB_MODE`` if set, else ``online`` when W&B credentials are found
+    (``WANDB_API_KEY`` or a netrc entry for the W&B host), else ``offline`` (upload the
+    ``OUT_DIR/wandb/offline-run-*`` folders later with ``wandb sync``)."""
+
+    @field_validator("project")
+    @classmethod
+    def _project_chars(cls, value: str) -> str:
+        bad = sorted(set(value) & set("/\\#?%:"))
+        if bad:
+            raise ValueError(f"a W&B project name cannot contain {' '.join(bad)}")
+        return value
+
+
 class LoggingConfig(_Section):
     tensorboard: bool = True
-    wandb: bool = False
-    """Log to wandb in offline mode when the package is installed."""
+    """Scalars per step in ``OUT_DIR/tb``, and the resolved config as one text summary."""
+    wandb: WandbConfig = Field(default_factory=WandbConfig)
     progress: bool = True
     plot: bool = True
     rollouts: Literal["all"] | Annotated[int, Field(ge=0, le=1_000_000)] = 4
     """Trajectories of each step written to ``rollouts.jsonl`` in the run dir (the
     ``turngym eval`` format plus a ``step`` key): ``all``, a number N (one per group in
     turn, so N <= groups gives N different tasks), or 0 for none."""
+
+    @field_validator("wandb", mode="before")
+    @classmethod
+    def _wandb_shorthand(cls, value: Any) -> Any:
+        return {"enabled": value} if isinstance(value, bool) else value
 
 
 class DistributedConfig(_Section):
@@ -388,12 +424,20 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         node = data
         for i, part in enumerate(parts[:-1]):
             nxt = node.setdefault(part, {})
+            if isinstance(nxt, bool) and _has_enabled(parts[:i + 1]):
+                nxt = node[part] = {"enabled": nxt}  # `wandb: true`, then wandb.project=...
             if not isinstance(nxt, dict):
                 raise ConfigError(f"bad override {item!r}: {'.'.join(parts[:i + 1])} is not a "
                                   "section")
             node = nxt
         node[parts[-1]] = _parse_value(raw)
     return data
+
+
+def _has_enabled(loc: list[str]) -> bool:
+    """Whether the section at ``loc`` of :class:`TrainConfig` has an ``enabled`` switch."""
+    section = _section(tuple(loc), TrainConfig)
+    return section is not None and "enabled" in section.model_fields
 
 
 def _section(loc: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel] | None:
@@ -423,6 +467,9 @@ def _suggestion(err: dict[str, Any], root: type[BaseModel], prefix: str) -> str:
         return f" (did you mean {' or '.join(keys)}?)" if keys else ""
     section = _section(loc, root)
     if section is not None and not isinstance(err.get("input"), dict):
+        if "enabled" in section.model_fields:  # lora=..., logging.wandb=...: a switch
+            key = ".".join([prefix, *map(str, loc), "enabled"]).lstrip(".")
+            return f" (did you mean {key}=true?)"
         main = next((k for k in ("path", "id", "name") if k in section.model_fields), None)
         if main is not None:
             key = ".".join([prefix, *map(str, loc), main]).lstrip(".")
@@ -448,6 +495,7 @@ def _error_text(exc: ValidationError, root: type[BaseModel] | None = None,
         else:
             hint = _suggestion(err, root, prefix) if isinstance(root, type) and issubclass(
                 root, BaseModel) else ""
+            msg = msg.removeprefix("Value error, ")
             lines.append(f"{key}: {msg} (got {err.get('input')!r}){hint}")
     return "; ".join(lines)
 

@@ -24,6 +24,7 @@ from typing import Any
 from benchmarks.suite import Suite, SuiteEntry, check_suite
 from envs.errors import ConfigError
 from harness.eval_metrics import entry_metrics, merge_metrics
+from harness.progress import Progress, or_silent
 from harness.trajectory import Trajectory, write_jsonl
 
 logger = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ def _actor(settings: EvalSettings, backend: Any, env_id: str, seed: int) -> tupl
 
 
 def _run_entry(suite: Suite, entry: SuiteEntry, settings: EvalSettings, backend: Any,
-               tasks: list[tuple[str, int]], seed: int, progress: bool
+               tasks: list[tuple[str, int]], seed: int, progress: bool, reporter: Progress
                ) -> tuple[list[Trajectory], dict[str, Any]]:
     """Roll out one entry (one engine, G = samples) and compute its metrics."""
     from harness.rollout import RolloutConfig, RolloutEngine
@@ -145,6 +146,8 @@ def _run_entry(suite: Suite, entry: SuiteEntry, settings: EvalSettings, backend:
         seed=seed, history_length=settings.history_length, **entry.rollout)
     actor, agent = _actor(settings, backend, entry.env_id, seed)
     engine = RolloutEngine(entry.env_id, actor, agent, cfg)
+    reporter.phase(f"eval {entry.name}", len(tasks) * suite.samples, "episodes")
+    reporter.watch(engine)
     t0 = time.perf_counter()
     try:
         groups = engine.run(tasks, progress=progress, id_prefix=f"{entry.name}/")
@@ -162,12 +165,16 @@ def _run_entry(suite: Suite, entry: SuiteEntry, settings: EvalSettings, backend:
 
 
 def evaluate(suite: Suite, settings: EvalSettings, *, backend: Any = None,
-             progress: bool = False) -> EvalRun:
+             progress: bool = False, reporter: Progress | None = None) -> EvalRun:
     """Run every entry of ``suite`` with ``settings``' policy and return the metrics.
 
     ``backend``: an already built backend to use instead of building one (it is not
     closed here); otherwise one is built from ``settings`` and closed at the end.
+    ``progress``: the rollout engine's own bar of finished episodes. ``reporter``: a
+    :class:`harness.progress.Progress` that gets the phase ``setup`` (the model) and one
+    ``eval ENTRY`` phase per entry with its episodes done.
     """
+    reporter = or_silent(reporter)
     # ---- setup: validate everything before any model work
     settings.check()
     suite = suite.with_samples(settings.samples)
@@ -178,6 +185,7 @@ def evaluate(suite: Suite, settings: EvalSettings, *, backend: Any = None,
              for name, ts in check_suite(suite).items()}
     own_backend = backend is None and settings.policy != "scripted"
     if own_backend:
+        reporter.phase("setup")
         backend = build_backend(settings)
     elif settings.policy == "scripted":
         backend = None
@@ -188,7 +196,7 @@ def evaluate(suite: Suite, settings: EvalSettings, *, backend: Any = None,
     try:
         for entry in suite.entries:
             trajs, entries[entry.name] = _run_entry(suite, entry, settings, backend,
-                                                    tasks[entry.name], seed, progress)
+                                                    tasks[entry.name], seed, progress, reporter)
             all_trajs += trajs
             blocks.append((trajs, entry.name))
     finally:

@@ -1,4 +1,4 @@
-"""Training metrics: JSONL + TensorBoard (+ wandb offline when installed) + a PNG of curves.
+"""Training metrics: JSONL + TensorBoard (+ wandb, ``logging.wandb``) + a PNG of curves.
 
 Keys are namespaced (``env/success``, ``rollout/turns``, ``algo/step_group_size``,
 ``train/clip_frac``, ``time/rollout_s``, ``eval/success``); the full table is in
@@ -11,12 +11,18 @@ from __future__ import annotations
 import json
 import logging
 import math
+import netrc
+import os
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
+import yaml
+
+from envs.errors import MissingDependencyError
 
 logger = logging.getLogger(__name__)
 
@@ -62,14 +68,20 @@ def rollout_metrics(trajectories: Iterable[Any], prefix: str = "") -> dict[str, 
 
 
 class MetricsLogger:
-    """Write one JSON line per step to ``metrics.jsonl``, TensorBoard scalars, wandb."""
+    """Write one JSON line per step to ``metrics.jsonl``, TensorBoard scalars, wandb.
 
-    def __init__(self, out_dir: str | Path, *, tensorboard: bool = True, wandb: bool = False,
+    Each sink gets the run's resolved ``config`` once: TensorBoard as a text summary at
+    step 0 (``tb/config-logged`` marks it, so a resumed run does not add a second one), wandb
+    as ``config=`` when its run is created; a resumed run continues the wandb run whose id
+    is kept in ``wandb/run-id`` (``resume="allow"``), so its curves go on."""
+
+    def __init__(self, out_dir: str | Path, *, tensorboard: bool = True, wandb: Any = None,
                  config: dict[str, Any] | None = None, resume: bool = False,
                  resume_step: int | None = None):
-        """``resume``: append to ``metrics.jsonl`` instead of starting it again;
-        ``resume_step``: also drop its rows (and TensorBoard's points) after that step,
-        which a run killed after its last checkpoint had logged."""
+        """``wandb``: a :class:`harness.config.WandbConfig` (``True``: its defaults; None or
+        disabled: no wandb). ``resume``: append to ``metrics.jsonl`` instead of starting it
+        again; ``resume_step``: also drop its rows (and TensorBoard's points) after that
+        step, which a run killed after its last checkpoint had logged."""
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.out_dir / "metrics.jsonl"
@@ -79,22 +91,57 @@ class MetricsLogger:
             truncate_steps(self.path, resume_step)
         self._tb = None
         if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
+            purge = resume_step + 1 if resume and resume_step is not None else None
+            self._tb = self._open_tensorboard(config, resume, purge)
+        if wandb is True:
+            from harness.config import WandbConfig
 
-                purge = resume_step + 1 if resume and resume_step is not None else None
-                self._tb = SummaryWriter(str(self.out_dir / "tb"), purge_step=purge)
-            except ImportError:
-                logger.warning("tensorboard is not installed; skipping event files")
+            wandb = WandbConfig(enabled=True)
         self._wandb = None
-        if wandb:
-            try:
-                import wandb as wb
+        if wandb and wandb.enabled and wandb_mode(wandb.mode) != "disabled":
+            self._wandb = self._open_wandb(wandb, config, resume)
 
-                self._wandb = wb.init(project="turngym", dir=str(self.out_dir), mode="offline",
-                                      config=config or {})
-            except ImportError:
-                logger.warning("wandb is not installed; logging.wandb ignored")
+    def _open_tensorboard(self, config: dict[str, Any] | None, resume: bool,
+                          purge: int | None) -> Any:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            logger.warning("tensorboard is not installed; skipping event files")
+            return None
+        tb = SummaryWriter(str(self.out_dir / "tb"), purge_step=purge)
+        marker = self.out_dir / "tb" / TB_CONFIG_MARKER
+        if config is not None and not (resume and marker.exists()):
+            tb.add_text("config", config_text(config), 0)
+            tb.flush()
+            marker.write_text("the run's config is in these event files (text, step 0)\n")
+        return tb
+
+    def _open_wandb(self, wcfg: Any, config: dict[str, Any] | None, resume: bool) -> Any:
+        try:
+            import wandb as wb
+        except ImportError:
+            raise MissingDependencyError("logging.wandb.enabled=true needs wandb: "
+                                         "pip install 'turngym[wandb]'") from None
+        id_file = self.out_dir / "wandb" / "run-id"
+        run_id = id_file.read_text().strip() if resume and id_file.is_file() else None
+        mode = wandb_mode(wcfg.mode)
+        # wandb's banners (and its tips, printed by setup) only at the INFO level (-v)
+        settings = wb.Settings(silent=not logger.isEnabledFor(logging.INFO))
+        wb.setup(settings=settings)
+        # reinit="create_new": a run of the caller's own (or of a crashed train() in this
+        # process) is neither reused nor finished
+        run = wb.init(project=wcfg.project, entity=wcfg.entity,
+                      name=wcfg.name or self.out_dir.resolve().name, tags=list(wcfg.tags),
+                      mode=mode, dir=str(self.out_dir), id=run_id,
+                      resume="allow" if run_id else None,
+                      config=None if run_id else dict(config or {}), reinit="create_new",
+                      settings=settings)
+        if run_id is None:
+            id_file.parent.mkdir(parents=True, exist_ok=True)
+            id_file.write_text(f"{run.id}\n")
+        logger.info("wandb run %s (%s): %s", run.id, mode,
+                    run.url if mode == "online" else self.out_dir / "wandb")
+        return run
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         """Record ``metrics`` at ``step`` in every sink."""
@@ -117,6 +164,47 @@ class MetricsLogger:
         if self._wandb is not None:
             self._wandb.finish()
             self._wandb = None
+
+
+#: In ``OUT_DIR/tb``: the config's text summary was written there (not again on resume).
+TB_CONFIG_MARKER = "config-logged"
+
+#: ``logging.wandb.mode`` values; wandb's old ``$WANDB_MODE`` names map onto them.
+WANDB_MODES = {"online": "online", "offline": "offline", "disabled": "disabled",
+               "run": "online", "dryrun": "offline"}
+
+
+def config_text(config: dict[str, Any]) -> str:
+    """``config`` as YAML in a Markdown code block (TensorBoard's text summaries render
+    Markdown)."""
+    text = yaml.safe_dump(json.loads(json.dumps(config, default=str)), sort_keys=False)
+    return "\n".join(f"    {line}" for line in text.splitlines())
+
+
+def wandb_credentials() -> bool:
+    """Whether wandb would find an API key: ``$WANDB_API_KEY`` or a netrc entry (``$NETRC``,
+    else ``~/.netrc``) for the W&B host (``$WANDB_BASE_URL``, else ``api.wandb.ai``)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlsplit(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").netloc
+    path = os.environ.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
+    try:
+        auth = netrc.netrc(path).authenticators(host)
+    except (OSError, netrc.NetrcParseError):
+        return False
+    return bool(auth and auth[2])
+
+
+def wandb_mode(mode: str | None) -> str:
+    """``logging.wandb.mode`` as the run uses it: itself when set; else ``$WANDB_MODE`` when
+    it names a mode; else ``online`` with W&B credentials (:func:`wandb_credentials`) and
+    ``offline`` without."""
+    if mode is not None:
+        return mode
+    env = WANDB_MODES.get(os.environ.get("WANDB_MODE", "").strip().lower())
+    if env is not None:
+        return env
+    return "online" if wandb_credentials() else "offline"
 
 
 def truncate_steps(path: str | Path, step: int) -> int:
@@ -184,26 +272,12 @@ PLOT_KEYS = ("env/success", "eval/success", "env/return", "rollout/invalid_rate"
 def plot_curves(metrics_path: str | Path, png_path: str | Path,
                 keys: tuple[str, ...] = PLOT_KEYS) -> Path | None:
     """Plot the training curves in ``metrics.jsonl`` to a PNG (one panel per key)."""
-    rows = read_metrics(metrics_path)
-    present = [k for k in keys if any(r.get(k) is not None for r in rows)]
-    if not present:
+    from harness.plots import draw_curves, pyplot
+
+    fig = draw_curves(read_metrics(metrics_path), keys)
+    if fig is None:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = min(4, len(present))
-    nrows = math.ceil(len(present) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3 * nrows), squeeze=False)
-    for ax, key in zip(axes.flat, present):
-        pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3)
-        ax.set_title(key)
-        ax.set_xlabel("step")
-    for ax in list(axes.flat)[len(present):]:
-        ax.axis("off")
-    fig.tight_layout()
+    plt = pyplot()
     fig.savefig(png_path, dpi=80)
     plt.close(fig)
     return Path(png_path)

@@ -9,7 +9,9 @@ A run dir is an eval run (``results.json`` + ``trajectories.jsonl`` written by
   last logged value of every metric key and the step it was logged at (eval keys are
   logged only on eval steps, so the last line alone would miss them);
 * plots as base64 PNGs (matplotlib): success per task type with CI error bars, turn-length
-  histograms, and training curves when a training run is given;
+  histograms, and training curves when a training run is given; steps, turns and counts
+  get whole-number ticks, and a series that is constant up to float noise is drawn flat
+  (:func:`harness.plots.steady_ylim`), not stretched until its noise looks like movement;
 * a trajectory viewer (vanilla JS, episodes embedded as JSON): pick an episode, step
   through its turns, see prompt, response, action, reward, validity and ``state_key``.
   It holds the eval trajectories and the training rollouts (the newest ``max_episodes``,
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from envs.errors import ConfigError
+from harness.plots import draw_curves, integer_ticks, pyplot
 from harness.trajectory import Trajectory, read_jsonl
 
 logger = logging.getLogger(__name__)
@@ -87,28 +90,19 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- plots
-def _png(fig: Any) -> str:
+def _png(fig: Any, alt: str = "plot") -> str:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
     plt.close(fig)
-    return ('<img class="plot" alt="plot" src="data:image/png;base64,'
+    return (f'<img class="plot" alt="{html.escape(alt)}" src="data:image/png;base64,'
             + base64.b64encode(buf.getvalue()).decode() + '">')
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_task_types(results: dict[str, Any], title: str) -> str:
     """Bars of success per (entry, task type) with 95% Wilson error bars."""
-    plt = _pyplot()
+    plt = pyplot()
     labels, rates, lo, hi = [], [], [], []
     for name, e in results["entries"].items():
         for t, b in e["by_type"].items():
@@ -129,13 +123,15 @@ def plot_task_types(results: dict[str, Any], title: str) -> str:
 
 def plot_turn_hist(results: dict[str, Any], title: str) -> str:
     """Histogram of episode lengths (turns), one series per entry."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for name, e in results["entries"].items():
         hist = {int(k): v for k, v in e.get("turns_hist", {}).items()}
         if hist:
             xs = sorted(hist)
             ax.bar(xs, [hist[x] for x in xs], alpha=0.6, label=name)
+    integer_ticks(ax.xaxis)
+    integer_ticks(ax.yaxis)
     ax.set_xlabel("turns per episode")
     ax.set_ylabel("episodes")
     ax.set_title(title)
@@ -146,17 +142,14 @@ def plot_turn_hist(results: dict[str, Any], title: str) -> str:
 
 
 def plot_training(metrics_path: Path) -> str | None:
-    """The training curves of ``metrics.jsonl`` (:func:`harness.metrics_log.plot_curves`)."""
-    import tempfile
+    """The training curves of ``metrics.jsonl`` (the keys of
+    :data:`harness.metrics_log.PLOT_KEYS`, drawn by :func:`draw_curves`)."""
+    from harness.metrics_log import PLOT_KEYS, read_metrics
 
-    from harness.metrics_log import plot_curves
-
-    with tempfile.TemporaryDirectory() as tmp:
-        png = plot_curves(metrics_path, Path(tmp) / "curves.png")
-        if png is None:
-            return None
-        data = base64.b64encode(png.read_bytes()).decode()
-    return f'<img class="plot" alt="training curves" src="data:image/png;base64,{data}">'
+    fig = draw_curves(read_metrics(metrics_path), PLOT_KEYS)
+    if fig is None:
+        return None
+    return _png(fig, alt="training curves")
 
 
 # ---------------------------------------------------------------- tables

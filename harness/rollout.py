@@ -134,6 +134,9 @@ class RolloutEngine:
         self._procs: Any = None  # harness.rollout_procs.ScriptedProcessPool, when used
         self._generate_calls = 0
         self.last_metrics: dict[str, float] = {}
+        self.on_episodes: Any = None
+        """``on_episodes(done, total, tokens)``: called as episodes of a run finish (running
+        counts; ``tokens`` generated so far), e.g. :meth:`harness.progress.Progress.advance`."""
 
     # ------------------------------------------------------------------ pool
     def resolve_mode(self) -> str:
@@ -293,10 +296,15 @@ class RolloutEngine:
         G = self.cfg.group_size
         with ProgressBar(len(tasks) * G, f"rollout {self.env_id}", enabled=progress) as bar:
             groups, parts = self._procs.run(tasks, horizon, expert_prefix, id_prefix, self,
-                                            on_done=lambda n: bar.update(n * G))
+                                            on_done=lambda n: self._done(bar, n * G, bar.total))
         self.last_metrics = merge_metrics(parts, time.perf_counter() - t0)
         self.last_metrics["rollout/processes"] = float(self._procs.n)
         return groups
+
+    def _done(self, bar: ProgressBar, done: int, total: int) -> None:
+        bar.update(done)
+        if self.on_episodes is not None:
+            self.on_episodes(done, total, 0)
 
     def drive(self, episodes: list[Episode], horizon: int | None, expert_prefix: int,
               progress: bool, reset: bool) -> list[Group]:

@@ -79,6 +79,7 @@ class EpisodeLoop:
         self.model_wall = 0.0
         self.env_wait = 0.0
         self.agent_wall = 0.0
+        self.tokens = 0  # generated, for the progress hook
         self._rebuilds0, self._timeouts0 = pool.rebuilds, pool.timeouts
 
     # ------------------------------------------------------------------ phases
@@ -235,6 +236,7 @@ class EpisodeLoop:
         gens = eng.generate([p.ids for _, p in ready], self.counts)
         wall = time.perf_counter() - t0
         self.model_wall += wall
+        self.tokens += sum(len(g.ids) for g in gens)
         self._count("rollout/generate_calls")
         pending = []
         for (e, prompt), gen in zip(ready, gens):
@@ -337,8 +339,14 @@ class EpisodeLoop:
         self.counts[key] = self.counts.get(key, 0.0) + n
 
     def _progress(self) -> None:
-        if self.bar is not None and self.bar.enabled:
-            self.bar.update(sum(not e.live for e in self.episodes))
+        hook = getattr(self.engine, "on_episodes", None)  # RolloutEngine.on_episodes
+        bar = self.bar is not None and self.bar.enabled
+        if bar or hook is not None:
+            done = sum(not e.live for e in self.episodes)
+            if bar:
+                self.bar.update(done)
+            if hook is not None:
+                hook(done, len(self.episodes), self.tokens)
 
     def metrics(self, wall_s: float, trajs: list[Trajectory]) -> dict[str, float]:
         """Engine-level numbers of this loop (``rollout/*`` keys)."""

@@ -1,7 +1,7 @@
 """Metrics and a rich summary table of a list of trajectories.
 
 :func:`summarize` returns flat, namespaced floats (``rollout/success``, ...) for logs;
-:func:`render_summary` prints them as a table (the CLI owns the console).
+:func:`summary_rows` words them as table rows (the CLI owns the console and prints them).
 
 Metric keys:
 
@@ -23,7 +23,6 @@ Metric keys:
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from harness.trajectory import StopReason, Trajectory
 
@@ -62,19 +61,13 @@ def per_task_type(trajs: list[Trajectory]) -> dict[str, float]:
     return {f"rollout/success/{k}": sum(v) / len(v) for k, v in sorted(by.items())}
 
 
-def render_summary(trajs: list[Trajectory], console: Any, *, title: str = "rollout summary",
-                   engine_metrics: dict[str, float] | None = None) -> dict[str, float]:
-    """Print a table of :func:`summarize` (and the engine's wall split); return the metrics."""
-    from rich.table import Table
-
+def summary_rows(trajs: list[Trajectory],
+                 engine_metrics: dict[str, float] | None = None) -> list[tuple[str, str]]:
+    """``(label, value)`` rows of :func:`summarize` (and the engine's wall split) as text,
+    for the CLI to print."""
     m = summarize(trajs)
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
     if m["rollout/episodes"] == 0:
-        table.add_row("episodes", "0")
-        console.print(table)
-        return m
+        return [("episodes", "0")]
     rows = [("episodes", f"{m['rollout/episodes']:.0f}"),
             ("success", f"{m['rollout/success']:.1%}"),
             ("mean return", f"{m['rollout/return_mean']:.3f}"),
@@ -90,14 +83,11 @@ def render_summary(trajs: list[Trajectory], console: Any, *, title: str = "rollo
                  f"{env_s:.2f}s ({env_s / total:.0%}) / {model_s:.2f}s ({model_s / total:.0%})"))
     if engine_metrics:
         e = engine_metrics
-        rows.append(("wall", f"{e.get('rollout/wall_s', 0):.2f}s, "
-                             f"{e.get('rollout/turns_per_s', 0):.1f} turns/s"))
+        rows.append(("wall", (f"{e.get('rollout/wall_s', 0):.2f}s, "
+                              f"{e.get('rollout/turns_per_s', 0):.1f} turns/s")))
         rows.append(("wall in generate / env wait",
-                     f"{e.get('rollout/model_wall_s', 0):.2f}s / "
-                     f"{e.get('rollout/env_wait_s', 0):.2f}s"))
+                     (f"{e.get('rollout/model_wall_s', 0):.2f}s / "
+                      f"{e.get('rollout/env_wait_s', 0):.2f}s")))
     for key, value in per_task_type(trajs).items():
         rows.append((f"success {key.rsplit('/', 1)[-1]}", f"{value:.1%}"))
-    for name, value in rows:
-        table.add_row(name, value)
-    console.print(table)
-    return m
+    return rows

@@ -1,8 +1,9 @@
 """Run folders: one folder per run, never overwritten; a run's model by its folder's name.
 
-- :func:`check_new_run`: ``turngym train`` refuses an ``out_dir`` that already holds a run
-  (its metrics, batches, TensorBoard events or checkpoints) unless it resumes it, before any
-  work, so a second run never deletes or mixes into the first one's files.
+- :func:`check_run_start`: ``train()`` (the library call and ``turngym train`` alike)
+  refuses an ``out_dir`` that already holds a run (its metrics, batches, rollouts,
+  TensorBoard events, wandb runs or checkpoints) unless it resumes it, before any work, so a
+  second run never deletes or mixes into the first one's files (:func:`check_new_run`).
 - :func:`config_changes`: what differs between a checkpoint's config and the config a run
   resumes it with; resuming with changes that alter training is refused unless
   ``checkpoint.resume_allow_changes=true`` (``--resume-changed``).
@@ -19,12 +20,12 @@ from typing import Any
 
 import yaml
 
-from envs.errors import CheckpointError, ConfigError
+from envs.errors import CheckpointError, ConfigError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
 
 #: What a finished or running training run leaves in its ``out_dir``.
-RUN_FILES = ("metrics.jsonl", "batches.jsonl", "checkpoints", "tb")
+RUN_FILES = ("metrics.jsonl", "batches.jsonl", "rollouts.jsonl", "checkpoints", "tb", "wandb")
 
 #: Config keys (and sections, ending in ".") a resumed run may change freely: they change
 #: how long it runs, where it logs or how it is evaluated, not what it trains on.
@@ -38,8 +39,44 @@ def check_new_run(out_dir: str | Path) -> None:
     found = [name for name in RUN_FILES if (out / name).exists()]
     if found:
         raise ConfigError(f"out_dir {str(out)!r} exists and holds a run ({', '.join(found)}): "
-                          f"pass --resume {out} to continue it, or a new out_dir "
-                          f"(out_dir={out}-2)")
+                          f"pass --resume {out} (from Python: train(cfg, resume={str(out)!r})) "
+                          f"to continue it, or a new out_dir (out_dir={out}-2)")
+
+
+def free_run_dir(out_dir: str | Path) -> Path:
+    """``out_dir`` when it is missing or empty, else the first missing or empty sibling
+    ``out_dir-2``, ``out_dir-3``, ... (a command that makes several runs, e.g. the
+    quickstart, never writes into an earlier invocation's folder)."""
+    out = Path(out_dir)
+    n = 1
+    while True:
+        cand = out if n == 1 else out.with_name(f"{out.name}-{n}")
+        if not cand.exists() or (cand.is_dir() and not any(cand.iterdir())):
+            return cand
+        n += 1
+
+
+def check_run_start(cfg: Any, resume: str | Path | None) -> None:
+    """What ``harness.train.train`` checks before any work, on every rank: a new run
+    (``resume`` None) needs an ``out_dir`` that holds none (:func:`check_new_run`); a hub id
+    in ``model.path`` (or the teacher's ``teacher.path``) must be in the local Hugging Face
+    cache (:func:`agents.models.hub_model_dir`); ``logging.wandb.enabled`` needs wandb."""
+    if resume is None:
+        check_new_run(cfg.out_dir)
+    from agents.models import hub_model_dir, is_hub_id
+
+    paths = [("model.path", cfg.model.path)]
+    if cfg.algo.uses_teacher:
+        paths.append(("teacher.path", cfg.teacher.path))
+    for key, value in paths:
+        if value and is_hub_id(value):
+            hub_model_dir(value, key)
+    if cfg.logging.wandb.enabled:
+        from importlib.util import find_spec
+
+        if find_spec("wandb") is None:
+            raise MissingDependencyError("logging.wandb.enabled=true needs wandb: "
+                                         "pip install 'turngym[wandb]'")
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from harness.config import TrainConfig
+from harness.progress import Progress, or_silent
 
 logger = logging.getLogger(__name__)
 
@@ -79,24 +80,28 @@ def expert_episode(env: Any, agent: Any, tokenizer: Any, task_id: str, seed: int
     return pairs, e.won
 
 
-def collect_expert_samples(cfg: TrainConfig, agent: Any, tokenizer: Any, tasks: list
+def collect_expert_samples(cfg: TrainConfig, agent: Any, tokenizer: Any, tasks: list,
+                           reporter: Progress | None = None
                            ) -> tuple[list[tuple[list[int], list[int]]], dict[str, float]]:
     """Run the scripted expert on ``tasks``; returns ``(prompt_ids, response_ids)`` pairs.
 
     The rollout engine's scripted path records no token ids (there is no model), so the
-    expert is played here, on the engine's env factory and episode code.
+    expert is played here, on the engine's env factory and episode code. ``reporter`` gets
+    the episodes done.
     """
+    reporter = or_silent(reporter)
     from harness.rollout_workers import EnvFactory
 
     env = EnvFactory.for_env(cfg.env.id, cfg.env.kwargs, cfg.rollout.max_turns)()
     pairs: list[tuple[list[int], list[int]]] = []
     wins = 0
     try:
-        for task_id, seed in tasks:
+        for n, (task_id, seed) in enumerate(tasks):
             p, won = expert_episode(env, agent, tokenizer, task_id, seed,
                                     max_tokens=cfg.rollout.max_tokens)
             pairs.extend(p)
             wins += won
+            reporter.advance(n + 1, len(tasks))
     finally:
         env.close()
     too_long = sum(len(r) > cfg.rollout.max_tokens for _, r in pairs)
@@ -109,11 +114,19 @@ def collect_expert_samples(cfg: TrainConfig, agent: Any, tokenizer: Any, tasks: 
 
 
 def sft_epochs(learner: Any, pairs: list[tuple[list[int], list[int]]], cfg: TrainConfig,
-               pad_id: int, progress_cb: Any = None) -> list[float]:
-    """Cross-entropy on response tokens; returns the mean loss of each epoch."""
+               pad_id: int, progress_cb: Any = None, reporter: Progress | None = None
+               ) -> list[float]:
+    """Cross-entropy on response tokens; returns the mean loss of each epoch.
+
+    ``progress_cb(epoch, loss)`` after each epoch; ``reporter`` gets the phase ``sft`` with
+    the batches done over all epochs and the response tokens trained on."""
     from harness.learner import response_logprobs
 
     s = cfg.sft
+    reporter = or_silent(reporter)
+    per_epoch = -(-len(pairs) // s.batch_size)  # ceil
+    reporter.phase("sft", s.epochs * per_epoch, "batches")
+    done, seen = 0, 0
     gen = torch.Generator().manual_seed(cfg.seed)
     for group in learner.optimizer.param_groups:
         group["lr"] = s.lr
@@ -136,6 +149,8 @@ def sft_epochs(learner: Any, pairs: list[tuple[list[int], list[int]]], cfg: Trai
             torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
             learner.optimizer.step()
             n_tok += tokens
+            done, seen = done + 1, seen + tokens
+            reporter.advance(done, tokens=seen)
         losses.append(total / max(n_tok, 1))
         if progress_cb is not None:
             progress_cb(epoch + 1, losses[-1])
@@ -143,8 +158,13 @@ def sft_epochs(learner: Any, pairs: list[tuple[list[int], list[int]]], cfg: Trai
     return losses
 
 
-def run_sft(cfg: TrainConfig, progress_cb: Any = None) -> dict[str, Any]:
-    """Collect expert data, fine-tune, save. Returns losses, data stats and the model dir."""
+def run_sft(cfg: TrainConfig, progress_cb: Any = None, reporter: Progress | None = None
+            ) -> dict[str, Any]:
+    """Collect expert data, fine-tune, save. Returns losses, data stats and the model dir.
+
+    ``progress_cb(epoch, loss)`` after each epoch. ``reporter`` (a
+    :class:`harness.progress.Progress`) gets the phases ``expert data`` (episodes),
+    ``setup`` (the model), ``sft`` (batches, tokens) and ``save``."""
     from agents.agent import Agent
     from agents.models import load_tokenizer, resolve_model_dir
     from harness.learner import Learner
@@ -161,12 +181,16 @@ def run_sft(cfg: TrainConfig, progress_cb: Any = None) -> dict[str, Any]:
     agent = Agent(tokenizer=tok, family=family, history_length=cfg.rollout.history_length,
                   max_prompt_tokens=cfg.rollout.max_prompt_tokens)
     tasks = TaskSampler(train_ids, cfg.seed + 7).sample(cfg.sft.num_tasks)
-    pairs, stats = collect_expert_samples(cfg, agent, tok, tasks)
+    reporter = or_silent(reporter)
+    reporter.phase("expert data", len(tasks), "episodes")
+    pairs, stats = collect_expert_samples(cfg, agent, tok, tasks, reporter)
     if not pairs:
         raise RuntimeError(f"the scripted expert of {cfg.env.id} produced no valid turns")
+    reporter.phase("setup")
     learner = Learner(model_dir, cfg)
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    losses = sft_epochs(learner, pairs, cfg, int(pad_id), progress_cb)
+    losses = sft_epochs(learner, pairs, cfg, int(pad_id), progress_cb, reporter)
+    reporter.phase("save")
     out = Path(cfg.sft.out_dir or Path(cfg.out_dir) / "sft")
     learner.save_model(out)
     tok.save_pretrained(str(out))

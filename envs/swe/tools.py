@@ -13,7 +13,8 @@ cannot make them read or write anything outside. Such a path is a tool error tha
 
 Hostile arguments are parse errors, never exceptions: a string that is not valid UTF-8 (a
 lone surrogate), a NUL byte in ``command`` or ``path``, a ``NaN``/``Infinity``/``1e999``
-or fractional line number or timeout, JSON nested deeper than
+or fractional line number or timeout (an integer too big for a float, ``10**400``, is an
+out-of-range line number, or a timeout clamped like any long one), JSON nested deeper than
 :data:`envs.tooljson.MAX_JSON_DEPTH` (measured before decoding, so the interpreter's
 recursion limit plays no part). ``edit`` and
 ``create`` write atomically (encode, write a temporary file beside the target, rename), so
@@ -25,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -161,12 +163,12 @@ def _check_number(tool: str, key: str, value: Any) -> int | float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ToolError(f"Invalid action: argument {key!r} of {tool} must be a number.")
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):  # an int is always finite
         kind = "positive number of seconds" if key == "timeout" else "line number"
         raise ToolError(f"Invalid action: argument {key!r} of {tool} must be a finite {kind}, "
                         f"got {value!r}.")
-    if key == "timeout":
-        return float(value)
+    if key == "timeout":  # an int beyond a float (10**400) is clamped, not an OverflowError
+        return float(max(-sys.float_info.max, min(value, sys.float_info.max)))
     if value != int(value):
         raise ToolError(f"Invalid action: argument {key!r} of {tool} must be a whole line "
                         f"number, got {value!r}.")

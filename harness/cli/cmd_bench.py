@@ -22,7 +22,9 @@ from typing import Any
 import typer
 from rich.console import Console
 
-console = Console()
+from harness.cli.output import emit_table, json_option, messages
+
+console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 
 #: Modules under benchmarks/ with a ``main`` that are not performance scripts (``learning`` is a
 #: multi-seed training run of about an hour: run it on its own).
@@ -89,18 +91,19 @@ def bench_cmd(
     bench_dir: str | None = typer.Option(None, "--dir", help="Scripts folder (default: "
                                             "the repo's benchmarks/)."),
     timeout: float = typer.Option(3600.0, help="Per script timeout (s)."),
+    json_out: bool = json_option(),
 ) -> None:
     """Run performance scripts and write one JSON with machine info and commit."""
-    from rich.table import Table
-
     from benchmarks._common import RESULTS_DIR, write_result
     from envs.errors import ConfigError
 
     folder = Path(bench_dir) if bench_dir else RESULTS_DIR.parent
     scripts = discover(folder)
     if list_:
-        for name, path in scripts.items():
-            console.print(f"{name}{'  (--quick)' if supports_quick(path) else ''}")
+        emit_table(["script", "quick"], [[name, supports_quick(path)]
+                                         for name, path in scripts.items()],
+                   title="performance scripts", json_out=json_out, console=console,
+                   formats={"quick": lambda q: "--quick" if q else "-"})
         return
     unknown = sorted(set(names or []) - set(scripts))
     if unknown:
@@ -108,22 +111,21 @@ def bench_cmd(
     chosen = {n: scripts[n] for n in (names or scripts)}
     results_dir = folder / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
+    say = messages(console, json_out)
     runs = []
     for name, path in chosen.items():
-        console.print(f"[bold]bench[/bold] {name} ...")
+        say.print(f"[bold]bench[/bold] {name} ...")
         runs.append(run_script(name, path, quick=quick, timeout_s=timeout,
                                results_dir=results_dir))
     out_path = Path(out) if out else results_dir / "bench.json"
     written = write_result(out_path.stem, {"runs": runs}, config={"quick": quick,
                            "names": list(chosen)}, out_dir=out_path.parent)
-    table = Table(title="turngym bench")
-    for col in ("script", "rc", "wall s", "results"):
-        table.add_column(col)
-    for r in runs:
-        table.add_row(r["name"], str(r["returncode"]), f"{r['wall_s']:.1f}",
-                      ", ".join(r["results_files"]) or "-")
-    console.print(table)
-    console.print(f"wrote {written}")
+    emit_table(["script", "rc", "wall_s", "results"],
+               [[r["name"], r["returncode"], r["wall_s"], r["results_files"]] for r in runs],
+               title="turngym bench", json_out=json_out, console=console,
+               right=["rc", "wall_s"],
+               formats={"wall_s": "{:.1f}", "results": lambda names: ", ".join(names) or "-"})
+    say.print(f"wrote {written}")
     if any(r["returncode"] != 0 for r in runs):
         raise typer.Exit(1)
 

@@ -9,7 +9,9 @@ from typing import Any
 import typer
 from rich.console import Console
 
-console = Console()
+from harness.cli.output import emit_json, emit_table, json_option, messages
+
+console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 
 
 def _fmt_ci(block: dict[str, Any]) -> str:
@@ -19,35 +21,29 @@ def _fmt_ci(block: dict[str, Any]) -> str:
 
 def render_results(results: dict[str, Any], con: Any) -> None:
     """Print the per-entry table and the per-type breakdown of a results document."""
-    from rich.table import Table
-
-    table = Table(title=f"{results['suite']} · {results['label']} · n={results['samples']} "
-                        f"· seed {results['seed']}")
     rows = [*results["entries"].items(), ("overall", results["overall"])]
     has_tokens = any(e["tokens"]["per_episode"] for _, e in rows)
     has_cost = any(e["cost_per_episode"] for _, e in rows)
     cols = ["entry", "episodes", "success [95% CI]", "pass@k", "turns", "invalid",
             "stop reasons", "wall s/ep"] + ["tokens/ep"] * has_tokens + ["cost/ep"] * has_cost
-    for col in cols:
-        table.add_column(col, justify="left" if col in ("entry", "stop reasons") else "right")
+    cells = []
     for name, e in rows:
         passk = " ".join(f"@{k} {v:.2f}" for k, v in e["pass_at_k"].items())
         stops = ", ".join(f"{k} {v:.0%}" for k, v in e["stop_reasons"].items())
-        cells = [name, str(e["episodes"]), _fmt_ci(e["success"]), passk,
-                 f"{e['turns_mean']:.1f}", f"{e['invalid_rate']:.1%}", stops,
-                 f"{e['wall_s_per_episode']:.2f}"]
-        cells += [f"{e['tokens']['per_episode']:.0f}"] * has_tokens
-        cells += [f"${e['cost_per_episode']:.4f}"] * has_cost
-        table.add_row(*cells)
-    con.print(table)
-    types = Table(title="success by task type")
-    for col in ("entry", "type", "episodes", "success [95% CI]", "turns"):
-        types.add_column(col, justify="left" if col in ("entry", "type") else "right")
-    for name, e in results["entries"].items():
-        for t, b in e["by_type"].items():
-            types.add_row(name, t, str(b["success"]["n"]), _fmt_ci(b["success"]),
-                          f"{b['turns_mean']:.1f}")
-    con.print(types)
+        row = [name, str(e["episodes"]), _fmt_ci(e["success"]), passk,
+               f"{e['turns_mean']:.1f}", f"{e['invalid_rate']:.1%}", stops,
+               f"{e['wall_s_per_episode']:.2f}"]
+        row += [f"{e['tokens']['per_episode']:.0f}"] * has_tokens
+        row += [f"${e['cost_per_episode']:.4f}"] * has_cost
+        cells.append(row)
+    emit_table(cols, cells, console=con, right=set(cols) - {"entry", "stop reasons"},
+               title=f"{results['suite']} · {results['label']} · n={results['samples']} "
+                     f"· seed {results['seed']}")
+    types = [[name, t, str(b["success"]["n"]), _fmt_ci(b["success"]), f"{b['turns_mean']:.1f}"]
+             for name, e in results["entries"].items() for t, b in e["by_type"].items()]
+    emit_table(["entry", "type", "episodes", "success [95% CI]", "turns"], types,
+               console=con, keys=["entry", "type"], title="success by task type",
+               right=["episodes", "success [95% CI]", "turns"])
 
 
 def eval_cmd(
@@ -70,8 +66,11 @@ def eval_cmd(
     dtype: str | None = typer.Option(None, help="hf/vllm dtype (auto, float32, bfloat16)."),
     out: str | None = typer.Option(None, "--out", help="Output dir (default runs/eval-SUITE-TIME)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
+    json_out: bool = json_option(),
 ) -> None:
-    """Run an evaluation suite; write results.json and trajectories.jsonl into --out."""
+    """Run an evaluation suite; write results.json and trajectories.jsonl into --out.
+
+    ``--json`` prints the results document (the same as ``results.json``) on stdout."""
     from benchmarks.suite import load_suite
     from harness.evaluate import EvalSettings, evaluate
     from harness.runs import run_model_dir
@@ -88,8 +87,12 @@ def eval_cmd(
     out_dir = Path(out or f"runs/eval-{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     run = evaluate(spec, settings, progress=progress)
     res, traj = run.write(out_dir)
-    render_results(run.results, console)
-    console.print(f"wrote {res} and {traj} ({len(run.trajectories)} trajectories)")
+    if json_out:
+        emit_json(run.results, console)
+    else:
+        render_results(run.results, console)
+    messages(console, json_out).print(f"wrote {res} and {traj} ({len(run.trajectories)} "
+                                      "trajectories)")
 
 
 def register(app: typer.Typer) -> None:

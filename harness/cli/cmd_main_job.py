@@ -15,11 +15,12 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from harness.cli.output import emit_table, json_option, messages
+from harness.cli.progress_view import progress_view
 from harness.eval_metrics import difference_interval, wilson_interval
 
-console = Console()
+console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 
 #: The settings when the repo's ``configs/quickstart.yaml`` is not around (an installed wheel).
 FALLBACK = ["steps=3", "out_dir=runs/quickstart", "env.id=turngym/Maze-v0",
@@ -44,52 +45,57 @@ def quickstart_config(overrides: list[str]):
 def quickstart(
     overrides: list[str] | None = typer.Argument(None, help="KEY=VALUE overrides of "
                                                     "configs/quickstart.yaml, e.g. steps=4."),
+    json_out: bool = json_option(),
 ) -> None:
     """SFT warm start + GiGPO on the default model; prints held-out success before/after,
     with 95% intervals and the RL phase's change."""
+    from harness.runs import free_run_dir
     from harness.sft import run_sft
     from harness.train import train
 
     cfg = quickstart_config(list(overrides or []))
-    out = Path(cfg.out_dir)
+    out = free_run_dir(cfg.out_dir)
+    say = messages(console, json_out)
+    if out != Path(cfg.out_dir):
+        say.print(f"{cfg.out_dir} holds an earlier quickstart: this one writes {out}")
     t0 = time.perf_counter()
-    console.rule("[bold]1/3 held-out success of the base model")
-    base = train(cfg.model_copy(update={"steps": 0, "out_dir": str(out / "base")}))["before"]
-    console.print(f"base: success {base['eval/success']:.3f}")
+    say.rule("[bold]1/3 held-out success of the base model")
+    with progress_view(say, "base model", cfg.logging.progress) as reporter:
+        base = train(cfg.model_copy(update={"steps": 0, "out_dir": str(out / "base")}),
+                     reporter=reporter)["before"]
+    say.print(f"base: success {base['eval/success']:.3f}")
 
-    console.rule("[bold]2/3 SFT warm start on expert trajectories")
+    say.rule("[bold]2/3 SFT warm start on expert trajectories")
     sft_cfg = cfg.model_copy(deep=True)
     sft_cfg.sft.out_dir = str(out / "sft")
-    sft = run_sft(sft_cfg, progress_cb=lambda e, loss: console.print(
-        f"  sft epoch {e}: loss {loss:.4f}"))
+    with progress_view(say, "sft", cfg.logging.progress) as reporter:
+        sft = run_sft(sft_cfg, progress_cb=lambda e, loss: say.print(
+            f"  sft epoch {e}: loss {loss:.4f}"), reporter=reporter)
 
-    console.rule(f"[bold]3/3 {cfg.algo.name} from the SFT model, {cfg.steps} steps")
+    say.rule(f"[bold]3/3 {cfg.algo.name} from the SFT model, {cfg.steps} steps")
     rl_cfg = cfg.model_copy(deep=True)
     rl_cfg.model.path = sft["model_dir"]
     rl_cfg.out_dir = str(out / "rl")
-
-    def show(step: int, m: dict) -> None:
-        console.print(f"  step {step}/{cfg.steps}: train success {m.get('env/success', 0):.3f} "
-                      f"loss {m.get('algo/loss', float('nan')):.4f} "
-                      f"({m.get('time/step_s', 0):.0f}s)")
-
-    rl = train(rl_cfg, progress_cb=show)
+    with progress_view(say, cfg.algo.name, cfg.logging.progress) as reporter:
+        rl = train(rl_cfg, reporter=reporter)  # a line per step (success, loss, time, ETA)
     n = cfg.eval.num_tasks
-    table = Table(title=f"held-out success, {n} tasks of {cfg.env.id} ({cfg.env.eval_split} "
-                        f"split, temperature {cfg.eval.temperature}, one episode each)")
-    table.add_column("model", no_wrap=True)
-    for col in ("success", "95% interval", "return", "invalid rate"):
-        table.add_column(col)
-    rows = (("base (before)", base), ("after SFT", rl["before"]),
-            (f"after SFT + {cfg.algo.name} (after)", rl["after"]))
-    for name, m in rows:
-        lo, hi = wilson_interval(wins(m, n), n)
-        table.add_row(name, f"{m['eval/success']:.3f}", f"[{lo:.3f}, {hi:.3f}]",
-                      f"{m['eval/return']:.3f}", f"{m.get('eval/invalid_rate', 0):.3f}")
-    console.print(table)
-    console.print(lift_line(cfg.algo.name, rl["before"], rl["after"], n))
-    console.print(f"wall time {time.perf_counter() - t0:.0f}s; run dir {out} "
-                  f"(rl/metrics.jsonl, rl/curves.png, rl/tb, rl/checkpoints)")
+    rows = []
+    for name, m in (("base (before)", base), ("after SFT", rl["before"]),
+                    (f"after SFT + {cfg.algo.name} (after)", rl["after"])):
+        if m is None:  # steps=0: no RL phase
+            continue
+        rows.append([name, m["eval/success"], list(wilson_interval(wins(m, n), n)),
+                     m["eval/return"], m.get("eval/invalid_rate", 0.0)])
+    emit_table(["model", "success", "95% interval", "return", "invalid rate"], rows,
+               title=f"held-out success, {n} tasks of {cfg.env.id} ({cfg.env.eval_split} "
+                     f"split, temperature {cfg.eval.temperature}, one episode each)",
+               json_out=json_out, console=console,
+               formats={"success": "{:.3f}", "return": "{:.3f}", "invalid rate": "{:.3f}",
+                        "95% interval": lambda ci: f"[{ci[0]:.3f}, {ci[1]:.3f}]"})
+    if rl["after"] is not None:
+        say.print(lift_line(cfg.algo.name, rl["before"], rl["after"], n))
+    say.print(f"wall time {time.perf_counter() - t0:.0f}s; run dir {out} "
+              f"(rl/metrics.jsonl, rl/curves.png, rl/tb, rl/checkpoints)")
 
 
 def wins(m: dict, n: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-console = Console()
+console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 
 
 def report_cmd(

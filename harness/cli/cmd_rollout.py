@@ -8,8 +8,9 @@ import typer
 from rich.console import Console
 
 from harness.cli.kwargs import parse_kwargs
+from harness.cli.output import emit_json, emit_table, json_option, messages, renamed
 
-console = Console()
+console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 
 
 def pick_tasks(env_id: str, env_kwargs: dict[str, Any], n: int, split: str | None,
@@ -28,23 +29,28 @@ def pick_tasks(env_id: str, env_kwargs: dict[str, Any], n: int, split: str | Non
     if not ids:
         raise ConfigError(f"--split {split!r} of {env_id} has no tasks")
     if n > len(ids):
-        raise ConfigError(f"--tasks {n} is more than the {len(ids)} tasks of split {split!r}")
+        raise ConfigError(f"--limit {n} is more than the {len(ids)} tasks of split {split!r}")
     return [(ids[i], seed + i) for i in range(n)]
 
 
-def build_policy(policy: str, env_id: str, *, model: str | None, scripted_mode: str,
-                 seed: int, history_length: int, max_prompt_tokens: int,
+def build_policy(policy: str, env_id: str, *, model: str | None, seed: int,
+                 history_length: int, max_prompt_tokens: int,
                  base_url: str | None) -> tuple[Any, Any]:
-    """``(backend_or_policy, agent)`` for ``--policy``."""
+    """``(backend_or_policy, agent)`` for ``--policy`` and ``--model`` (as ``turngym eval``
+    reads them: the scripted policy's ``--model`` is ``expert`` (default) or ``random``)."""
     import envs
     from envs.errors import ConfigError
+    from harness.evaluate import POLICIES, SCRIPTED_KINDS
 
     if policy == "scripted":
         from agents.scripted import ScriptedPolicy
 
-        return ScriptedPolicy(scripted_mode, seed=seed), None
-    if policy not in ("hf", "vllm", "openai"):
-        raise ConfigError(f"--policy {policy!r} is not one of scripted, hf, vllm, openai")
+        if (model or "expert") not in SCRIPTED_KINDS:
+            raise ConfigError(f"--model {model!r}: the scripted policy is one of "
+                              f"{', '.join(SCRIPTED_KINDS)}")
+        return ScriptedPolicy(model or "expert", seed=seed), None
+    if policy not in POLICIES:
+        raise ConfigError(f"--policy {policy!r} is not one of {', '.join(POLICIES)}")
     from agents import make_backend
     from agents.agent import Agent
     from harness.runs import run_model_dir
@@ -61,16 +67,26 @@ def build_policy(policy: str, env_id: str, *, model: str | None, scripted_mode: 
     return backend, agent
 
 
+def _scripted_flag(expert: bool, random_: bool) -> str | None:
+    """The ``--model`` that the deprecated ``--expert`` / ``--random`` stand for."""
+    from envs.errors import ConfigError
+
+    if expert and random_:
+        raise ConfigError("--expert and --random exclude each other")
+    return "expert" if expert else "random" if random_ else None
+
+
 def rollout(
     env: str = typer.Option(..., "--env", help="Env id, e.g. turngym/Sokoban-v0."),
     policy: str = typer.Option("scripted", help="scripted | hf | vllm | openai."),
     model: str | None = typer.Option(None, help="Model dir, training run dir (its newest "
-                                     "checkpoint) or name (hf/vllm/openai)."),
+                                     "checkpoint) or name (hf/vllm/openai), or "
+                                     "expert|random (scripted; default expert)."),
     base_url: str | None = typer.Option(None, help="OpenAI-compatible server URL."),
-    expert: bool = typer.Option(False, "--expert", help="Scripted: the env's expert."),
-    random_: bool = typer.Option(False, "--random", help="Scripted: uniform random actions."),
-    tasks: int = typer.Option(4, "--tasks", min=1, help="Number of tasks N."),
-    group: int = typer.Option(1, "--group", min=1, help="Rollouts per task G."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Number of tasks N: the "
+                                     "first N of --split (default 4)."),
+    samples: int | None = typer.Option(None, "--samples", min=1, help="Rollouts per task G "
+                                       "(default 1)."),
     out: str = typer.Option("rollouts.jsonl", "--out", help="JSONL file to write."),
     split: str | None = typer.Option(None, help="Task split (e.g. train, test)."),
     seed: int = typer.Option(0, help="Run seed (task seeds and sampling seeds)."),
@@ -86,24 +102,32 @@ def rollout(
     expert_prefix: int = typer.Option(0, help="TCOD b2f: expert actions replayed first."),
     kwarg: list[str] = typer.Option([], "--kwarg", "-k", help="KEY=VALUE env kwargs."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+    json_out: bool = json_option(),
+    # deprecated spellings (hidden): --model expert|random, --limit, --samples
+    expert: bool = typer.Option(False, "--expert", hidden=True),
+    random_: bool = typer.Option(False, "--random", hidden=True),
+    tasks: int | None = typer.Option(None, "--tasks", min=1, hidden=True),
+    group: int | None = typer.Option(None, "--group", min=1, hidden=True),
 ) -> None:
-    """Run N tasks x G rollouts, write them as JSONL and print a summary."""
-    from envs.errors import ConfigError
+    """Run N tasks x G rollouts, write them as JSONL and print a summary.
+
+    ``--json`` prints the summary's metrics (``rollout/*`` keys) as one JSON object."""
     from harness.rollout import RolloutConfig, RolloutEngine
-    from harness.rollout_summary import render_summary
+    from harness.rollout_summary import summarize, summary_rows
     from harness.trajectory import write_jsonl
 
-    if expert and random_:
-        raise ConfigError("--expert and --random exclude each other")
+    old = _scripted_flag(expert, random_)
+    model = renamed("--model", model, f"--{old}", old, None, use=f"--model {old}")
+    n_tasks = renamed("--limit", limit, "--tasks", tasks, 4)
+    group = renamed("--samples", samples, "--group", group, 1)
     env_kwargs = parse_kwargs(kwarg)
     cfg = RolloutConfig.build(
         env_id=env, env_kwargs=env_kwargs, group_size=group, max_turns=max_turns,
         temperature=temperature, max_tokens=max_tokens, seed=seed,
         history_length=history_length, step_mode=step_mode, workers=workers,
         env_timeout_s=env_timeout)
-    task_list = pick_tasks(env, env_kwargs, tasks, split, seed)
+    task_list = pick_tasks(env, env_kwargs, n_tasks, split, seed)
     actor, agent = build_policy(policy, env, model=model, seed=seed,
-                                scripted_mode="random" if random_ else "expert",
                                 history_length=history_length,
                                 max_prompt_tokens=max_prompt_tokens, base_url=base_url)
     engine = RolloutEngine(env, actor, agent, cfg)
@@ -116,9 +140,13 @@ def rollout(
             actor.close()
     trajs = [t for g in groups for t in g.trajectories]
     n = write_jsonl(out, trajs)
-    render_summary(trajs, console, title=f"{env} · {policy} · {len(groups)} tasks x {group}",
-                   engine_metrics=engine.last_metrics)
-    console.print(f"wrote {n} trajectories to {out}")
+    if json_out:
+        emit_json({**summarize(trajs), **engine.last_metrics}, console)
+    else:
+        emit_table(["metric", "value"], summary_rows(trajs, engine.last_metrics),
+                   title=f"{env} · {policy} · {len(groups)} tasks x {group}",
+                   console=console, right=["value"])
+    messages(console, json_out).print(f"wrote {n} trajectories to {out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -5,16 +5,21 @@
 * ``turngym serve retriever --index DIR``: the shared BM25 retriever of the Search env.
 * Other modules add servers to the same group (:mod:`harness.cli.serve_group`), e.g.
   ``cmd_serve_webshop.py`` adds ``turngym serve webshop``. This module mounts the group.
+
+Each of them prints ``serving WHAT on http://HOST:PORT  (Ctrl-C to stop)`` on stderr once its
+socket listens (:func:`harness.cli.serve_group.print_banner`), with the port ``--port 0`` got.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 import typer
 
-from harness.cli.serve_group import serve_app
+from harness.cli.serve_group import http_url, print_banner, serve_app
 
 
 def register(app: typer.Typer) -> None:
@@ -41,23 +46,50 @@ def serve_cmd(
     from agents.serve_hf import serve
     from harness.runs import run_model_dir
 
-    serve(run_model_dir(model), host=host, port=port, backend=backend, dtype=dtype,
-          max_model_len=max_model_len)
+    path = run_model_dir(model)
+    with _banner_once_listening(f"model {path or 'default'} ({backend} backend)", "/v1"):
+        serve(path, host=host, port=port, backend=backend, dtype=dtype,
+              max_model_len=max_model_len)
+
+
+@contextlib.contextmanager
+def _banner_once_listening(what: str, path: str) -> Iterator[None]:
+    """Inside, a uvicorn server prints :func:`print_banner` as soon as it listens.
+
+    ``agents.serve_hf.serve`` binds its socket inside ``uvicorn.run``, so the port that
+    ``--port 0`` got can only be read from the started server: this wraps
+    ``uvicorn.Server.startup`` for the duration (the CLI process runs one server)."""
+    import uvicorn
+
+    startup = uvicorn.Server.startup
+
+    async def startup_then_banner(self: Any, sockets: Any = None) -> None:
+        await startup(self, sockets=sockets)
+        listening = [s for server in getattr(self, "servers", []) for s in server.sockets]
+        if getattr(self, "started", False) and listening:
+            print_banner(what, http_url(self.config.host, listening[0].getsockname()[1]) + path)
+
+    uvicorn.Server.startup = startup_then_banner  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        uvicorn.Server.startup = startup  # type: ignore[method-assign]
 
 
 @serve_app.command("retriever")
 def retriever(
-    index: Optional[Path] = typer.Option(None, "--index", help="A saved index folder "
-                                         "(e.g. envs/search/data/corpus.bm25s)."),
-    corpus: Optional[Path] = typer.Option(None, "--corpus", help="Build (once) or load the "
-                                          "index of this JSONL corpus instead; default: the "
-                                          "shipped corpus."),
+    index: Path | None = typer.Option(None, "--index", help="A saved index folder "
+                                      "(e.g. envs/search/data/corpus.bm25s)."),
+    corpus: Path | None = typer.Option(None, "--corpus", help="Build (once) or load the "
+                                       "index of this JSONL corpus instead; default: the "
+                                       "shipped corpus."),
     host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
     port: int = typer.Option(8531, help="Port; 0 picks a free one."),
     max_batch: int = typer.Option(256, min=1, help="Most queries merged into one BM25 call."),
 ) -> None:
     """Serve BM25 search over HTTP for many env workers (POST /search, GET /health).
-    Prints ``retriever: N passages at URL`` as its first stdout line."""
+    Prints ``retriever: N passages at URL`` as its first stdout line, and the serve banner
+    on stderr."""
     from envs.errors import ConfigError
     from envs.search.index import open_index, open_index_dir
     from envs.search.server import bind_socket, make_server
@@ -73,6 +105,8 @@ def retriever(
         from envs.search.corpus import SHIPPED_CORPUS
 
         idx = open_index(corpus or SHIPPED_CORPUS)
-    sock = bind_socket(host, port)
-    typer.echo(f"retriever: {len(idx)} passages at http://{host}:{sock.getsockname()[1]}")
+    sock = bind_socket(host, port)  # listening: requests queue until the server runs
+    url = http_url(host, sock.getsockname()[1])
+    typer.echo(f"retriever: {len(idx)} passages at {url}")  # first stdout line, for scripts
+    print_banner(f"the BM25 retriever ({len(idx)} passages)", url)
     make_server(idx, max_batch).run(sockets=[sock])

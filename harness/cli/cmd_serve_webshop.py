@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.cli.serve_group import serve_app
+from harness.cli.serve_group import http_url, print_banner, serve_app
 
 
 @serve_app.command("webshop")
@@ -33,11 +33,13 @@ def serve_webshop(
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(2048)  # requests queue from now on, until the server accepts them
     shop = app.state.shop
-    url = f"http://{host}:{sock.getsockname()[1]}"
+    url = http_url(host, sock.getsockname()[1])
     Console(stderr=True).print(f"WebShop: {len(shop.catalog)} products, {len(shop.goals)} goals, "
                                f"catalogue {shop.catalog.fingerprint}")
     typer.echo(url, err=False)  # first stdout line: the URL, for scripts
+    print_banner(f"the WebShop ({len(shop.catalog)} products)", url)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
                                            limit_concurrency=LIMIT_CONCURRENCY))
     server.run(sockets=[sock])

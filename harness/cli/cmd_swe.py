@@ -7,11 +7,12 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+
+from harness.cli.output import emit_json, emit_table, json_option, messages
 
 swe_app = typer.Typer(help="The SWE environment: sandbox image, task set, checks.",
                       no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 
 
 @swe_app.command("build-image")
@@ -36,6 +37,7 @@ def build_image(
 def build_tasks(
     out: Optional[Path] = typer.Option(None, help="Output JSONL (default: the shipped file)."),
     per_project: int = typer.Option(45, min=1, help="Tasks kept per project."),
+    json_out: bool = json_option(),
 ) -> None:
     """Inject bugs into the shipped projects, verify each mutant, write the task file."""
     from rich.progress import Progress
@@ -43,35 +45,37 @@ def build_tasks(
     from envs.swe.tasks import TASKS_FILE, summary
     from envs.swe.tasks import build_tasks as build
 
-    with Progress(console=console, transient=True) as bar:
+    say = messages(console, json_out)
+    with Progress(console=say, transient=True) as bar:
         job = bar.add_task("verifying mutants", total=None)
 
         def tick(project: str, rel: str, i: int) -> None:
             bar.update(job, advance=1, description=f"{project}/{rel} mutant {i}")
 
         tasks = build(out or TASKS_FILE, per_project=per_project, progress=tick)
-    _print_summary(summary(tasks))
-    console.print(f"[green]wrote[/green] {len(tasks)} tasks to {out or TASKS_FILE}")
+    _print_summary(summary(tasks), len(tasks), json_out)
+    say.print(f"[green]wrote[/green] {len(tasks)} tasks to {out or TASKS_FILE}")
 
 
 @swe_app.command("tasks")
-def tasks(tasks_file: Optional[Path] = typer.Option(None, help="Task JSONL.")) -> None:
-    """Counts of the task set by split, project and mutation operator."""
+def tasks(tasks_file: Optional[Path] = typer.Option(None, help="Task JSONL."),
+          json_out: bool = json_option()) -> None:
+    """Counts of the task set by split, project and mutation operator. ``--json`` prints
+    ``{"tasks": N, "counts": {"split": {...}, "project": {...}, "operator": {...}}}``."""
     from envs.swe.tasks import load_tasks, summary
 
     loaded = load_tasks(str(tasks_file) if tasks_file else None)
-    _print_summary(summary(loaded))
-    console.print(f"{len(loaded)} tasks")
+    _print_summary(summary(loaded), len(loaded), json_out)
+    messages(console, json_out).print(f"{len(loaded)} tasks")
 
 
-def _print_summary(counts: dict[str, dict[str, int]]) -> None:
+def _print_summary(counts: dict[str, dict[str, int]], n: int, json_out: bool) -> None:
+    if json_out:
+        emit_json({"tasks": n, "counts": counts}, console)
+        return
     for what, table_counts in counts.items():
-        table = Table(title=f"tasks by {what}")
-        table.add_column(what)
-        table.add_column("tasks", justify="right")
-        for key in sorted(table_counts):
-            table.add_row(key, str(table_counts[key]))
-        console.print(table)
+        emit_table([what, "tasks"], [[key, table_counts[key]] for key in sorted(table_counts)],
+                   title=f"tasks by {what}", console=console, right=["tasks"])
 
 
 @swe_app.command("backend")

@@ -7,32 +7,10 @@ import os
 import typer
 from rich.console import Console
 
-console = Console()
+from harness.cli.output import emit_table, json_option, messages
+from harness.cli.progress_view import progress_view
 
-
-def _progress(total: int, label: str):
-    """A rich progress bar and a callback that advances it with the step's key numbers."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    prog = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                    console=console, transient=False)
-    task = prog.add_task(label, total=total, info="")
-
-    def cb(step: int, metrics: dict) -> None:
-        info = " ".join(f"{k.split('/')[-1]}={metrics[k]:.3g}" for k in
-                        ("env/success", "algo/loss", "algo/kl_ref", "eval/success")
-                        if metrics.get(k) is not None)
-        prog.update(task, completed=step, info=info)
-
-    return prog, task, cb
+console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 
 
 def _split_args(config: str | None, overrides: list[str] | None) -> tuple[str | None, list]:
@@ -55,6 +33,7 @@ def train_cmd(
                                         "the config differs from the checkpoint's."),
     print_config: bool = typer.Option(False, "--print-config", help="Print the resolved "
                                       "config (YAML) and exit without training."),
+    json_out: bool = json_option(),
 ) -> None:
     """Train a policy with RL / on-policy distillation (one loop, see docs/training.md).
 
@@ -62,7 +41,6 @@ def train_cmd(
     Under ``torchrun --nproc_per_node N`` the learner is FSDP2-sharded over the N ranks;
     rank 0 rolls out, logs and evaluates (docs/scale-out.md)."""
     from harness.config import load_config
-    from harness.runs import check_new_run
     from harness.train import train
 
     config, rest = _split_args(config, overrides)
@@ -76,43 +54,33 @@ def train_cmd(
 
         typer.echo(yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False), nl=False)
         return
-    if resume is None:
-        check_new_run(cfg.out_dir)  # every rank, before rank 0 writes anything
     from harness.distributed.fsdp import end_worker
 
     if int(os.environ.get("RANK", "0")) != 0:  # a torchrun learner rank > 0: no display
         train(cfg, resume=resume)
         end_worker(0)  # gloo threads outlive the process group (see finish_distributed)
         return
-    step = 0
     if resume:
-        from harness.checkpoint import checkpoint_step, resolve_checkpoint
+        from harness.checkpoint import resolve_checkpoint
 
         resume = str(resolve_checkpoint(resume))  # verified once; warns on a fallback
-        step = checkpoint_step(resume)
-    prog, task, cb = _progress(cfg.steps, "train")
-    with prog:
-        prog.update(task, completed=step)
-        out = train(cfg, resume=resume, progress_cb=cb if cfg.logging.progress else None)
-    _print_summary(out)
+    with progress_view(messages(console, json_out), "train", cfg.logging.progress) as reporter:
+        out = train(cfg, resume=resume, reporter=reporter)
+    _print_summary(out, json_out)
     end_worker(0)  # under torchrun: exit without finalizing live gloo threads
 
 
-def _print_summary(out: dict) -> None:
-    from rich.table import Table
-
-    table = Table(title="held-out evaluation")
-    table.add_column("metric")
-    table.add_column("before")
-    table.add_column("after")
+def _print_summary(out: dict, json_out: bool = False) -> None:
+    """The held-out metrics before and after training, and where the run is."""
     before, after = out.get("before") or {}, out.get("after") or {}
-    for key in sorted(set(before) | set(after)):
-        if key.startswith("eval/success") or key in ("eval/return", "eval/turns",
-                                                      "eval/invalid_rate"):
-            b, a = before.get(key), after.get(key)
-            table.add_row(key, "-" if b is None else f"{b:.3f}", "-" if a is None else f"{a:.3f}")
-    console.print(table)
-    console.print(f"run dir: {out['out_dir']} (metrics.jsonl, tb/, curves.png, checkpoints/)")
+    keys = [k for k in sorted(set(before) | set(after))
+            if k.startswith("eval/success") or k in ("eval/return", "eval/turns",
+                                                      "eval/invalid_rate")]
+    emit_table(["metric", "before", "after"], [[k, before.get(k), after.get(k)] for k in keys],
+               title="held-out evaluation", json_out=json_out, console=console,
+               right=["before", "after"], formats={"before": "{:.3f}", "after": "{:.3f}"})
+    messages(console, json_out).print(f"run dir: {out['out_dir']} (metrics.jsonl, tb/, "
+                                      "curves.png, checkpoints/)")
 
 
 def sft_cmd(
@@ -125,10 +93,8 @@ def sft_cmd(
     from harness.sft import run_sft
 
     cfg = load_config(*_split_args(config, overrides))
-    prog, task, _ = _progress(cfg.sft.epochs, "sft")
-    with prog:
-        out = run_sft(cfg, progress_cb=lambda e, loss: prog.update(
-            task, completed=e, info=f"loss={loss:.4f}"))
+    with progress_view(console, "sft", cfg.logging.progress) as reporter:
+        out = run_sft(cfg, reporter=reporter)
     console.print(f"expert samples: {int(out['sft/samples'])}, expert success "
                   f"{out['sft/expert_success']:.2f}, losses "
                   f"{', '.join(f'{x:.4f}' for x in out['losses'])}")

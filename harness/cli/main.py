@@ -36,9 +36,14 @@ def _register_commands() -> None:
 
 
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging, and "
+                                       "the libraries' own progress bars and banners.")
+          ) -> None:
+    from harness.quiet import quiet_third_party
+
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    quiet_third_party(verbose)  # before any command imports transformers, ray, vllm, tqdm
 
 
 def _click_errors() -> tuple[type[BaseException], ...]:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from envs.adversarial import tool_call_attacks
+from envs.adversarial import generic_attacks, tool_call_attacks
 from envs.checker import CHECKS, check_env
 from envs.core import MAX_ACTION_CHARS
 from envs.errors import EnvError
@@ -93,6 +93,31 @@ class NulMutatingMaze(MazeEnv):
         return super()._step(action)
 
 
+class HugeIntMaze(MazeEnv):
+    """Docstring mentions state_key action_valid won task_id admissible_actions distance."""
+
+    def _step(self, action: str):
+        if action.startswith("{"):  # float() of a 400-digit int raises OverflowError
+            try:
+                call = json.loads(action)
+            except ValueError:
+                call = None
+            if isinstance(call, dict) and isinstance(call.get("arguments"), dict):
+                for value in call["arguments"].values():
+                    if isinstance(value, int):
+                        float(value)
+        return super()._step(action)
+
+
+class MegabyteMaze(MazeEnv):
+    """Docstring mentions state_key action_valid won task_id admissible_actions distance."""
+
+    def step(self, action: str):  # bypasses the base class's length check, then chokes
+        if len(action) > 500_000:
+            raise MemoryError(f"{len(action)} characters")
+        return super().step(action)
+
+
 class LenientOptionsMaze(MazeEnv):
     """Docstring mentions state_key action_valid won task_id admissible_actions distance."""
 
@@ -158,6 +183,8 @@ def _report(cls: type):
     (SurrogateRaisingMaze, "adversarial actions"),
     (DeepJsonMaze, "adversarial actions"),
     (NulMutatingMaze, "adversarial actions"),
+    (HugeIntMaze, "adversarial actions"),
+    (MegabyteMaze, "adversarial actions"),
     (LenientOptionsMaze, "reset options"),
     (LatePickleCrashMaze, "pickle mid-episode"),
     (PickleLosesKeyMaze, "close and pickle"),
@@ -193,8 +220,12 @@ def test_tool_call_attacks_cover_every_tool_argument() -> None:
     env = SearchEnv()
     env.reset(seed=0, options={"task_id": env.task_ids()[0]})
     attacks = tool_call_attacks(env)
-    for needle in ("NaN", "Infinity", "1e999", "\\ud800", "\ud800", "\\u0000", "[[[["):
+    for needle in ("NaN", "Infinity", "1e999", "\\ud800", "\ud800", "\\u0000", "[[[[",
+                   ": " + "9" * 400 + "}", ": -" + "9" * 400 + "}"):
         assert any(needle in a for a in attacks), needle
+    huge_k = [json.loads(a)["arguments"]["k"] for a in attacks
+              if '"k": ' + "9" * 400 in a or '"k": -' + "9" * 400 in a]
+    assert huge_k == [10**400 - 1, -(10**400 - 1)]
     assert any(len(a) == MAX_ACTION_CHARS for a in attacks)
     assert all(len(a) <= MAX_ACTION_CHARS for a in attacks)
     assert {json.loads(a)["name"] for a in attacks if "NaN" in a} == {"search", "answer"}
@@ -202,3 +233,30 @@ def test_tool_call_attacks_cover_every_tool_argument() -> None:
                     if '"arguments": "[[[[' in a and a.endswith(']]]"}')]
     assert {c["name"] for c in deep_strings} == {"search", "answer"}
     assert any('{"a":' * 600 in a for a in attacks)
+
+
+def test_generic_attacks_include_a_megabyte_and_huge_integers() -> None:
+    actions = [a for a, must_be_invalid in generic_attacks() if must_be_invalid]
+    assert sorted(len(a) for a in actions)[-2:] == [1 << 20, (1 << 20) + 37]
+    huge = json.loads(next(a for a in actions if "9" * 400 in a))
+    assert huge["arguments"] == {"n": 10**400 - 1, "m": -(10**400 - 1)}
+
+
+def test_adversarial_check_runs_the_megabyte_and_huge_integer_inputs_through_step() -> None:
+    seen: list[str] = []
+
+    class RecordingMaze(MazeEnv):
+        """Docstring mentions state_key action_valid won task_id admissible_actions distance."""
+
+        def step(self, action: str):
+            seen.append(action)
+            return super().step(action)
+
+    def make_env(**_):
+        return RecordingMaze()
+
+    assert CHECKS["adversarial actions"](make_env).endswith("accepted as well-formed")
+    assert "x" * (1 << 20) in seen
+    # the generic tool call, and the one command the maze admits there with the number
+    assert [a[:40] for a in seen if "9" * 400 in a] == [
+        '{"name": "x", "arguments": {"n": 9999999', "down " + "9" * 35]

@@ -53,3 +53,15 @@ def test_quickstart_prints_the_before_after_table(tmp_path: Path, capsys) -> Non
         assert row in text
     assert (tmp_path / "qs" / "rl" / "checkpoints" / "latest").is_file()
     assert (tmp_path / "qs" / "sft" / "config.json").is_file()
+    # a second quickstart (make quickstart again) writes a new folder, the first stays as it was
+    first = (tmp_path / "qs" / "rl" / "metrics.jsonl").read_bytes()
+    rc = main(["quickstart", "model.path=tiny", "steps=0", "sft.num_tasks=1", "sft.epochs=1",
+               "eval.num_tasks=1", "rollout.max_turns=1", "rollout.max_tokens=4",
+               "logging.plot=false", "logging.progress=false", "logging.tensorboard=false",
+               f"out_dir={tmp_path / 'qs'}"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert f"{tmp_path / 'qs'} holds an earlier quickstart: this one writes {tmp_path / 'qs-2'}" \
+        in text.replace("\n", "")
+    assert (tmp_path / "qs-2" / "sft" / "config.json").is_file()
+    assert (tmp_path / "qs" / "rl" / "metrics.jsonl").read_bytes() == first

@@ -275,7 +275,7 @@ def test_swebench_hidden_patch_through_a_link(swebench_file, host, attack):
     target = host / "planted.py"
     command = {"hidden test file": f"ln -sf {target} tests/test_hidden.py",
                "tests folder": f"mv tests tests.real && ln -s {host} tests"}[attack]
-    env = SWEBenchEnv(swebench_file, test_timeout=60)
+    env = SWEBenchEnv(swebench_file, test_timeout=60, trust_test_process=True)
     try:
         env.reset(seed=0, options={"task_id": "turngym__stats-0000"})
         bash(env, command)

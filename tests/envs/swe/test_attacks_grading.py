@@ -374,7 +374,8 @@ def bench_env(pytest_testbed, tmp_path):
            "test_cmd": "python3 -m pytest -rA -p no:cacheprovider {tests}"}
     (tmp_path / "i.jsonl").write_text(json.dumps(row) + "\n")
     # a full pytest run inside the sandbox: give a loaded machine time (bash_timeout)
-    e = SWEBenchEnv(str(tmp_path / "i.jsonl"), test_timeout=120, bash_timeout=60)
+    e = SWEBenchEnv(str(tmp_path / "i.jsonl"), test_timeout=120, bash_timeout=60,
+                    trust_test_process=True)
     e.reset(seed=0, options={"task_id": "turngym__stats-pytest"})
     yield e
     e.close()

@@ -108,7 +108,8 @@ def test_swebench_instance_expert_and_baseline(testbed_image, tmp_path):
     from envs.swe.swebench import SWEBenchEnv
 
     task, tag = testbed_image
-    env = SWEBenchEnv(str(_write_instance(tmp_path, task, tag)), test_timeout=60)
+    env = SWEBenchEnv(str(_write_instance(tmp_path, task, tag)), test_timeout=60,
+                      trust_test_process=True)
     try:
         obs, info = env.reset(seed=0, options={"task_id": "turngym__stats-0000"})
         assert "/testbed" in obs and task.issue in obs and info["task_type"] == "turngym/stats"
@@ -130,10 +131,25 @@ def test_swebench_instance_expert_and_baseline(testbed_image, tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, key", [({"test_timeout": 0}, "test_timeout"),
-                                         ({"test_cmd": "pytest"}, "test_cmd")])
+                                         ({"test_cmd": "pytest"}, "test_cmd"),
+                                         ({"trust_test_process": False}, "trust_test_process"),
+                                         ({"trust_test_process": "yes"}, "trust_test_process")])
 def test_swebench_bad_config_names_the_key(tmp_path, kwargs, key):
     from envs.swe.swebench import SWEBenchEnv
 
     (tmp_path / "i.jsonl").write_text(json.dumps(_instance()) + "\n")
     with pytest.raises(ConfigError, match=key):
-        SWEBenchEnv(str(tmp_path / "i.jsonl"), **kwargs)
+        SWEBenchEnv(str(tmp_path / "i.jsonl"), **{"trust_test_process": True, **kwargs})
+
+
+def test_swebench_is_refused_without_the_explicit_trust(tmp_path):
+    """Its grade comes from a pytest run that shares a process with the model's code, so,
+    like local-unsafe, it is refused unless asked for, with a message that names the key
+    and the safe alternative."""
+    from envs.swe.swebench import SWEBenchEnv
+
+    (tmp_path / "i.jsonl").write_text(json.dumps(_instance()) + "\n")
+    with pytest.raises(ConfigError) as err:
+        SWEBenchEnv(str(tmp_path / "i.jsonl"))
+    assert str(err.value).startswith("trust_test_process: ")
+    assert "turngym/SWE-v0" in str(err.value) and "forge" in str(err.value)

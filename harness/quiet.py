@@ -1,0 +1,116 @@
+"""Quiet third-party output: no library progress bars, banners or DEBUG lines by default.
+
+The ``turngym`` command calls :func:`quiet_third_party` before any command runs
+(``turngym -v`` calls it with ``verbose=True`` and shows everything); a library user who
+wants the same console calls it too. It silences, at the default level:
+
+* progress bars of transformers ("Loading weights", "Writing model shards", the GGUF
+  conversion), huggingface_hub and datasets, and any ``tqdm`` bar of a child process;
+* INFO/DEBUG records of the loggers in :data:`LOGGERS` (bm25s sets its own logger to
+  DEBUG when imported; a filter on that logger drops its records below WARNING anyway);
+* Ray's and vLLM's start-up banners (their level comes from :data:`ENV`, which they read
+  when imported, and child processes inherit).
+
+Nothing heavy is imported here: the environment variables take effect when the libraries
+are imported later, and libraries already imported are switched off through their own
+calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+#: Loggers held at WARNING by default.
+LOGGERS = ("bm25s", "transformers", "huggingface_hub", "datasets", "vllm", "ray",
+           "torch.distributed", "urllib3", "httpx", "filelock")
+
+#: Environment variables set by default (unless the user set them); the libraries read
+#: them when imported, and child processes (Ray actors, torchrun ranks, vLLM workers)
+#: inherit them.
+ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+       "TQDM_DISABLE": "1", "RAY_LOGGER_LEVEL": "warning", "VLLM_LOGGING_LEVEL": "WARNING"}
+
+
+class _BelowWarning(logging.Filter):
+    """Drops records below WARNING logged on the logger it is attached to."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+_FILTER = _BelowWarning()
+_saved: dict[str, dict[str, object]] = {}
+"""What :func:`quiet_third_party` changed, to undo: ``env`` (previous values), ``levels``
+(previous logger levels), ``bars`` (libraries whose progress bars it switched off)."""
+
+
+def quiet_third_party(verbose: bool = False) -> None:
+    """Silence third-party progress bars, banners and INFO/DEBUG logs (module docstring);
+    with ``verbose`` undo what an earlier call changed and otherwise leave them alone."""
+    if verbose:
+        _restore()
+        return
+    if not _saved:
+        _saved.update(env={}, levels={}, bars={})
+    env, levels, bars = _saved["env"], _saved["levels"], _saved["bars"]
+    for key, value in ENV.items():
+        if key not in os.environ:
+            env[key] = None
+            os.environ[key] = value
+    for name in LOGGERS:
+        log = logging.getLogger(name)
+        levels.setdefault(name, log.level)
+        log.setLevel(logging.WARNING)
+        log.addFilter(_FILTER)  # a no-op when already there
+    for module, off in _BAR_SWITCHES.items():
+        if module in sys.modules and module not in bars:
+            bars[module] = True
+            off(True)
+
+
+def _restore() -> None:
+    if not _saved:
+        return
+    for key in _saved["env"]:
+        os.environ.pop(key, None)
+    for name, level in _saved["levels"].items():
+        log = logging.getLogger(name)
+        log.setLevel(level)
+        log.removeFilter(_FILTER)
+    for module in _saved["bars"]:
+        _BAR_SWITCHES[module](False)
+    _saved.clear()
+
+
+def _transformers_bars(off: bool) -> None:
+    from transformers.utils import logging as tlog
+
+    if off:
+        tlog.disable_progress_bar()
+    else:
+        tlog.enable_progress_bar()
+
+
+def _hub_bars(off: bool) -> None:
+    from huggingface_hub import utils
+
+    if off:
+        utils.disable_progress_bars()
+    else:
+        utils.enable_progress_bars()
+
+
+def _datasets_bars(off: bool) -> None:
+    from datasets import utils
+
+    if off:
+        utils.disable_progress_bars()
+    else:
+        utils.enable_progress_bars()
+
+
+#: Progress-bar switches of libraries that may be imported before the call.
+_BAR_SWITCHES = {"transformers": _transformers_bars, "huggingface_hub": _hub_bars,
+                 "datasets": _datasets_bars}
