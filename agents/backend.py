@@ -54,7 +54,7 @@ class Generation:
 def score_temperature(temperature: float) -> float:
     """The temperature :meth:`Backend.score` divides the logits by: ``temperature``, or 1.0
     (raw logits) when it is ``<= 1e-6`` (greedy). Negative or NaN raises ``BackendError``."""
-    from envs.errors import BackendError
+    from turngym.errors import BackendError
 
     if not temperature >= 0.0:
         raise BackendError(f"score temperature must be >= 0, got {temperature!r}")

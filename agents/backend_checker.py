@@ -1,4 +1,4 @@
-"""Backend conformance checks: the behaviour every :class:`~agents.backend.Backend` must have.
+"""Backend conformance checks: the behaviour every :class:`~turngym.agents.backend.Backend` must have.
 
 The backend tests run them on ``hf``, ``vllm`` and ``openai``; a new backend can run them
 too. Each check raises ``AssertionError`` with the numbers when the backend misbehaves.
@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from agents.backend import Backend, SamplingParams
+from turngym.agents.backend import Backend, SamplingParams
 
 
 def prompts(tokenizer) -> list[list[int]]:

@@ -32,14 +32,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agents.backend import (
+from turngym.agents.backend import (
     GREEDY_TEMPERATURE,
     Backend,
     Generation,
     SamplingParams,
     score_temperature,
 )
-from envs.errors import BackendError
+from turngym.errors import BackendError
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def _pick_dtype(dtype: str, device: str) -> Any:
         return {"float32": torch.float32, "bfloat16": torch.bfloat16,
                 "float16": torch.float16}[dtype]
     except KeyError:
-        from envs.errors import ConfigError
+        from turngym.errors import ConfigError
         raise ConfigError(f"dtype must be auto, float32, bfloat16 or float16; got {dtype!r}")
 
 
@@ -123,7 +123,7 @@ class HFBackend(Backend):
         import torch
         from transformers import AutoModelForCausalLM
 
-        from agents.models import load_tokenizer, resolve_model_dir
+        from turngym.agents.models import load_tokenizer, resolve_model_dir
 
         self.model_dir = resolve_model_dir(model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from envs.errors import ConfigError, MissingDependencyError
+from turngym.errors import ConfigError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
 

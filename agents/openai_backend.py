@@ -25,8 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from agents.backend import Backend, Generation, SamplingParams, score_temperature
-from envs.errors import BackendError, ConfigError
+from turngym.agents.backend import Backend, Generation, SamplingParams, score_temperature
+from turngym.errors import BackendError, ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class OpenAIBackend(Backend):
                  timeout_s: float = 120.0, max_model_len: int = 2048) -> None:
         import openai
 
-        from agents.models import load_tokenizer, resolve_model_dir
+        from turngym.agents.models import load_tokenizer, resolve_model_dir
 
         if max_concurrency < 1 or max_retries < 0 or backoff_s < 0:
             raise ConfigError("max_concurrency must be >= 1, max_retries and backoff_s >= 0; got "
@@ -131,7 +131,7 @@ class OpenAIBackend(Backend):
     def generate(self, prompts_ids: list[list[int]], sampling: SamplingParams) -> list[Generation]:
         """One request per prompt (seed ``seed + i`` for the i-th), at most
         ``max_concurrency`` in flight."""
-        from agents.vllm_backend import row_seed  # no vllm import: a plain helper
+        from turngym.agents.vllm_backend import row_seed  # no vllm import: a plain helper
 
         return list(self.pool.map(lambda ip: self._one(list(ip[1]), row_seed(sampling, ip[0])),
                                   enumerate(prompts_ids)))

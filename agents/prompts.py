@@ -39,15 +39,15 @@ def generic_tool_prompt(task: str) -> str:
 
 
 def family_prompt_fn(family: str) -> Callable[[str], str] | None:
-    """``envs.<family>.prompt.system_prompt`` when that module exists, else ``None``."""
+    """``turngym.envs.<family>.prompt.system_prompt`` when that module exists, else ``None``."""
     if family not in _CACHE:
         fn = None
         if family and family.isidentifier():
             try:
-                mod = importlib.import_module(f"envs.{family}.prompt")
+                mod = importlib.import_module(f"turngym.envs.{family}.prompt")
                 fn = getattr(mod, "system_prompt", None)
             except ModuleNotFoundError as exc:
-                if exc.name not in (f"envs.{family}", f"envs.{family}.prompt"):
+                if exc.name not in (f"turngym.envs.{family}", f"turngym.envs.{family}.prompt"):
                     raise  # the module exists but one of its imports is missing: say so
         _CACHE[family] = fn if callable(fn) else None
     return _CACHE[family]

@@ -2,7 +2,7 @@
 
 :class:`ScriptedPolicy` acts on the env directly (``act(env) -> str``); the rollout engine
 uses it for ``--policy scripted``. :class:`ScriptedBackend` is the same idea behind the
-token-id :class:`~agents.backend.Backend` interface: it "generates" fixed response texts,
+token-id :class:`~turngym.agents.backend.Backend` interface: it "generates" fixed response texts,
 so rollout code paths that need a backend can run without a model.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.backend import Backend, Generation, SamplingParams
-from envs.errors import ConfigError
+from turngym.agents.backend import Backend, Generation, SamplingParams
+from turngym.errors import ConfigError
 
 #: Kinds of :class:`ScriptedPolicy`.
 KINDS = ("expert", "random", "replay")
@@ -85,7 +85,7 @@ class ScriptedBackend(Backend):
                  *, tokenizer: Any = None, model: str | None = "tiny",
                  max_model_len: int = 2048) -> None:
         if tokenizer is None:
-            from agents.models import load_tokenizer, resolve_model_dir
+            from turngym.agents.models import load_tokenizer, resolve_model_dir
 
             tokenizer = load_tokenizer(resolve_model_dir(model))
         self.tokenizer = tokenizer

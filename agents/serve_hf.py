@@ -1,11 +1,11 @@
 """A small OpenAI-compatible server over any turngym backend (the ``hf`` backend by default).
 
-``turngym serve --model DIR`` (or ``python -m agents.serve_hf --model DIR``) serves
+``turngym serve --model DIR`` (or ``python -m turngym.agents.serve_hf --model DIR``) serves
 ``GET /v1/models`` and ``POST /v1/completions`` on 127.0.0.1. Prompts may be text or token
 ids; responses carry ``token_ids`` (as vLLM's ``return_token_ids`` does) and the legacy
 ``logprobs`` block, and ``echo=True`` returns prompt log-probs (``None`` for the first
 token; the raw model's, whatever the request temperature, as vLLM's server does), so
-:class:`agents.openai_backend.OpenAIBackend` can both generate and score through it.
+:class:`turngym.agents.openai_backend.OpenAIBackend` can both generate and score through it.
 
 **Limits** (:class:`ServeLimits`; checked before any work starts, each violation a 4xx that
 names the field and the limit). ``L`` is ``max_model_len`` (default 2,048):
@@ -24,12 +24,12 @@ token ids                    ``0..V-1``       422     ``V``: the tokenizer's voc
 ``logprobs``                 ``0..20``        422     only whether it is set matters
 ``top_k``                    ``-1`` or more   422
 JSON                         strict           400     NaN/Infinity/1e999, lone surrogates,
-                                                      deep nesting (:mod:`envs.http_guard`)
+                                                      deep nesting (:mod:`turngym.envs.http_guard`)
 requests in flight           64               503     queued or running; ``Retry-After: 1``
 connections + tasks          256              503     uvicorn ``limit_concurrency`` (serve)
 ===========================  ===============  ======  ====================================
 
-**Fair scheduling** (:mod:`agents.serve_scheduler`): one worker thread owns the backend and
+**Fair scheduling** (:mod:`turngym.agents.serve_scheduler`): one worker thread owns the backend and
 serves the requests in flight round-robin, 8 prompts x 64 tokens (or one echo-scoring
 chunk of 8 prompts) at a time, so a short request sent during a maximum-size one waits for
 about one such unit per request ahead of it, not for the whole request. Tokenising runs in
@@ -55,7 +55,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.backend import Backend, SamplingParams
+from turngym.agents.backend import Backend, SamplingParams
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def _check_request(req: CompletionRequest, limits: ServeLimits, max_len: int
     """The prompts and stop strings of ``req``, within ``limits`` (else an HTTP error)."""
     from fastapi import HTTPException
 
-    from envs.http_guard import too_large
+    from turngym.envs.http_guard import too_large
 
     prompts = _split_prompts(req)
     if not prompts:
@@ -143,7 +143,7 @@ def _check_tokens(prompts: list[list[int]], max_tokens: int, max_len: int, vocab
     """Token counts and ids within the model (else an HTTP error)."""
     from fastapi import HTTPException
 
-    from envs.http_guard import too_large
+    from turngym.envs.http_guard import too_large
 
     room = max_len - 1 if max_tokens > 0 else max_len  # at least one token to generate
     for i, p in enumerate(prompts):
@@ -193,8 +193,8 @@ def create_app(backend: Backend, model_name: str, limits: ServeLimits | None = N
 
     from fastapi import FastAPI, HTTPException
 
-    from agents.serve_scheduler import FairScheduler
-    from envs.http_guard import guard_app, safe_text
+    from turngym.agents.serve_scheduler import FairScheduler
+    from turngym.envs.http_guard import guard_app, safe_text
 
     limits = limits or ServeLimits()
     max_len = int(max_model_len or getattr(backend, "max_model_len", 2048))
@@ -262,7 +262,7 @@ def serve(model: str | None = None, *, host: str = "127.0.0.1", port: int = 8000
     """Load ``model`` into ``backend`` and serve it until interrupted."""
     import uvicorn
 
-    from agents import make_backend
+    from turngym.agents import make_backend
 
     be = make_backend(backend, model=model, dtype=dtype, max_model_len=max_model_len)
     name = model or "default"
@@ -275,7 +275,7 @@ def serve(model: str | None = None, *, host: str = "127.0.0.1", port: int = 8000
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m agents.serve_hf --model DIR --port 8000``."""
+    """``python -m turngym.agents.serve_hf --model DIR --port 8000``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="local HF dir, 'default' or 'tiny'")
     ap.add_argument("--host", default="127.0.0.1")

@@ -1,4 +1,4 @@
-"""Fair scheduling for the policy server (:mod:`agents.serve_hf`): no request holds the
+"""Fair scheduling for the policy server (:mod:`turngym.agents.serve_hf`): no request holds the
 backend for long.
 
 One worker thread owns the backend. Each request becomes a job; the worker serves jobs
@@ -32,7 +32,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from agents.backend import Backend, Generation, SamplingParams
+from turngym.agents.backend import Backend, Generation, SamplingParams
 
 logger = logging.getLogger(__name__)
 

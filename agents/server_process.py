@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from envs.errors import BackendError
+from turngym.errors import BackendError
 
 
 def free_port() -> int:
@@ -85,7 +85,7 @@ def hf_server(model_dir: str | Path, *, dtype: str = "float32", timeout_s: float
               ) -> ServerProcess:
     """``turngym serve`` (the hf backend) on a free port."""
     port = free_port()
-    argv = [sys.executable, "-m", "agents.serve_hf", "--model", str(model_dir), "--port",
+    argv = [sys.executable, "-m", "turngym.agents.serve_hf", "--model", str(model_dir), "--port",
             str(port), "--dtype", dtype]
     return ServerProcess(argv, port, env={"HF_HUB_OFFLINE": "1"}, timeout_s=timeout_s)
 

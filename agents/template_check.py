@@ -143,7 +143,7 @@ def check_template(tokenizer: Any, conversation: tuple[tuple[str, str], ...] | N
                    *, family: str = "generic", history_length: int = 2,
                    task: str = "put a clean apple in the fridge") -> TemplateReport:
     """Render ``conversation`` turn by turn; check append-only ids and the env-text mask."""
-    from agents.agent import Agent
+    from turngym.agents.agent import Agent
 
     convo = tuple(conversation or DEFAULT_CONVERSATION)
     full = Agent(tokenizer=tokenizer, family=family, history_length=len(convo),

@@ -33,8 +33,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agents.backend import Backend, Generation, SamplingParams, score_temperature
-from envs.errors import BackendError, MissingDependencyError
+from turngym.agents.backend import Backend, Generation, SamplingParams, score_temperature
+from turngym.errors import BackendError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class VLLMBackend(Backend):
                  max_model_len: int = 2048, enforce_eager: bool = True, seed: int = 0,
                  gpu_memory_utilization: float = 0.5, max_num_seqs: int = 64,
                  enable_prefix_caching: bool = True, tensor_parallel_size: int = 1) -> None:
-        from agents.models import load_tokenizer, resolve_model_dir
+        from turngym.agents.models import load_tokenizer, resolve_model_dir
 
         vllm = _import_vllm()
         self.model_dir = resolve_model_dir(model)
@@ -87,7 +87,7 @@ class VLLMBackend(Backend):
             gpu_memory_utilization=gpu_memory_utilization, max_num_seqs=max_num_seqs,
             logprobs_mode="processed_logprobs", enable_prefix_caching=enable_prefix_caching,
             tensor_parallel_size=tensor_parallel_size,
-            # its weight-loading bar ignores TQDM_DISABLE (harness.quiet sets it)
+            # its weight-loading bar ignores TQDM_DISABLE (turngym.harness.ui.quiet sets it)
             use_tqdm_on_load=os.environ.get("TQDM_DISABLE") != "1")
         self.start_s = time.perf_counter() - start
         if torch.get_num_threads() != threads:

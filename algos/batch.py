@@ -1,7 +1,7 @@
 """The flat per-turn arrays that advantage estimators read.
 
 ``algos`` depends on numpy/torch only, so the trainer converts rollout records
-(``harness.trajectory``) into a :class:`TurnBatch` before calling an estimator. Every array
+(``turngym.harness.rollout.trajectory``) into a :class:`TurnBatch` before calling an estimator. Every array
 has one row per turn (N rows). Rows of one trajectory are contiguous and in turn order.
 
 Shape suffixes: ``_N`` per turn row.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.errors import ConfigError
+from turngym.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class TurnBatch:
     A row with ``format_valid_N`` False must have ``valid_N`` False: an unparseable
     response never reaches the env."""
     value_N: np.ndarray | None = None
-    """float64 critic value ``V(s_t)`` of each row's prompt (PPO with GAE, ``algos.gae``);
+    """float64 critic value ``V(s_t)`` of each row's prompt (PPO with GAE, ``turngym.algos.gae``);
     None for the critic-free estimators, which ignore it."""
 
     def __post_init__(self) -> None:

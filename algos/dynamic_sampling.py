@@ -21,10 +21,10 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from algos.batch import TurnBatch
-from algos.grouping import dense_ids
-from algos.segments import segments, traj_sums
-from envs.errors import ConfigError
+from turngym.algos.batch import TurnBatch
+from turngym.algos.grouping import dense_ids
+from turngym.algos.segments import segments, traj_sums
+from turngym.errors import ConfigError
 
 
 class DynamicSamplingConfig(BaseModel):

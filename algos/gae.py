@@ -35,11 +35,11 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from algos.batch import TurnBatch
-from algos.grpo import episode_metrics, scatter
-from algos.result import AdvantageResult
-from algos.segments import discounted_suffix_sum, segments, traj_sums
-from envs.errors import ConfigError
+from turngym.algos.batch import TurnBatch
+from turngym.algos.grpo import episode_metrics, scatter
+from turngym.algos.result import AdvantageResult
+from turngym.algos.segments import discounted_suffix_sum, segments, traj_sums
+from turngym.errors import ConfigError
 
 
 class GAEConfig(BaseModel):

@@ -4,7 +4,7 @@ Two levels of groups inside one task group (the trajectories that share ``task_i
 seed):
 
 1. Episode advantage ``A_E``: GRPO over the trajectories' returns ``R = sum_t r_t``
-   (:func:`algos.grpo.episode_advantage`).
+   (:func:`turngym.algos.grpo.episode_advantage`).
 2. Step returns within each trajectory: ``R_t = sum_{k >= t} gamma^(k - t) r_k``
    (gamma default 0.95; no bootstrap, so a truncated episode's return is what it earned).
 3. Step groups: the turns of one task group whose ``state_N`` (the ``state_key`` the turn
@@ -20,7 +20,7 @@ also divides by the group std + eps (ddof 1, as ``torch.std`` in verl-agent). Ro
 anything is computed: they are not part of any return, group or statistic, and get
 ``A = 0``. Step returns discount by position among a trajectory's kept rows. An empty batch
 raises ``ConfigError``. Everything is vectorised (dense ids, np.bincount statistics, Horner's
-rule over a turn-position table; see :mod:`algos.segments`);
+rule over a turn-position table; see :mod:`turngym.algos.segments`);
 ``benchmarks/gigpo_speed.py`` measures it.
 
 **The invalid-action penalty.** ``penalize`` picks the turns it hits: ``"format"``
@@ -96,11 +96,11 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from algos.batch import TurnBatch
-from algos.grouping import dense_ids, subtract_baseline
-from algos.grpo import episode_advantage, episode_metrics, scatter
-from algos.result import AdvantageResult
-from algos.segments import Segments, discounted_suffix_sum, segments
+from turngym.algos.batch import TurnBatch
+from turngym.algos.grouping import dense_ids, subtract_baseline
+from turngym.algos.grpo import episode_advantage, episode_metrics, scatter
+from turngym.algos.result import AdvantageResult
+from turngym.algos.segments import Segments, discounted_suffix_sum, segments
 
 
 class GiGPOConfig(BaseModel):
@@ -149,7 +149,7 @@ def gigpo_advantage(batch: TurnBatch, cfg: GiGPOConfig) -> AdvantageResult:
 class GiGPOParts:
     """Everything but the step groups: steps 1-2 of the module docstring.
 
-    Public so that :mod:`algos.hgpo`, which only changes the step groups, reuses it.
+    Public so that :mod:`turngym.algos.hgpo`, which only changes the step groups, reuses it.
     """
 
     seg: Segments

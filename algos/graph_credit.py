@@ -1,9 +1,9 @@
-"""Baselines from the persistent :class:`~algos.state_graph.StateGraph` for estimators.
+"""Baselines from the persistent :class:`~turngym.algos.state_graph.StateGraph` for estimators.
 
 Both functions only *read* the graph. Call them before ``graph.update(...)`` with the same
 batch, so that a row's own return is never part of its baseline (SPO also reads its estimate
 ``p = alpha / (alpha + beta)`` before folding in the new reward). ``key_ids_N`` are
-:func:`~algos.state_graph.stable_key_ids` of the rows' ``state_key`` (with ``task_ids`` when
+:func:`~turngym.algos.state_graph.stable_key_ids` of the rows' ``state_key`` (with ``task_ids`` when
 a state's value depends on the task), never the per-batch ``TurnBatch.state_N`` ids.
 
 1. :func:`singleton_step_advantage`, for GiGPO (arXiv 2505.10978). A step group of size 1
@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from algos.state_graph import StateGraph
+from turngym.algos.state_graph import StateGraph
 
 
 def singleton_step_advantage(graph: StateGraph, key_ids_N: np.ndarray, step_return_N: np.ndarray,

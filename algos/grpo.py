@@ -32,10 +32,10 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from algos.batch import TurnBatch
-from algos.grouping import dense_ids, subtract_baseline
-from algos.result import AdvantageResult
-from algos.segments import Segments, segments, traj_sums
+from turngym.algos.batch import TurnBatch
+from turngym.algos.grouping import dense_ids, subtract_baseline
+from turngym.algos.result import AdvantageResult
+from turngym.algos.segments import Segments, segments, traj_sums
 
 
 class GRPOConfig(BaseModel):
@@ -60,7 +60,7 @@ def episode_advantage(seg: Segments, reward_M: np.ndarray, *, norm: str, stats: 
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Group-normalised episode advantage of each sorted kept row, and the returns ``R_J``.
 
-    ``norm`` is ``"mean"``, ``"mean_std"`` or ``"loo"`` (see :mod:`algos.grouping`).
+    ``norm`` is ``"mean"``, ``"mean_std"`` or ``"loo"`` (see :mod:`turngym.algos.grouping`).
     """
     return_J = traj_sums(reward_M, seg)
     gid_J, k = dense_ids(seg.group_J)

@@ -1,6 +1,6 @@
 """HGPO: hierarchy-of-groups policy optimisation (He, Feng et al., arXiv 2602.22817, ICLR 2026).
 
-GiGPO (:mod:`algos.gigpo`) with context-aware step groups. GiGPO's step group pools every
+GiGPO (:mod:`turngym.algos.gigpo`) with context-aware step groups. GiGPO's step group pools every
 turn of a task group taken from the same ``state_key``. When the policy sees a memory
 window (``rollout.history_length > 0``), two turns from the same state with different recent
 histories are different decision points, and pooling them biases the baseline. HGPO puts
@@ -44,8 +44,8 @@ prefix is replayed alike in every trajectory of its task group, so it adds no co
 puts several turns of one trajectory into one group, and the previous states tell the visits
 apart; a truncated trajectory's returns are what it earned (no bootstrap); a batch of one
 trajectory has ``A_E = 0`` and only within-trajectory step groups; an empty batch raises
-``ConfigError``. Vectorised: one :func:`algos.grouping.dense_ids` and one
-:func:`algos.grouping.subtract_baseline` per level; the loop runs over the K + 1 levels.
+``ConfigError``. Vectorised: one :func:`turngym.algos.grouping.dense_ids` and one
+:func:`turngym.algos.grouping.subtract_baseline` per level; the loop runs over the K + 1 levels.
 
 Metrics: GiGPO's (its ``algo/step_group*`` keys describe level 0), plus for each level k
 ``algo/step_level{k}_groups``, ``algo/step_level{k}_group_size_mean`` and
@@ -110,11 +110,11 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from algos.batch import TurnBatch
-from algos.gigpo import GiGPOConfig, gigpo_parts, gigpo_result, step_advantage
-from algos.grouping import dense_ids
-from algos.result import AdvantageResult
-from algos.segments import Segments
+from turngym.algos.batch import TurnBatch
+from turngym.algos.gigpo import GiGPOConfig, gigpo_parts, gigpo_result, step_advantage
+from turngym.algos.grouping import dense_ids
+from turngym.algos.result import AdvantageResult
+from turngym.algos.segments import Segments
 
 
 class HGPOConfig(GiGPOConfig):

@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-if TYPE_CHECKING:  # torch is imported on use: harness.config imports MismatchConfig
+if TYPE_CHECKING:  # torch is imported on use: turngym.harness.config imports MismatchConfig
     import torch
 
 Mode = Literal["auto", "off", "monitor", "tis", "mask", "tis+mask"]

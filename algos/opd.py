@@ -11,7 +11,7 @@ the student towards tokens the teacher finds likelier. It is a fixed target: no 
 flows through it. Masked tokens get 0.
 
 Usable alone (``A = opd``) or added to any RL advantage broadcast to tokens
-(:func:`mix_advantages`). SOD scales it per turn (:mod:`algos.sod`).
+(:func:`mix_advantages`). SOD scales it per turn (:mod:`turngym.algos.sod`).
 
 Worked example: student ``[-1.0, -2.0]``, teacher ``[-0.5, -3.0]``, beta 1 give
 ``A = [0.5, -1.0]``.
@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from envs.errors import ConfigError
+from turngym.errors import ConfigError
 
 
 class OPDConfig(BaseModel):
@@ -36,7 +36,7 @@ class OPDConfig(BaseModel):
     rl_coef: float = Field(0.0, ge=0.0, le=100.0)
     """Weight of the RL advantage it is added to (0 = pure distillation)."""
     step_weights: Literal["none", "sod"] = "none"
-    """Scale each turn's term by SOD step weights (:mod:`algos.sod`)."""
+    """Scale each turn's term by SOD step weights (:mod:`turngym.algos.sod`)."""
 
 
 def opd_advantage(student_lp_BT, teacher_lp_BT, mask_BT, beta: float):

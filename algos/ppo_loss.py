@@ -11,7 +11,7 @@ is also capped at ``-A * c``, so a huge ratio on a bad token cannot blow up the 
 
     loss = agg(pg) + kl_coef * agg(KL(pi || pi_ref)) - entropy_coef * agg(entropy)
 
-with the KL per token from :func:`algos.kl.kl_estimate` (k1, k2 or k3). ``agg`` over the
+with the KL per token from :func:`turngym.algos.kl.kl_estimate` (k1, k2 or k3). ``agg`` over the
 ``(B, T)`` tokens with ``mask_BT``:
 
 - ``token-mean``: sum over all tokens / number of tokens (DAPO; every token weighs the same)
@@ -35,8 +35,8 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from algos.kl import kl_estimate
-from envs.errors import ConfigError
+from turngym.algos.kl import kl_estimate
+from turngym.errors import ConfigError
 
 Aggregation = Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum"]
 

@@ -12,15 +12,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from algos.batch import TurnBatch
-from algos.gae import GAEConfig, gae_advantage_result
-from algos.gigpo import GiGPOConfig, gigpo_advantage
-from algos.grpo import GRPOConfig, grpo_advantage
-from algos.hgpo import HGPOConfig, hgpo_advantage
-from algos.reinforce_pp import ReinforcePPConfig, reinforce_pp_advantage
-from algos.result import AdvantageResult
-from algos.rloo import RLOOConfig, rloo_advantage
-from envs.errors import ConfigError
+from turngym.algos.batch import TurnBatch
+from turngym.algos.gae import GAEConfig, gae_advantage_result
+from turngym.algos.gigpo import GiGPOConfig, gigpo_advantage
+from turngym.algos.grpo import GRPOConfig, grpo_advantage
+from turngym.algos.hgpo import HGPOConfig, hgpo_advantage
+from turngym.algos.reinforce_pp import ReinforcePPConfig, reinforce_pp_advantage
+from turngym.algos.result import AdvantageResult
+from turngym.algos.rloo import RLOOConfig, rloo_advantage
+from turngym.errors import ConfigError
 
 ADVANTAGES: dict[str, tuple[type[BaseModel], Callable[[TurnBatch, Any], AdvantageResult]]] = {
     "grpo": (GRPOConfig, grpo_advantage),

@@ -9,7 +9,7 @@ group:
 
 Token level with a KL penalty in the reward (:func:`reinforce_pp_token_advantage`, used
 when ``kl_coef > 0``): each response token gets reward ``-kl_coef * KL_t`` (``KL_t`` from
-:func:`algos.kl.kl_estimate`, k1 as in the paper), the last response token also gets the
+:func:`turngym.algos.kl.kl_estimate`, k1 as in the paper), the last response token also gets the
 turn's return ``G``; token returns are the discounted suffix sums within the row, and the
 advantage is whitened over all masked tokens of the batch.
 
@@ -27,12 +27,12 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from algos.batch import TurnBatch
-from algos.grpo import episode_metrics, scatter
-from algos.kl import kl_estimate
-from algos.result import AdvantageResult
-from algos.segments import discounted_suffix_sum, segments, traj_sums
-from envs.errors import ConfigError
+from turngym.algos.batch import TurnBatch
+from turngym.algos.grpo import episode_metrics, scatter
+from turngym.algos.kl import kl_estimate
+from turngym.algos.result import AdvantageResult
+from turngym.algos.segments import discounted_suffix_sum, segments, traj_sums
+from turngym.errors import ConfigError
 
 
 class ReinforcePPConfig(BaseModel):

@@ -21,10 +21,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from algos.batch import TurnBatch
-from algos.grpo import episode_advantage, episode_metrics, scatter
-from algos.result import AdvantageResult
-from algos.segments import segments
+from turngym.algos.batch import TurnBatch
+from turngym.algos.grpo import episode_advantage, episode_metrics, scatter
+from turngym.algos.result import AdvantageResult
+from turngym.algos.segments import segments
 
 
 class RLOOConfig(BaseModel):

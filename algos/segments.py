@@ -1,6 +1,6 @@
 """Trajectory segments over per-turn rows: ordering, per-trajectory sums, discounted returns.
 
-A :class:`Segments` view sorts the (kept) rows of a :class:`~algos.batch.TurnBatch` by
+A :class:`Segments` view sorts the (kept) rows of a :class:`~turngym.algos.batch.TurnBatch` by
 ``(traj, turn)`` once, so rows may arrive in any order. The discounted suffix sum
 ``R_t = sum_{k >= t} gamma^(k - t) r_k`` runs Horner's rule backwards from each trajectory's
 end, vectorised over trajectories (a table of distance-to-end x trajectory). When a few
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from algos.batch import TurnBatch
-from envs.errors import ConfigError
+from turngym.algos.batch import TurnBatch
+from turngym.errors import ConfigError
 
 
 @dataclass(frozen=True)

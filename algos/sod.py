@@ -12,7 +12,7 @@ and its weight is
 so a turn where the student has drifted further from the teacher than on its first turn
 gets a smaller weight (its teacher signal is less reliable off the teacher's distribution),
 and no turn gets more than ``1 + delta``. The OPD term of turn ``k``
-(:func:`algos.opd.opd_advantage`) is multiplied by ``w_k``.
+(:func:`turngym.algos.opd.opd_advantage`) is multiplied by ``w_k``.
 
 Rows are turns: ``(B, T)`` token arrays plus ``traj_B`` / ``turn_B``; rows may come in any
 order. The first turn is the row with the smallest ``turn_B`` of its trajectory (pass only
@@ -31,9 +31,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from algos.grouping import dense_ids
-from algos.opd import numel, opd_advantage
-from envs.errors import ConfigError
+from turngym.algos.grouping import dense_ids
+from turngym.algos.opd import numel, opd_advantage
+from turngym.errors import ConfigError
 
 
 class SODConfig(BaseModel):

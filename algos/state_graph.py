@@ -3,7 +3,7 @@
 GiGPO compares turns that acted from the same state *within one batch*; a state reached once
 in a batch (a singleton step group) gets no step signal. :class:`StateGraph` keeps, across
 training iterations, what earlier batches earned from each state, so an estimator can compare
-a turn with the state's history instead (:mod:`algos.graph_credit`).
+a turn with the state's history instead (:mod:`turngym.algos.graph_credit`).
 
 **Keys.** ``TurnBatch.state_N`` ids are dense per batch and mean nothing in the next one, so
 the graph is keyed by :func:`stable_key_ids`: the first 8 bytes of a BLAKE2b digest of the
@@ -69,7 +69,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from envs.errors import CheckpointError, ConfigError
+from turngym.errors import CheckpointError, ConfigError
 
 STATE_DICT_VERSION = 1
 _ARRAYS = {"key_ids": np.int64, "count": np.int64, "weight": np.float64, "mean": np.float64,

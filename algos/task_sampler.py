@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from envs.errors import CheckpointError, ConfigError
+from turngym.errors import CheckpointError, ConfigError
 
 
 class TaskSamplerConfig(BaseModel):

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from envs.errors import CheckpointError, ConfigError
+from turngym.errors import CheckpointError, ConfigError
 
 
 class TCODConfig(BaseModel):

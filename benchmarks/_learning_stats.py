@@ -3,7 +3,7 @@
 Pure functions over per-task outcomes (1 = solved, 0 = not), tested on hand-computed cases
 in ``tests/benchmarks/test_learning_bench.py``.
 
-- :func:`wilson_interval` (from :mod:`harness.eval_metrics`): the 95 % Wilson score
+- :func:`wilson_interval` (from :mod:`turngym.harness.eval.metrics`): the 95 % Wilson score
   interval of one success rate ``k / n``,
 
       centre = (p + z^2 / 2n) / (1 + z^2 / n),
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.eval_metrics import Z95, wilson_interval
+from turngym.harness.eval.metrics import Z95, wilson_interval
 
 
 def rate(wins_N: Sequence[float]) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def _prompts(tokenizer: Any, n: int) -> list[list[int]]:
 
 
 def _measure(backend: Any, batch: int, max_tokens: int) -> dict[str, float]:
-    from agents.backend import SamplingParams
+    from turngym.agents.backend import SamplingParams
 
     prompts = _prompts(backend.tokenizer, batch)
     sp = SamplingParams(temperature=1.0, max_tokens=max_tokens, seed=0)
@@ -67,11 +67,11 @@ def _run_backend(name: str, backend: Any, batch_sizes: list[int], max_tokens: in
 
 def _open(name: str, model_dir: Any, args: argparse.Namespace) -> tuple[Any, Any, float]:
     """(backend, server or None, start seconds)."""
-    from agents import make_backend
+    from turngym.agents import make_backend
 
     start = time.perf_counter()
     if name == "openai":
-        from agents.server_process import hf_server, vllm_server
+        from turngym.agents.server_process import hf_server, vllm_server
 
         server = (vllm_server(model_dir, dtype=args.dtype) if args.openai_server == "vllm"
                   else hf_server(model_dir, dtype=args.dtype))
@@ -106,8 +106,8 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32", help="float32 (CPU default) or bfloat16")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from agents.models import resolve_model_dir
-    from benchmarks._common import write_result
+    from turngym.agents.models import resolve_model_dir
+    from turngym.harness.eval.results import write_result
 
     model_dir = resolve_model_dir(args.model)
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]

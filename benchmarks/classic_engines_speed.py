@@ -4,7 +4,7 @@ Random play over admissible actions (computed every step, as an agent needs them
 process, after a warm-up reset. Prints one row per engine and writes
 ``benchmarks/results/classic_engines_speed.json``.
 
-    python -m benchmarks.classic_engines_speed [--seconds 20]
+    python -m turngym.benchmarks.classic_engines_speed [--seconds 20]
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-import envs
-from benchmarks._common import write_result
+from turngym import envs
+from turngym.harness.eval.results import write_result
 
 ENGINES = {
     "turngym/Household-v0": "ours, pure Python",

@@ -19,9 +19,9 @@ families with few, slow episodes (ALFWorld-PDDL, SWE, ScienceWorld) the per-1,00
 extrapolates a few MB of noise (the JVM's heap also shrinks after a collection); their
 peak against the baseline is the figure to read.
 
-    python -m benchmarks.env_memory                 # every family (a few minutes)
-    python -m benchmarks.env_memory --quick         # a smoke run
-    python -m benchmarks.env_memory --families household,maze --scale 4
+    python -m turngym.benchmarks.env_memory                 # every family (a few minutes)
+    python -m turngym.benchmarks.env_memory --quick         # a smoke run
+    python -m turngym.benchmarks.env_memory --families household,maze --scale 4
 
 Writes ``benchmarks/results/env_memory.json``.
 """
@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import write_result
+from turngym.harness.eval.results import write_result
 
 #: family -> (env id, make kwargs, episodes at scale 1, steps per episode, episodes per env,
 #: python modules it needs). Episode counts keep each family under ~2 minutes on 2 cores.
@@ -102,7 +102,7 @@ def run_family(family: str, episodes: int, warmup: int, samples: int, pool: int 
     """Play ``episodes`` episodes of ``family`` in this process; RSS at ``samples`` points."""
     import numpy as np
 
-    import envs
+    from turngym import envs
 
     env_id, kwargs, _, steps, per_env, _ = FAMILIES[family]
     rng = np.random.default_rng(seed)
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             results[family] = {"skipped": why}
             print(f"{family:<14} skipped: {why}")
             continue
-        cmd = [sys.executable, "-m", "benchmarks.env_memory", "--worker", family,
+        cmd = [sys.executable, "-m", "turngym.benchmarks.env_memory", "--worker", family,
                "--scale", str(scale), "--samples", str(args.samples),
                "--task-pool", str(args.task_pool)]
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}

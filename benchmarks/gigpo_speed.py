@@ -1,6 +1,6 @@
 """GiGPO grouping + advantage time: vectorised numpy vs a dict-of-lists implementation.
 
-Both compute the same maths (:mod:`algos.gigpo`) on the same synthetic batch, in one run:
+Both compute the same maths (:mod:`turngym.algos.gigpo`) on the same synthetic batch, in one run:
 task groups of 8 trajectories, 5..35 turns each, states drawn from a pool of 30 per task
 (so step groups repeat across and within trajectories), 30% of trajectories won, 10%
 invalid actions (about half of them format errors). Each implementation gets its natural
@@ -24,9 +24,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from algos.batch import TurnBatch
-from algos.gigpo import GiGPOConfig, gigpo_advantage
-from envs.errors import ConfigError
+from turngym.algos.batch import TurnBatch
+from turngym.algos.gigpo import GiGPOConfig, gigpo_advantage
+from turngym.errors import ConfigError
 
 
 def _normalise(x: float, values: list[float], mean_norm: bool, eps: float, ddof: int) -> float:
@@ -178,7 +178,7 @@ def main() -> None:
         results.append(r)
         print(f"{r['states']:>8} {n:>9} {r['numpy_s']:>9.4f} {r['dict_of_lists_s']:>9.3f} {r['speedup']:>7.1f}x "
               f"{r['max_abs_diff']:>10.2e}")
-    from benchmarks._common import write_result
+    from turngym.harness.eval.results import write_result
 
     path = write_result("gigpo_speed", results, config=cfg.model_dump() | {
         "rounds": args.rounds, "traj_per_group": 8, "turns": "5..35", "states_per_task": 30},

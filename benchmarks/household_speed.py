@@ -1,7 +1,7 @@
 """Household benchmark: env speed against ALFWorld's PDDL engine, expert and random success.
 
-    python -m benchmarks.household_speed               # full run (about 2-3 minutes)
-    python -m benchmarks.household_speed --quick       # smaller samples
+    python -m turngym.benchmarks.household_speed               # full run (about 2-3 minutes)
+    python -m turngym.benchmarks.household_speed --quick       # smaller samples
 
 Prints, measured in the same run on the same tasks:
 
@@ -22,9 +22,9 @@ from collections import defaultdict
 
 import numpy as np
 
-import envs
-from benchmarks._common import write_result
-from envs.household.tasks import TASK_TYPES
+from turngym import envs
+from turngym.harness.eval.results import write_result
+from turngym.envs.household.tasks import TASK_TYPES
 
 
 def random_play(env_id: str, task_ids: list[str], steps: int, seed: int,

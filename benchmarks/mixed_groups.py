@@ -9,7 +9,7 @@ the success rate at each rollout temperature and group size, without any update,
 learning benchmark's budget can be spent where there is signal.
 
 Per (temperature, group size): ``--tasks`` training tasks (the same ones for every setting,
-``harness.tasks.TaskSampler`` order with seed 0), ``group`` rollouts each. Reports the
+``turngym.harness.learn.tasks.TaskSampler`` order with seed 0), ``group`` rollouts each. Reports the
 fraction of mixed groups with its Wilson 95 % interval, success, the format error rate
 (text that does not parse at high temperature) and rollout seconds.
 
@@ -32,8 +32,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import RESULTS_DIR, write_result
-from benchmarks.learning import ENVS
+from turngym.harness.eval.results import RESULTS_DIR, write_result
+from turngym.benchmarks.learning import ENVS
 
 
 def is_mixed(wins: list[bool]) -> bool:
@@ -47,9 +47,9 @@ def signal(groups: list) -> dict[str, float]:
     differ in length, through the discounted step returns)."""
     import numpy as np
 
-    from algos.gigpo import GiGPOConfig, gigpo_advantage
-    from algos.grpo import GRPOConfig, grpo_advantage
-    from harness.samples import signal_metrics, turn_batch
+    from turngym.algos.gigpo import GiGPOConfig, gigpo_advantage
+    from turngym.algos.grpo import GRPOConfig, grpo_advantage
+    from turngym.harness.learn.samples import signal_metrics, turn_batch
 
     batch, _ = turn_batch(groups)
     mask = np.ones(len(batch), dtype=bool)
@@ -65,8 +65,8 @@ def signal(groups: list) -> dict[str, float]:
 def measure(rt: Any, cfg: Any, tasks: list, temperature: float, group: int,
             max_turns: int | None = None) -> dict[str, Any]:
     """One setting: roll out ``group`` episodes of each task with the live backend."""
-    from harness.eval_metrics import wilson_interval
-    from harness.rollout import RolloutEngine
+    from turngym.harness.eval.metrics import wilson_interval
+    from turngym.harness.rollout.engine import RolloutEngine
 
     extra = {} if max_turns is None else {"max_turns": max_turns}
     engine = RolloutEngine(cfg.env.id, rt.backend, rt.agent, cfg.rollout.engine_config(
@@ -103,9 +103,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--name", default="mixed_groups")
     ap.add_argument("--results-dir", default=str(RESULTS_DIR))
     args = ap.parse_args(argv)
-    from harness.components import build_runtime
-    from harness.config import load_config
-    from harness.tasks import TaskSampler
+    from turngym.harness.components import build_runtime
+    from turngym.harness.config import load_config
+    from turngym.harness.learn.tasks import TaskSampler
 
     e = ENVS[args.env]
     kwargs = f"{{size: {args.size}}}" if args.env == "maze" else e["kwargs"]

@@ -1,8 +1,8 @@
 """Reference rows of the README: expert, random and the default model zero-shot per suite.
 
-    python -m benchmarks.reference_rows                       # all suites, all policies
-    python -m benchmarks.reference_rows --policies expert random --suites sokoban maze
-    python -m benchmarks.reference_rows --policies hf --model-limit 4 --model-max-turns 8
+    python -m turngym.benchmarks.reference_rows                       # all suites, all policies
+    python -m turngym.benchmarks.reference_rows --policies expert random --suites sokoban maze
+    python -m turngym.benchmarks.reference_rows --policies hf --model-limit 4 --model-max-turns 8
 
 The scripted expert and random policies run every task of every suite. The default model
 (SmolLM2-135M-Instruct, ``hf`` backend, CPU) runs the first ``--model-limit`` tasks of each
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import RESULTS_DIR, write_result
+from turngym.harness.eval.results import RESULTS_DIR, write_result
 
 #: Suites with reference rows (``quick`` is a CI smoke suite, not a benchmark).
 SUITES = ("household", "webshop", "search", "swe", "sokoban", "maze", "scienceworld",
@@ -33,8 +33,8 @@ POLICIES = ("expert", "random", "hf")
 
 def run_one(suite_name: str, policy: str, args: argparse.Namespace) -> dict[str, Any]:
     """Evaluate one (suite, policy) and return its row."""
-    from benchmarks.suite import load_suite
-    from harness.evaluate import EvalSettings, evaluate
+    from turngym.harness.eval.suite import load_suite
+    from turngym.harness.eval.evaluate import EvalSettings, evaluate
 
     suite = load_suite(suite_name)
     if policy == "hf":

@@ -1,20 +1,20 @@
 """Rollout engine overhead: turns/s of the engine vs a naive loop, same envs, same policy.
 
 A zero-latency scripted policy (uniform random over the admissible actions, from
-``agents.scripted.ScriptedPolicy``) plays 256 concurrent episodes (64 tasks x G=4). The
+``turngym.agents.scripted.ScriptedPolicy``) plays 256 concurrent episodes (64 tasks x G=4). The
 baseline steps the same 256 envs one by one in a plain Python loop (reset all, then step
 every live env until all are done) and records nothing. The engine does the same work and
-also builds every :class:`~harness.trajectory.Turn`, in two settings:
+also builds every :class:`~turngym.harness.rollout.trajectory.Turn`, in two settings:
 
 * ``inline``: one process, envs stepped one after another (``step_mode=inline``);
 * ``processes``: ``scripted_processes = --processes`` (default: the machine's cores) worker
-  processes play whole groups (:mod:`harness.rollout_procs`); same trajectories (checked).
+  processes play whole groups (:mod:`turngym.harness.rollout.procs`); same trajectories (checked).
 
 All three are timed in this run, interleaved, after one warm-up pass each; the best of
 ``--repeats`` is reported. Target: engine >= 0.8x naive.
 
-    python -m benchmarks.rollout_overhead            # Sokoban and Household
-    python -m benchmarks.rollout_overhead --envs turngym/Maze-v0 --repeats 5
+    python -m turngym.benchmarks.rollout_overhead            # Sokoban and Household
+    python -m turngym.benchmarks.rollout_overhead --envs turngym/Maze-v0 --repeats 5
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import argparse
 import os
 import time
 
-import envs
-from agents.scripted import ScriptedPolicy
-from benchmarks._common import write_result
-from harness.rollout import RolloutConfig, RolloutEngine, episode_seed
+from turngym import envs
+from turngym.agents.scripted import ScriptedPolicy
+from turngym.harness.eval.results import write_result
+from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine, episode_seed
 
 DEFAULT_ENVS = ("turngym/Sokoban-v0", "turngym/Household-v0")
 

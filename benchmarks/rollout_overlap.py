@@ -16,7 +16,7 @@ Measured side by side in one run, on the same episodes:
   *call* whatever the batch (latency-bound); pipelining cannot help there (two calls per
   turn), which is why ``pipeline_splits=1`` is the setting for such backends.
 
-    python -m benchmarks.rollout_overlap
+    python -m turngym.benchmarks.rollout_overlap
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ import argparse
 import time
 import zlib
 
-import envs
-from agents.agent import Agent
-from agents.backend import Backend, Generation, SamplingParams
-from agents.models import load_tokenizer, tiny_model_dir
-from benchmarks._common import write_result
-from envs.sokoban import SokobanEnv
-from harness.rollout import RolloutConfig, RolloutEngine
+from turngym import envs
+from turngym.agents.agent import Agent
+from turngym.agents.backend import Backend, Generation, SamplingParams
+from turngym.agents.models import load_tokenizer, tiny_model_dir
+from turngym.harness.eval.results import write_result
+from turngym.envs.sokoban import SokobanEnv
+from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
 
 ENV_ID = "bench/SlowSokoban-v0"
 MOVES = ("up", "down", "left", "right")
@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if ENV_ID not in envs.registry:
-        envs.register(ENV_ID, "benchmarks.rollout_overlap:SlowSokoban", max_turns=args.turns,
+        envs.register(ENV_ID, "turngym.benchmarks.rollout_overlap:SlowSokoban", max_turns=args.turns,
                       kwargs={"step_latency_s": args.env_ms / 1000})
     tokenizer = load_tokenizer(tiny_model_dir())
     agent = Agent(tokenizer=tokenizer, family="sokoban")

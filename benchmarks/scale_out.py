@@ -14,7 +14,7 @@ Each section prints its figure next to its baseline, measured side by side in th
   of ``--latency-s`` per generate call; sync vs ``distributed.async_staleness=1``.
 
 On 2 cores there is little to gain from more actors or ranks: the numbers show the
-overheads honestly. ``python -m benchmarks.scale_out [--sections env_workers,async]``
+overheads honestly. ``python -m turngym.benchmarks.scale_out [--sections env_workers,async]``
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import envs
-from agents.backend import Backend
-from benchmarks._common import RESULTS_DIR as RESULTS
-from benchmarks._common import write_result
-from envs.sokoban import SokobanEnv
+from turngym import envs
+from turngym.agents.backend import Backend
+from turngym.harness.eval.results import RESULTS_DIR as RESULTS
+from turngym.harness.eval.results import write_result
+from turngym.envs.sokoban import SokobanEnv
 
 ENV_ID = "bench/BusySokoban-v0"
 
@@ -83,14 +83,14 @@ def _turns_per_s(engine: Any, tasks: list) -> float:
 
 
 def bench_env_workers(args: argparse.Namespace) -> dict[str, float]:
-    from agents.agent import Agent
-    from agents.models import load_tokenizer, tiny_model_dir
-    from benchmarks.rollout_overlap import LatencyBackend
-    from harness.distributed.runtime import RayRolloutEngine
-    from harness.rollout import RolloutConfig, RolloutEngine
+    from turngym.agents.agent import Agent
+    from turngym.agents.models import load_tokenizer, tiny_model_dir
+    from turngym.benchmarks.rollout_overlap import LatencyBackend
+    from turngym.harness.distributed.runtime import RayRolloutEngine
+    from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
 
     if ENV_ID not in envs.registry:
-        envs.register(ENV_ID, "benchmarks.scale_out:BusySokoban", max_turns=args.turns,
+        envs.register(ENV_ID, "turngym.benchmarks.scale_out:BusySokoban", max_turns=args.turns,
                       kwargs={"busy_s": args.env_ms / 1000})
     tok = load_tokenizer(tiny_model_dir())
     agent = Agent(tokenizer=tok, family="sokoban")
@@ -108,12 +108,12 @@ def bench_env_workers(args: argparse.Namespace) -> dict[str, float]:
 
 
 def bench_engines(args: argparse.Namespace) -> dict[str, float]:
-    from agents.agent import Agent
-    from agents.hf import HFBackend
-    from agents.models import load_tokenizer, tiny_model_dir
-    from harness.distributed.ray_engines import start_engines
-    from harness.distributed.router import RouterBackend
-    from harness.rollout import RolloutConfig, RolloutEngine
+    from turngym.agents.agent import Agent
+    from turngym.agents.hf import HFBackend
+    from turngym.agents.models import load_tokenizer, tiny_model_dir
+    from turngym.harness.distributed.ray_engines import start_engines
+    from turngym.harness.distributed.router import RouterBackend
+    from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
 
     model = tiny_model_dir()
     tok = load_tokenizer(model)
@@ -144,13 +144,13 @@ def bench_engines(args: argparse.Namespace) -> dict[str, float]:
 
 
 def bench_learner(args: argparse.Namespace) -> dict[str, float]:
-    from agents.models import tiny_model_dir
+    from turngym.agents.models import tiny_model_dir
 
     rows = {}
     for n, threads in ((1, 2), (1, 1), (2, 1)):
         with tempfile.TemporaryDirectory() as tmp:
             cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                   f"--nproc_per_node={n}", "-m", "harness.distributed.fsdp_check",
+                   f"--nproc_per_node={n}", "-m", "turngym.harness.distributed.fsdp_check",
                    "--model", str(tiny_model_dir()), "--out", tmp, "--steps", "4",
                    "--samples", "32", "--mini", "32", "--micro", "4"]
             env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
@@ -162,9 +162,9 @@ def bench_learner(args: argparse.Namespace) -> dict[str, float]:
 
 
 def bench_async(args: argparse.Namespace) -> dict[str, float]:
-    from harness import components as setup
-    from harness.config import load_config
-    from harness.train import train
+    from turngym.harness import components as setup
+    from turngym.harness.config import load_config
+    from turngym.harness.train import train
 
     real = setup.make_hf_backend
     setup.make_hf_backend = lambda *a, **k: SlowBackend(real(*a, **k), args.latency_s)
@@ -210,7 +210,7 @@ def main() -> None:
     args = ap.parse_args()
     names = [s for s in args.sections.split(",") if s]
     if any(n in ("env_workers", "engines") for n in names):
-        from harness.distributed.ray_engines import ensure_ray
+        from turngym.harness.distributed.ray_engines import ensure_ray
 
         ensure_ray(num_cpus=os.cpu_count())
     results: dict[str, dict[str, float]] = {}

@@ -1,8 +1,8 @@
 """Search env performance: index build, queries/s (in-process and through the server) at
 20k and 200k passages, env steps/s, and expert vs random success per question type.
 
-    python -m benchmarks.search_retrieval            # full run (20k and 200k)
-    python -m benchmarks.search_retrieval --quick    # 20k only
+    python -m turngym.benchmarks.search_retrieval            # full run (20k and 200k)
+    python -m turngym.benchmarks.search_retrieval --quick    # 20k only
 
 Baselines measured in the same run: bm25s's own ``BM25.retrieve`` next to our sparse
 top-k, one query per HTTP request next to 100-query requests and 16 concurrent clients,
@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-import envs
-from benchmarks._common import write_result
-from envs.search.corpus import SHIPPED_CORPUS, load_corpus, load_shipped_qa
-from envs.search.index import BM25Index, query_terms
-from envs.search.remote import RemoteRetriever
-from envs.search.world import build_world, world_passages
+from turngym import envs
+from turngym.harness.eval.results import write_result
+from turngym.envs.search.corpus import SHIPPED_CORPUS, load_corpus, load_shipped_qa
+from turngym.envs.search.index import BM25Index, query_terms
+from turngym.envs.search.remote import RemoteRetriever
+from turngym.envs.search.world import build_world, world_passages
 
 QTYPES = ("1hop", "2hop", "comparison", "3hop")
 
@@ -46,7 +46,7 @@ def _queries(passages: list[dict], n: int, seed: int) -> list[str]:
 
 
 def _start_server(index_dir: Path) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "harness.cli.main", "serve", "retriever", "--index",
+    cmd = [sys.executable, "-m", "turngym.harness.cli.main", "serve", "retriever", "--index",
            str(index_dir), "--port", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -1,6 +1,6 @@
 """Head-of-line blocking and abuse replies of the retriever and the policy server.
 
-    python -m benchmarks.server_fairness            # both servers, in-process on loopback
+    python -m turngym.benchmarks.server_fairness            # both servers, in-process on loopback
 
 For each server: the latency of a small request alone (the baseline, same run), the
 duration of a large request, and the latency of the same small request sent while the
@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
-from benchmarks._common import write_result
-from envs.search.server import bind_socket
+from turngym.harness.eval.results import write_result
+from turngym.envs.search.server import bind_socket
 
 
 def _serve(app: Any) -> tuple[Any, threading.Thread, str]:
@@ -67,9 +67,9 @@ def _contention(url: str, large: dict, small: dict, wait_s: float) -> dict[str, 
 
 
 def retriever() -> dict[str, Any]:
-    from envs.search.corpus import SHIPPED_CORPUS
-    from envs.search.index import open_index
-    from envs.search.server import MAX_BODY_BYTES, create_app
+    from turngym.envs.search.corpus import SHIPPED_CORPUS
+    from turngym.envs.search.index import open_index
+    from turngym.envs.search.server import MAX_BODY_BYTES, create_app
 
     index = open_index(SHIPPED_CORPUS)
     server, thread, base = _serve(create_app(index))
@@ -87,9 +87,9 @@ def retriever() -> dict[str, Any]:
 
 
 def policy() -> dict[str, Any]:
-    from agents.hf import HFBackend
-    from agents.models import tiny_model_dir
-    from agents.serve_hf import create_app
+    from turngym.agents.hf import HFBackend
+    from turngym.agents.models import tiny_model_dir
+    from turngym.agents.serve_hf import create_app
 
     backend = HFBackend(tiny_model_dir(), dtype="float32", max_model_len=2048)
     server, thread, base = _serve(create_app(backend, "tiny"))

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from algos.state_graph import StateGraph
+from turngym.algos.state_graph import StateGraph
 
 Table = dict[int, list]  # key id -> [count, weight, mean, m2, last_step]
 
@@ -151,7 +151,7 @@ def max_abs_diff(graph: StateGraph, table: Table) -> float:
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
-    from benchmarks._common import RESULTS_DIR, write_result
+    from turngym.harness.eval.results import RESULTS_DIR, write_result
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--states", type=int, default=10**6, help="distinct states (= max_states)")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import write_result  # noqa: E402
+from turngym.harness.eval.results import write_result  # noqa: E402
 
 UNSAFE = "local-unsafe"
 
@@ -30,12 +30,12 @@ UNSAFE = "local-unsafe"
 def _available(backend: str) -> bool:
     import shutil
 
-    from envs.swe.backends import docker_available
+    from turngym.envs.swe.backends import docker_available
 
     if backend == "docker":
         if not docker_available():
             return False
-        from envs.swe.docker_sandbox import image_exists
+        from turngym.envs.swe.docker_sandbox import image_exists
 
         return image_exists()
     return backend == UNSAFE or shutil.which("bwrap") is not None
@@ -43,7 +43,7 @@ def _available(backend: str) -> bool:
 
 def start_latency(backend: str, reps: int, warm: bool) -> list[float]:
     """Seconds from asking for a sandbox to the first command's result (``true``)."""
-    from envs.swe.pool import SandboxPool
+    from turngym.envs.swe.pool import SandboxPool
 
     pool = SandboxPool(backend, 2 if warm else 0, **({"allow_unsafe": True}
                                                      if backend == UNSAFE else {}))
@@ -69,7 +69,7 @@ def test_round_trip(backend: str, reps: int, pool_size: int = 0,
     """Seconds for one hidden-test run (``submit``) of a task in a started sandbox; with
     ``with_reset`` the clock starts before ``reset`` (which takes a sandbox: a new one, or
     one from a warm pool of ``pool_size``)."""
-    import envs
+    from turngym import envs
 
     env = envs.make("turngym/SWE-v0", backend=backend, pool_size=pool_size,
                     unsafe_local=backend == UNSAFE)
@@ -92,7 +92,7 @@ def test_round_trip(backend: str, reps: int, pool_size: int = 0,
 
 def expert_success(backend: str, limit: int) -> dict:
     """The expert on the first ``limit`` tasks of each project (0: every task)."""
-    import envs
+    from turngym import envs
 
     env = envs.make("turngym/SWE-v0", backend=backend, unsafe_local=backend == UNSAFE)
     ids = env.unwrapped.task_ids()

@@ -1,10 +1,10 @@
 """Adversarial actions: the inputs a model or a client produces that break naive parsers.
 
-:mod:`envs.checker` sends them to every env (``check_adversarial_actions``), so a
+:mod:`turngym.envs.checker` sends them to every env (``check_adversarial_actions``), so a
 third-party env gets the same protection as the built-in ones. Three kinds:
 
 * :func:`generic_attacks`: text no env may accept (:data:`MUST_BE_INVALID`): JSON nested
-  10,000 deep (longer than :data:`~envs.core.MAX_ACTION_CHARS`) and 1,500 deep
+  10,000 deep (longer than :data:`~turngym.envs.core.MAX_ACTION_CHARS`) and 1,500 deep
   (under it, deep enough for ``RecursionError`` in :func:`json.loads`), lone surrogates,
   NUL bytes, a string just over the length limit, a 1 MiB string and a 1 MiB tool call,
   a tool call with a 400-digit integer argument; and text an env may accept or not
@@ -16,7 +16,7 @@ third-party env gets the same protection as the built-in ones. Three kinds:
   ``Infinity``, ``-Infinity``, ``1e999``, 400-digit integers of either sign (beyond a
   float: ``float()`` and ``math.isfinite`` raise ``OverflowError``), lists nested 1,500
   deep, objects nested 600 deep, a wrong type) and benign values in
-  the others, in the form :func:`agents.parsing.parse_tool_call` produces
+  the others, in the form :func:`turngym.agents.parsing.parse_tool_call` produces
   (``{"name": ..., "arguments": {...}}``, ``json.dumps`` with its default ASCII escapes) and
   with raw characters; and per tool, ``arguments`` as a JSON string (OpenAI's wire form)
   holding lists nested 1,500 deep. The env may accept such a call (``answer("\\ud800")`` is a wrong
@@ -30,7 +30,7 @@ import json
 import re
 from typing import Any
 
-from envs.core import MAX_ACTION_CHARS
+from turngym.envs.core import MAX_ACTION_CHARS
 
 #: Nesting deep enough for ``RecursionError`` in ``json.loads`` (CPython's limit is ~1000)
 #: while the action stays under :data:`MAX_ACTION_CHARS`.

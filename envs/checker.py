@@ -6,13 +6,13 @@ over every registered id. Each check catches its own exceptions, so one broken p
 does not hide the others.
 
 Besides the well-behaved contract (determinism, info keys, snapshots), the checker plays
-an adversarial user: the inputs of :mod:`envs.adversarial` (deep JSON, lone surrogates,
+an adversarial user: the inputs of :mod:`turngym.envs.adversarial` (deep JSON, lone surrogates,
 NUL, ``NaN``/``Infinity``/``1e999`` and 400-digit integers in tool arguments, strings at the
 length limit and of 1 MiB) must
 give invalid steps that change nothing; steps after the episode's end must pay 0 and stay
 ended; ``reset`` must reject wrong-type or misspelt ``options``; an env pickled after
 ``reset`` or mid-episode must keep its ``state_key`` and step like the original, or refuse to
-pickle with :class:`~envs.errors.EnvError`.
+pickle with :class:`~turngym.errors.EnvError`.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.adversarial import command_attacks, generic_attacks, tool_call_attacks
-from envs.core import INFO_KEYS, TurnLimit
-from envs.errors import EnvError
-from envs.registration import make
+from turngym.envs.adversarial import command_attacks, generic_attacks, tool_call_attacks
+from turngym.envs.core import INFO_KEYS, TurnLimit
+from turngym.errors import EnvError
+from turngym.envs.registration import make
 
 logger = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ def _safe_step(env: gym.Env, action: str) -> tuple:
 
 
 def check_adversarial_actions(make_env: Callable[..., gym.Env]) -> str:
-    """Every input of :mod:`envs.adversarial`: no exception, a finite reward, an explanation;
+    """Every input of :mod:`turngym.envs.adversarial`: no exception, a finite reward, an explanation;
     the generic ones are invalid; an invalid step leaves ``state_key`` unchanged."""
     env = make_env()
     try:

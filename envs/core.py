@@ -5,13 +5,13 @@ This module is written to the person who implements one. Subclass :class:`TurnEn
 it a class docstring that lists action format, observation format, tools, rewards,
 episode end, info keys and arguments, and implement the abstract methods below.
 
-Contract (checked for every registered env by :mod:`envs.checker`):
+Contract (checked for every registered env by :mod:`turngym.envs.checker`):
 
 * ``reset(*, seed=None, options=None) -> (obs, info)``;
   ``options={"task_id": ...}`` picks the task. The same ``task_id`` and ``seed`` give the
   same first observation and the same ``state_key``. ``options`` is ``None`` or a dict whose
   keys are in :attr:`TurnEnv.reset_options`; anything else raises
-  :class:`~envs.errors.ConfigError` naming the bad key and the allowed ones (a misspelt
+  :class:`~turngym.errors.ConfigError` naming the bad key and the allowed ones (a misspelt
   ``"taskid"`` never silently starts a random task).
 * ``step(action) -> (obs, reward, terminated, truncated, info)``. ``terminated`` means the
   task ended (success, failure, or an answer was given); ``truncated`` means a budget ran
@@ -25,7 +25,7 @@ Contract (checked for every registered env by :mod:`envs.checker`):
   :meth:`TurnEnv.step` itself rejects non-text, over-long and non-Unicode (lone surrogate)
   actions; an env that decodes JSON must still check the
   strings it decodes (``"\\ud800"`` escapes), and decodes with
-  :func:`envs.tooljson.loads_tool_json`, which refuses deep nesting before ``json.loads``
+  :func:`turngym.envs.tooljson.loads_tool_json`, which refuses deep nesting before ``json.loads``
   recurses (whatever the interpreter's recursion limit). A step that fails modifies no file.
 * **Episode end.** Once a step returned ``terminated`` (or the :class:`TurnLimit` returned
   ``truncated``) the episode is over until the next ``reset``. A further ``step`` raises
@@ -36,7 +36,7 @@ Contract (checked for every registered env by :mod:`envs.checker`):
   for every subclass, and a snapshot taken at the end restores an ended env.
 * ``snapshot() -> bytes`` / ``restore(bytes)`` copy the complete state (exactly, unless the
   class sets :attr:`TurnEnv.snapshot_exact` to False). An env pickled mid-episode either steps
-  like the original after unpickling or raises :class:`~envs.errors.EnvError` when pickled.
+  like the original after unpickling or raises :class:`~turngym.errors.EnvError` when pickled.
 * ``expert_action() -> str | None`` returns a correct next action from the current state.
 * All randomness comes from ``self.np_random``, seeded in ``reset``.
 """
@@ -50,7 +50,7 @@ from typing import Any, ClassVar, SupportsFloat
 import gymnasium as gym
 from gymnasium import spaces
 
-from envs.errors import ConfigError, UnknownTaskError
+from turngym.errors import ConfigError, UnknownTaskError
 
 #: Info keys every env returns after every ``reset`` and ``step``.
 INFO_KEYS: tuple[str, ...] = ("state_key", "action_valid", "won", "task_id", "admissible_actions")
@@ -108,7 +108,7 @@ class TurnEnv(gym.Env[str, str], abc.ABC):
     extra_info_keys: ClassVar[tuple[str, ...]] = ()
     #: Whether :meth:`restore` is exact: the restored env steps exactly like the original
     #: did from the snapshot. An env whose engine cannot promise that sets it False; its
-    #: ``restore`` is then best effort (or raises :class:`~envs.errors.EnvError`), and the
+    #: ``restore`` is then best effort (or raises :class:`~turngym.errors.EnvError`), and the
     #: checker reports "snapshot: declared inexact" instead of testing it.
     snapshot_exact: ClassVar[bool] = True
     #: The keys ``reset(options=...)`` accepts; any other key raises ``ConfigError``.

@@ -31,7 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from envs.tooljson import json_depth
+from turngym.envs.tooljson import json_depth
 
 MAX_JSON_DEPTH = 64
 """Deepest nesting of arrays/objects accepted in a request body."""

@@ -1,7 +1,7 @@
 """One registry and one ``make``, mirroring Gymnasium's ``envs/registration.py``.
 
 Ids are versioned (``turngym/Name-vN``) and registered with an entry-point string
-(``"envs.sokoban:SokobanEnv"``) that is imported only on :func:`make`. Every id is also
+(``"turngym.envs.sokoban:SokobanEnv"``) that is imported only on :func:`make`. Every id is also
 registered with :func:`gymnasium.register`, so ``gymnasium.make(id)`` works. Third-party
 packages add envs through the ``turngym.envs`` entry-point group: each entry point names a
 callable that calls :func:`register` (or is itself a zero-argument function doing so).
@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import gymnasium as gym
 
-from envs.errors import DuplicateEnvError, MissingDependencyError, TurngymError, UnknownEnvError
+from turngym.errors import DuplicateEnvError, MissingDependencyError, TurngymError, UnknownEnvError
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class EnvSpec:
     entry_point: str | Callable[..., gym.Env]
     """``"module:Class"`` string (imported lazily) or a callable."""
     max_turns: int = 50
-    """Turn budget applied by :class:`envs.core.TurnLimit`."""
+    """Turn budget applied by :class:`turngym.envs.core.TurnLimit`."""
     kwargs: dict[str, Any] = field(default_factory=dict)
     """Default constructor kwargs; ``make(**kwargs)`` overrides them."""
     requires: tuple[str, ...] = ()
@@ -125,13 +125,13 @@ def spec(env_id: str) -> EnvSpec:
 
 
 def make(env_id: str, *, max_turns: int | None = None, **kwargs: Any) -> gym.Env:
-    """Build ``env_id`` wrapped in :class:`envs.core.TurnLimit`.
+    """Build ``env_id`` wrapped in :class:`turngym.envs.core.TurnLimit`.
 
     ``kwargs`` override the spec's defaults. An unknown kwarg raises a
-    :class:`~envs.errors.ConfigError` that lists the accepted ones.
+    :class:`~turngym.errors.ConfigError` that lists the accepted ones.
     """
-    from envs.core import TurnLimit  # local: core imports gymnasium spaces only
-    from envs.errors import ConfigError
+    from turngym.envs.core import TurnLimit  # local: core imports gymnasium spaces only
+    from turngym.errors import ConfigError
 
     env_spec = spec(env_id)
     if not env_spec.available():

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.config import TrainConfig
-from harness.trajectory import Group
+from turngym.harness.config import TrainConfig
+from turngym.harness.rollout.trajectory import Group
 
 if TYPE_CHECKING:
-    from harness.learner import Sample
+    from turngym.harness.learn.learner import Sample
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class Runtime:
 def make_hf_backend(model_dir: Path, cfg: TrainConfig, backend: str = "hf") -> Any:
     """A generation/scoring backend over ``model_dir`` (``agents.make_backend``). The ``hf``
     backend runs on ``model.device`` when that is set (``auto``: the GPU when there is one)."""
-    from agents import make_backend
+    from turngym.agents import make_backend
 
     kwargs: dict[str, Any] = {"model": str(model_dir), "dtype": cfg.model.dtype}
     if backend == "hf" and cfg.model.device != "auto":
@@ -63,10 +63,10 @@ def make_hf_backend(model_dir: Path, cfg: TrainConfig, backend: str = "hf") -> A
 
 def build_runtime(cfg: TrainConfig) -> Runtime:
     """Build backends, agent and engines; fails with ConfigError before any training."""
-    from agents.agent import Agent
-    from agents.models import load_tokenizer, resolve_model_dir
-    from harness.rollout import RolloutEngine
-    from harness.tasks import split_task_ids
+    from turngym.agents.agent import Agent
+    from turngym.agents.models import load_tokenizer, resolve_model_dir
+    from turngym.harness.rollout.engine import RolloutEngine
+    from turngym.harness.learn.tasks import split_task_ids
 
     train_ids, family = split_task_ids(cfg.env.id, cfg.env.kwargs, cfg.env.train_split)
     eval_ids, _ = split_task_ids(cfg.env.id, cfg.env.kwargs, cfg.env.eval_split)
@@ -75,8 +75,8 @@ def build_runtime(cfg: TrainConfig) -> Runtime:
     model_dir = resolve_model_dir(cfg.model.path)
     teacher_dir = resolve_model_dir(cfg.teacher.path) if cfg.algo.uses_teacher else None
     tok = load_tokenizer(model_dir)
-    if cfg.distributed.mode == "ray":  # engine + env-worker actors (harness.distributed)
-        from harness.distributed.runtime import ray_backend_and_engine
+    if cfg.distributed.mode == "ray":  # engine + env-worker actors (turngym.harness.distributed)
+        from turngym.harness.distributed.runtime import ray_backend_and_engine
 
         backend, RolloutEngine = ray_backend_and_engine(model_dir, cfg)
     else:
@@ -98,14 +98,14 @@ def build_runtime(cfg: TrainConfig) -> Runtime:
 
 
 def build_loss_config(cfg: TrainConfig) -> Any:
-    """The ``algos.ppo_loss`` config from the ``algo.loss`` section."""
-    from algos.ppo_loss import PPOLossConfig
+    """The ``turngym.algos.ppo_loss`` config from the ``algo.loss`` section."""
+    from turngym.algos.ppo_loss import PPOLossConfig
 
     return PPOLossConfig(**cfg.algo.loss.model_dump())
 
 
 class Curriculum:
-    """A TCOD schedule (``algos.tcod``): ``plan() -> (horizon, expert_prefix)``.
+    """A TCOD schedule (``turngym.algos.tcod``): ``plan() -> (horizon, expert_prefix)``.
 
     f2b gives a horizon and prefix 0; b2f gives no horizon and prefix -1, meaning "per task":
     :func:`roll_out` asks :meth:`prefix` with each task's expert length.
@@ -137,7 +137,7 @@ def build_curriculum(cfg: TrainConfig) -> Curriculum | None:
     c = cfg.curriculum
     if c.name == "none":
         return None
-    from algos.tcod import B2FSchedule, F2BSchedule
+    from turngym.algos.tcod import B2FSchedule, F2BSchedule
 
     if c.name == "tcod_f2b":
         sched = F2BSchedule(t_max=c.t_max or cfg.rollout.max_turns, delta=c.delta, k0=c.k0)
@@ -148,7 +148,7 @@ def build_curriculum(cfg: TrainConfig) -> Curriculum | None:
 
 def expert_length(cfg: TrainConfig, task_id: str, seed: int, limit: int = 200) -> int:
     """Turns the scripted expert needs to solve ``task_id`` (for b2f's prefix)."""
-    import envs
+    from turngym import envs
 
     env = envs.make(cfg.env.id, **cfg.env.kwargs)
     try:
@@ -195,7 +195,7 @@ def score_groups(rt: Runtime, cfg: TrainConfig, groups: list[Group], *, ref: boo
     enter the update only (:func:`score_reference`).
 
     With ``teacher.expert_hint`` the teacher scores each response under the student's prompt
-    plus the env's expert action (:mod:`harness.teacher_hint`)."""
+    plus the env's expert action (:mod:`turngym.harness.learn.teacher_hint`)."""
     ref_backend = rt.ref if ref else None
     if rt.teacher is None and ref_backend is None:
         return groups, {}
@@ -212,12 +212,12 @@ def score_groups(rt: Runtime, cfg: TrainConfig, groups: list[Group], *, ref: boo
     metrics: dict[str, float] = {}
     teacher_prompts = prompts
     if rt.teacher is not None and cfg.teacher.expert_hint:
-        from harness.teacher_hint import hinted_prompts
+        from turngym.harness.learn.teacher_hint import hinted_prompts
 
         teacher_prompts, metrics = hinted_prompts(
             [t for g in groups for t in g.trajectories], keys, rt.tokenizer, cfg.env.id,
             dict(cfg.env.kwargs))
-    from agents.backend import score_temperature
+    from turngym.agents.backend import score_temperature
 
     temperature = score_temperature(cfg.rollout.temperature)  # 1.0 when greedy
     extra: dict[str, dict[int, dict[str, Any]]] = {}
@@ -248,7 +248,7 @@ def score_reference(rt: Runtime, cfg: TrainConfig, samples: list[Sample]) -> lis
     the whole batch for samples the update never sees."""
     if rt.ref is None or not samples:
         return samples
-    from agents.backend import score_temperature
+    from turngym.agents.backend import score_temperature
 
     scores = rt.ref.score([list(s.prompt_ids) for s in samples],
                           [list(s.response_ids) for s in samples],
@@ -259,8 +259,8 @@ def score_reference(rt: Runtime, cfg: TrainConfig, samples: list[Sample]) -> lis
 
 def evaluate(rt: Runtime, cfg: TrainConfig) -> dict[str, float]:
     """Step 8: held-out success at the validation temperature (``eval/...`` metrics)."""
-    from harness.metrics_log import rollout_metrics
-    from harness.tasks import eval_tasks
+    from turngym.harness.learn.metrics_log import rollout_metrics
+    from turngym.harness.learn.tasks import eval_tasks
 
     tasks = eval_tasks(rt.eval_ids, cfg.eval.num_tasks)
     rt.eval_engine.load_state_dict({"generate_calls": 0})  # every eval samples the same seeds

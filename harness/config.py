@@ -2,7 +2,7 @@
 
 ``load_config("configs/quickstart.yaml", ["algo.name=gigpo", "env.id=turngym/Maze-v0"])``
 returns a validated :class:`TrainConfig`. Every section is a pydantic model with
-``extra="forbid"``: an unknown key or a bad value raises :class:`envs.errors.ConfigError`
+``extra="forbid"``: an unknown key or a bad value raises :class:`turngym.errors.ConfigError`
 naming the dotted key, before any model is loaded.
 
 Sections: ``model`` (policy + rollout backend), ``env``, ``rollout``, ``algo`` (advantage
@@ -21,12 +21,12 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from algos.mismatch import MismatchConfig
-from algos.task_sampler import TaskSamplerConfig
-from envs.errors import ConfigError
+from turngym.algos.mismatch import MismatchConfig
+from turngym.algos.task_sampler import TaskSamplerConfig
+from turngym.errors import ConfigError
 
 #: Advantage estimators the trainer knows; ``opd`` and ``gigpo+opd`` add the teacher term,
-#: ``ppo`` adds a critic (a value head) and uses GAE (``algos.gae``).
+#: ``ppo`` adds a critic (a value head) and uses GAE (``turngym.algos.gae``).
 ALGO_NAMES = ("grpo", "rloo", "reinforce_pp", "gigpo", "hgpo", "opd", "gigpo+opd", "ppo")
 
 
@@ -38,17 +38,17 @@ class ModelConfig(_Section):
     """The policy model and the backend that generates rollouts with it."""
 
     path: str = "default"
-    """HF model dir; ``default`` = SmolLM2-135M-Instruct (``agents.models.default_model_dir``),
+    """HF model dir; ``default`` = SmolLM2-135M-Instruct (``turngym.agents.models.default_model_dir``),
     ``tiny`` = the tiny random Llama used in tests; a run dir (its newest checkpoint's
     model); or a hub id (``org/name``) in the local Hugging Face cache, never downloaded
-    (``agents.models.hub_model_dir``; checked when training starts)."""
+    (``turngym.agents.models.hub_model_dir``; checked when training starts)."""
     backend: Literal["hf", "vllm"] = "hf"
     """Rollout backend (weights are synced into it after every update)."""
     dtype: Literal["float32", "bfloat16"] = "float32"
     """Learner dtype (float32 on CPU)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Learner device for one process (``auto``: ``cuda`` when torch sees a GPU, else ``cpu``).
-    Under torchrun each rank uses its local GPU or the CPU (``harness.distributed.fsdp``)."""
+    Under torchrun each rank uses its local GPU or the CPU (``turngym.harness.distributed.fsdp``)."""
     gradient_checkpointing: bool = False
 
 
@@ -83,8 +83,8 @@ class RolloutSection(_Section):
 
     def engine_config(self, env_id: str, env_kwargs: dict[str, Any], seed: int,
                       **override: Any) -> Any:
-        """The rollout helper's :class:`harness.rollout_config.RolloutConfig` for this run."""
-        from harness.rollout_config import RolloutConfig
+        """The rollout helper's :class:`turngym.harness.rollout.config.RolloutConfig` for this run."""
+        from turngym.harness.rollout.config import RolloutConfig
 
         values = dict(env_id=env_id, env_kwargs=dict(env_kwargs), group_size=self.group_size,
                       max_turns=self.max_turns, temperature=self.temperature,
@@ -98,7 +98,7 @@ class RolloutSection(_Section):
 
 
 class PPOLossConfig(_Section):
-    """The clipped policy loss (mapped onto ``algos.ppo_loss.PPOLossConfig``)."""
+    """The clipped policy loss (mapped onto ``turngym.algos.ppo_loss.PPOLossConfig``)."""
 
     clip_low: float = Field(default=0.2, ge=0.0, le=1.0)
     clip_high: float = Field(default=0.28, ge=0.0, le=10.0)
@@ -121,14 +121,14 @@ class OPDConfig(_Section):
     rl_coef: float = Field(default=1.0, ge=0.0, le=100.0)
     """Weight of the RL advantage the OPD term is added to (gigpo+opd)."""
     sod: bool = True
-    """Scale each turn's OPD term by SOD step weights (``algos.sod``)."""
+    """Scale each turn's OPD term by SOD step weights (``turngym.algos.sod``)."""
     sod_delta: float = Field(default=0.2, ge=0.0, le=10.0)
     sod_eps: float = Field(default=1e-6, gt=0.0, le=1.0)
 
 
 class ValueConfig(_Section):
     """PPO's critic (``algo.name: ppo``): a linear value head on the policy's final hidden
-    state of each turn's last prompt token (``harness.learner.ValueHead``).
+    state of each turn's last prompt token (``turngym.harness.learn.learner.ValueHead``).
 
     Loss ``coef * mean_b max((V_b - G_b)^2, (V_old_b + clip(V_b - V_old_b, -clip, clip) - G_b)^2)``
     over the turn samples (the clipped term only when ``clip`` is set; ``V_old`` is the value
@@ -151,7 +151,7 @@ class AlgoConfig(_Section):
     name: Literal["grpo", "rloo", "reinforce_pp", "gigpo", "hgpo", "opd", "gigpo+opd",
                   "ppo"] = "gigpo"
     adv: dict[str, Any] = Field(default_factory=dict)
-    """Settings of the RL estimator's config class in ``algos.registry.ADVANTAGES``
+    """Settings of the RL estimator's config class in ``turngym.algos.registry.ADVANTAGES``
     (e.g. ``gamma``, ``step_weight`` for gigpo); unknown keys fail at load time."""
     loss: PPOLossConfig = Field(default_factory=PPOLossConfig)
     opd: OPDConfig = Field(default_factory=OPDConfig)
@@ -161,7 +161,7 @@ class AlgoConfig(_Section):
     """The critic of ``ppo`` (ignored by the other algorithms)."""
     mismatch: MismatchConfig = Field(default_factory=MismatchConfig)
     """Train-inference mismatch correction of behaviour log-probs from engines that are not
-    the learner (``algos.mismatch``; ``auto``: on for vllm/openai/Ray engines, off for hf)."""
+    the learner (``turngym.algos.mismatch``; ``auto``: on for vllm/openai/Ray engines, off for hf)."""
 
     @property
     def rl_name(self) -> str | None:
@@ -192,7 +192,7 @@ class CurriculumConfig(_Section):
 
 class SamplerConfig(TaskSamplerConfig):
     """Which train tasks each step plays: ``uniform`` (the default) or ``difficulty``
-    (:class:`algos.task_sampler.DifficultySampler`: favour tasks solved about half the
+    (:class:`turngym.algos.task_sampler.DifficultySampler`: favour tasks solved about half the
     time; ``ema``, ``prior`` and ``min_weight`` apply to it only)."""
 
     name: Literal["uniform", "difficulty"] = "uniform"  # type: ignore[assignment]
@@ -242,7 +242,7 @@ class TeacherConfig(_Section):
     (then it defaults to ``model.path``: the student's start weights, frozen)."""
     expert_hint: bool = False
     """Score with an expert-informed prompt: the student's prompt plus the env's expert
-    action for that state (``harness.teacher_hint``)."""
+    action for that state (``turngym.harness.learn.teacher_hint``)."""
 
 
 class RefConfig(_Section):
@@ -338,7 +338,7 @@ class LoggingConfig(_Section):
 
 
 class DistributedConfig(_Section):
-    """Scale-out (``harness.distributed``; docs/scale-out.md). The defaults run everything
+    """Scale-out (``turngym.harness.distributed``; docs/scale-out.md). The defaults run everything
     in this process; ``mode: ray`` puts env workers and engines into Ray actors."""
 
     mode: Literal["local", "ray"] = "local"
@@ -513,7 +513,7 @@ def _validate_adv(cfg: TrainConfig) -> None:
                               f"{sorted(cfg.algo.adv)}")
         return
     try:
-        from algos.registry import ADVANTAGES
+        from turngym.algos.registry import ADVANTAGES
     except ImportError:  # the registry is optional at config time; checked again at run time
         return
     if cfg.algo.rl_name not in ADVANTAGES:
@@ -534,7 +534,7 @@ def advantage_config(cfg: TrainConfig) -> Any:
     """The registry config object for the RL estimator (None for pure OPD)."""
     if cfg.algo.rl_name is None:
         return None
-    from algos.registry import ADVANTAGES
+    from turngym.algos.registry import ADVANTAGES
 
     return ADVANTAGES[cfg.algo.rl_name][0](**cfg.algo.adv)
 
@@ -546,7 +546,7 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     except ValidationError as exc:
         raise ConfigError(f"bad config: {_error_text(exc)}") from None
     _validate_adv(cfg)
-    from harness.runs import run_model_dir  # model.path=RUN_DIR: the run's newest model
+    from turngym.harness.runs import run_model_dir  # model.path=RUN_DIR: the run's newest model
 
     cfg.model.path = run_model_dir(cfg.model.path) or cfg.model.path
     cfg.teacher.path = run_model_dir(cfg.teacher.path)

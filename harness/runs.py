@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from envs.errors import CheckpointError, ConfigError, MissingDependencyError
+from turngym.errors import CheckpointError, ConfigError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +57,13 @@ def free_run_dir(out_dir: str | Path) -> Path:
 
 
 def check_run_start(cfg: Any, resume: str | Path | None) -> None:
-    """What ``harness.train.train`` checks before any work, on every rank: a new run
+    """What ``turngym.harness.train.train`` checks before any work, on every rank: a new run
     (``resume`` None) needs an ``out_dir`` that holds none (:func:`check_new_run`); a hub id
     in ``model.path`` (or the teacher's ``teacher.path``) must be in the local Hugging Face
-    cache (:func:`agents.models.hub_model_dir`); ``logging.wandb.enabled`` needs wandb."""
+    cache (:func:`turngym.agents.models.hub_model_dir`); ``logging.wandb.enabled`` needs wandb."""
     if resume is None:
         check_new_run(cfg.out_dir)
-    from agents.models import hub_model_dir, is_hub_id
+    from turngym.agents.models import hub_model_dir, is_hub_id
 
     paths = [("model.path", cfg.model.path)]
     if cfg.algo.uses_teacher:
@@ -124,7 +124,7 @@ def check_resume_config(ck: Path, cfg: Any) -> list[str]:
 def run_model_dir(path: str | None) -> str | None:
     """``path`` itself unless it is a training run (or its ``checkpoints`` dir, or one
     ``step-N`` dir) rather than a model dir; then the ``model/`` of its newest intact
-    checkpoint (:func:`harness.checkpoint.resolve_checkpoint`)."""
+    checkpoint (:func:`turngym.harness.learn.checkpoint.resolve_checkpoint`)."""
     if path is None or path in ("default", "tiny"):
         return path
     p = Path(path).expanduser()
@@ -133,7 +133,7 @@ def run_model_dir(path: str | None) -> str | None:
     if not ((p / "checkpoints").is_dir() or (p / "latest").is_file()
             or (p / "model" / "config.json").is_file()):
         return path
-    from harness.checkpoint import resolve_checkpoint
+    from turngym.harness.learn.checkpoint import resolve_checkpoint
 
     model = resolve_checkpoint(p) / "model"
     if not (model / "config.json").is_file():

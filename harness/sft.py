@@ -4,12 +4,12 @@
    tasks through the rollout engine's own episode code, so every prompt is exactly the
    prompt the policy sees in that state: the env comes from the engine's factory (same
    ``env.kwargs``; the turn budget is ``sft.max_turns``, else the eval's); the task, the
-   memory window, the observation and the tool schemas of a tool env come from :meth:`harness.rollout_calls.Episode.prompt`
+   memory window, the observation and the tool schemas of a tool env come from :meth:`turngym.harness.rollout.calls.Episode.prompt`
    (``Episode.start`` / ``Episode.apply`` keep the state as the engine does); the agent is
    built as ``turngym train`` builds it (``rollout.history_length``,
    ``rollout.max_prompt_tokens``).
 2. Each expert turn becomes a sample: the prompt ids, and the response
-   :func:`harness.rollout.expert_response` (the text a TCOD expert-prefix turn records:
+   :func:`turngym.harness.rollout.engine.expert_response` (the text a TCOD expert-prefix turn records:
    ``<action>A</action>``, or ``<tool_call>{"name": …, "arguments": {…}}</tool_call>`` in a
    tool env) followed by the end-of-turn (EOS) token. The agent parses that response as it
    parses a model's, and the env steps the parsed action, as in a rollout. An episode stops
@@ -29,8 +29,8 @@ from typing import Any
 
 import torch
 
-from harness.config import TrainConfig
-from harness.progress import Progress, or_silent
+from turngym.harness.config import TrainConfig
+from turngym.harness.ui.progress import Progress, or_silent
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +49,13 @@ def expert_episode(env: Any, agent: Any, tokenizer: Any, task_id: str, seed: int
     step 1-2); returns each expert turn's ``(prompt_ids, response_ids)`` and whether it won.
 
     ``max_tokens`` / ``max_model_len``: the rollout's prompt-fits check
-    (:func:`harness.rollout_calls.prompt_fits`); ``max_model_len=None`` checks the prompt
+    (:func:`turngym.harness.rollout.calls.prompt_fits`); ``max_model_len=None`` checks the prompt
     budget only (SFT has no backend whose context length it could read).
     """
-    from envs.core import unwrapped_turn_env
-    from envs.errors import EnvError
-    from harness import rollout_calls as calls
-    from harness.rollout import expert_response
+    from turngym.envs.core import unwrapped_turn_env
+    from turngym.errors import EnvError
+    from turngym.harness.rollout import calls as calls
+    from turngym.harness.rollout.engine import expert_response
 
     base = unwrapped_turn_env(env)
     tools = getattr(base, "tools", None)  # the engine's ``tools``: the env class's schemas
@@ -90,7 +90,7 @@ def collect_expert_samples(cfg: TrainConfig, agent: Any, tokenizer: Any, tasks: 
     the episodes done.
     """
     reporter = or_silent(reporter)
-    from harness.rollout_workers import EnvFactory
+    from turngym.harness.rollout.workers import EnvFactory
 
     max_turns = cfg.sft.max_turns or cfg.eval.max_turns or cfg.rollout.max_turns
     env = EnvFactory.for_env(cfg.env.id, cfg.env.kwargs, max_turns)()
@@ -121,7 +121,7 @@ def sft_epochs(learner: Any, pairs: list[tuple[list[int], list[int]]], cfg: Trai
 
     ``progress_cb(epoch, loss)`` after each epoch; ``reporter`` gets the phase ``sft`` with
     the batches done over all epochs and the response tokens trained on."""
-    from harness.learner import response_logprobs
+    from turngym.harness.learn.learner import response_logprobs
 
     s = cfg.sft
     reporter = or_silent(reporter)
@@ -164,13 +164,13 @@ def run_sft(cfg: TrainConfig, progress_cb: Any = None, reporter: Progress | None
     """Collect expert data, fine-tune, save. Returns losses, data stats and the model dir.
 
     ``progress_cb(epoch, loss)`` after each epoch. ``reporter`` (a
-    :class:`harness.progress.Progress`) gets the phases ``expert data`` (episodes),
+    :class:`turngym.harness.ui.progress.Progress`) gets the phases ``expert data`` (episodes),
     ``setup`` (the model), ``sft`` (batches, tokens) and ``save``."""
-    from agents.agent import Agent
-    from agents.models import load_tokenizer, resolve_model_dir
-    from harness.learner import Learner
-    from harness.tasks import TaskSampler, split_task_ids
-    from harness.train import seed_everything
+    from turngym.agents.agent import Agent
+    from turngym.agents.models import load_tokenizer, resolve_model_dir
+    from turngym.harness.learn.learner import Learner
+    from turngym.harness.learn.tasks import TaskSampler, split_task_ids
+    from turngym.harness.train import seed_everything
 
     seed_everything(cfg.seed)
     t0 = time.perf_counter()

@@ -3,7 +3,7 @@
 Each step:
 
 1. sample tasks (uniform or difficulty task sampler + TCOD curriculum);
-2. roll out groups of ``rollout.group_size`` trajectories per task (``harness.rollout``);
+2. roll out groups of ``rollout.group_size`` trajectories per task (``turngym.harness.rollout.engine``);
 3. optional teacher scoring (OPD) and reference log-probs (KL) with ``backend.score``;
 4. advantages from the ``algos`` registry over per-turn rows (+ per-token OPD, SOD weights;
    PPO: the value head's ``V(s_t)`` of every turn first, for GAE);
@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.config import TrainConfig, advantage_config, dump_config
-from harness.progress import Progress, or_silent
-from harness.trajectory import Group
+from turngym.harness.config import TrainConfig, advantage_config, dump_config
+from turngym.harness.ui.progress import Progress, or_silent
+from turngym.harness.rollout.trajectory import Group
 
 logger = logging.getLogger(__name__)
 
@@ -48,20 +48,20 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     """Run the training loop of ``cfg``; returns a summary with per-step history.
 
     Deliberately one long function (cleanrl style, STYLE.md rule 9): the nine phases read
-    top to bottom; the pieces each phase calls live in ``harness.components``/``learner``/
+    top to bottom; the pieces each phase calls live in ``turngym.harness.components``/``learner``/
     ``samples``.
 
     ``resume`` is a run dir or checkpoint dir; training continues from its step exactly.
     The checkpoint is verified (a corrupt one falls back to the newest intact one) and its
-    config must match ``cfg`` (``harness.runs.check_resume_config``); rows of
+    config must match ``cfg`` (``turngym.harness.runs.check_resume_config``); rows of
     ``metrics.jsonl``/``batches.jsonl`` past its step (a killed run's) are dropped.
     ``progress_cb(step, metrics)`` is called after every step. ``reporter``: a
-    :class:`harness.progress.Progress` told each phase, the episodes/samples done in it and
+    :class:`turngym.harness.ui.progress.Progress` told each phase, the episodes/samples done in it and
     each step's end (the CLI's display and ETA); the phases are listed in that module.
     """
-    from algos.registry import ADVANTAGES
-    from harness.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
-    from harness.components import (
+    from turngym.algos.registry import ADVANTAGES
+    from turngym.harness.learn.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
+    from turngym.harness.components import (
         build_curriculum,
         build_loss_config,
         build_runtime,
@@ -70,19 +70,19 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         score_groups,
         score_reference,
     )
-    from harness.distributed.fsdp import finish_distributed, init_distributed
-    from harness.distributed.leader import build_learner, check_torchrun_config, follow
-    from harness.learner import drop_unsignalled, resolve_device
-    from harness.metrics_log import (
+    from turngym.harness.distributed.fsdp import finish_distributed, init_distributed
+    from turngym.harness.distributed.leader import build_learner, check_torchrun_config, follow
+    from turngym.harness.learn.learner import drop_unsignalled, resolve_device
+    from turngym.harness.learn.metrics_log import (
         MetricsLogger,
         log_rollouts,
         plot_curves,
         rollout_metrics,
         truncate_steps,
     )
-    from harness.mismatch import correct_mismatch, resolve_mismatch
-    from harness.runs import check_resume_config, check_run_start
-    from harness.samples import (
+    from turngym.harness.learn.mismatch import correct_mismatch, resolve_mismatch
+    from turngym.harness.runs import check_resume_config, check_run_start
+    from turngym.harness.learn.samples import (
         batch_digest,
         build_samples,
         opd_token_adv,
@@ -90,7 +90,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         signal_metrics,
         turn_batch,
     )
-    from harness.tasks import TaskSampler
+    from turngym.harness.learn.tasks import TaskSampler
 
     # ---------------------------------------------------------------- setup
     check_run_start(cfg, resume)  # a used out_dir unless resuming: refused before any work
@@ -125,7 +125,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     loss_cfg = build_loss_config(cfg)
     adv_cfg = advantage_config(cfg)
     adv_fn = ADVANTAGES[cfg.algo.rl_name][1] if cfg.algo.rl_name else None
-    mismatch = resolve_mismatch(cfg, world[1])  # engine != learner: tis+mask (algos.mismatch)
+    mismatch = resolve_mismatch(cfg, world[1])  # engine != learner: tis+mask (turngym.algos.mismatch)
     start = 0
     if ck is not None:
         state = load_checkpoint(ck, learner, verified=True)
@@ -149,9 +149,9 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         before = evaluate(rt, cfg)
         log.log(0, before)
 
-    prefetch = None  # async mode: a producer thread rolls out ahead (harness.distributed)
+    prefetch = None  # async mode: a producer thread rolls out ahead (turngym.harness.distributed)
     if cfg.distributed.async_staleness:
-        from harness.distributed.async_loop import AsyncRollouts, plan_and_roll_out
+        from turngym.harness.distributed.async_loop import AsyncRollouts, plan_and_roll_out
 
         prefetch = AsyncRollouts(lambda b: plan_and_roll_out(rt, sampler, curriculum, b),
                                  staleness=cfg.distributed.async_staleness, start=start,
@@ -238,7 +238,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
                                           cfg.optim.micro_batch_size)
             metrics.update(m)
         if stale and samples:  # async: truncated IS correction of stale behaviour log-probs
-            from harness.distributed.async_loop import importance_correct
+            from turngym.harness.distributed.async_loop import importance_correct
 
             samples, m = importance_correct(learner, samples, rt.pad_id,  # + engine mismatch
                                             cfg.distributed.is_clip, cfg.optim.micro_batch_size,
@@ -250,7 +250,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         reporter.phase("update", len(samples), "samples")
         t0 = time.perf_counter()
         # no update without signal: the learner drops all-zero-advantage samples and skips
-        # the step when nothing is left (harness.learner.ppo_update)
+        # the step when nothing is left (turngym.harness.learn.learner.ppo_update)
         metrics.update({"train/samples": 0.0, "train/optimizer_steps": 0.0,
                         "train/skipped": 1.0})
         if samples:
@@ -332,7 +332,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
 
 def _informative_groups(batch: Any) -> tuple[np.ndarray, dict[str, float]]:
     """DAPO dynamic sampling: keep rows of groups whose episode returns are not all equal."""
-    from algos.dynamic_sampling import filter_batch
+    from turngym.algos.dynamic_sampling import filter_batch
 
     res = filter_batch(batch)
     return np.asarray(res.keep_J, dtype=bool), dict(res.metrics)

@@ -6,7 +6,7 @@
 * ``hf_backend``: the ``hf`` backend on the tiny model (float32, CPU).
 * ``vllm_engine``: ONE in-process vLLM engine per test session, on the tiny model
   (float32, ``enforce_eager``). Tests that change its weights must load the originals back.
-* ``check_template``: :func:`agents.template_check.check_template`.
+* ``check_template``: :func:`turngym.agents.template_check.check_template`.
 
 Nothing is downloaded: ``HF_HUB_OFFLINE=1`` is set for the whole session.
 
@@ -49,7 +49,7 @@ VLLM_MAX_MODEL_LEN = 2048
 @pytest.fixture(scope="session")
 def default_model_dir():
     """SmolLM2-135M-Instruct as a cached safetensors dir (converted on first use, ~30 s)."""
-    from agents.models import default_model_dir as build
+    from turngym.agents.models import default_model_dir as build
 
     return build()
 
@@ -57,7 +57,7 @@ def default_model_dir():
 @pytest.fixture(scope="session")
 def tiny_model_dir():
     """A tiny random Llama (2 layers, d=128) with the SmolLM2 tokenizer and chat template."""
-    from agents.models import tiny_model_dir as build
+    from turngym.agents.models import tiny_model_dir as build
 
     return build()
 
@@ -65,7 +65,7 @@ def tiny_model_dir():
 @pytest.fixture(scope="session")
 def tiny_tokenizer(tiny_model_dir):
     """The SmolLM2 tokenizer (from the tiny model dir)."""
-    from agents.models import load_tokenizer
+    from turngym.agents.models import load_tokenizer
 
     return load_tokenizer(tiny_model_dir)
 
@@ -73,7 +73,7 @@ def tiny_tokenizer(tiny_model_dir):
 @pytest.fixture(scope="session")
 def hf_backend(tiny_model_dir):
     """The ``hf`` backend on the tiny model, float32 on CPU."""
-    from agents.hf import HFBackend
+    from turngym.agents.hf import HFBackend
 
     backend = HFBackend(tiny_model_dir, dtype="float32", max_model_len=VLLM_MAX_MODEL_LEN)
     yield backend
@@ -83,7 +83,7 @@ def hf_backend(tiny_model_dir):
 @pytest.fixture(scope="session")
 def vllm_engine(tiny_model_dir):
     """The session's one vLLM engine (tiny model, float32, enforce_eager)."""
-    from agents.vllm_backend import VLLMBackend
+    from turngym.agents.vllm_backend import VLLMBackend
 
     backend = VLLMBackend(tiny_model_dir, dtype="float32", max_model_len=VLLM_MAX_MODEL_LEN,
                           enforce_eager=True)
@@ -94,6 +94,6 @@ def vllm_engine(tiny_model_dir):
 @pytest.fixture(scope="session")
 def check_template():
     """``check_template(tokenizer, conversation=None, ...) -> TemplateReport``."""
-    from agents.template_check import check_template as check
+    from turngym.agents.template_check import check_template as check
 
     return check

@@ -7,8 +7,8 @@ import re
 import sys
 from pathlib import Path
 
-from envs.checker import check_env
-from envs.registration import registry
+from turngym.envs.checker import check_env
+from turngym.envs.registration import registry
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -6,7 +6,7 @@ the official ALFWorld game files when a user has them on disk. Importing this pa
 imports neither textworld nor alfworld; they load on first use.
 """
 
-from envs.alfworld_pddl.env import AlfworldPddlEnv
-from envs.alfworld_pddl.official import AlfworldOfficialEnv
+from turngym.envs.alfworld_pddl.env import AlfworldPddlEnv
+from turngym.envs.alfworld_pddl.official import AlfworldOfficialEnv
 
 __all__ = ["AlfworldOfficialEnv", "AlfworldPddlEnv"]

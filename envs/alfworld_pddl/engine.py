@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from envs.errors import MissingDependencyError
+from turngym.errors import MissingDependencyError
 
 logger = logging.getLogger(__name__)
 

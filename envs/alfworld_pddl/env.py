@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from envs.alfworld_pddl.assets import alfred_domain, alfred_grammar
-from envs.alfworld_pddl.engine import EngineStep, PddlEngine
-from envs.core import TurnEnv
-from envs.household.commands import CommandParser
-from envs.household.expert import expert_action
-from envs.household.pddl import export_problem
-from envs.household.sim import HouseState
-from envs.household.tasks import (SPLIT_SIZES, TASK_TYPES, Task, check_task_args, make_task,
+from turngym.envs.alfworld_pddl.assets import alfred_domain, alfred_grammar
+from turngym.envs.alfworld_pddl.engine import EngineStep, PddlEngine
+from turngym.envs.core import TurnEnv
+from turngym.envs.household.commands import CommandParser
+from turngym.envs.household.expert import expert_action
+from turngym.envs.household.pddl import export_problem
+from turngym.envs.household.sim import HouseState
+from turngym.envs.household.tasks import (SPLIT_SIZES, TASK_TYPES, Task, check_task_args, make_task,
                                   task_ids)
 
 

@@ -16,11 +16,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from envs.alfworld_pddl.assets import alfred_domain, alfred_grammar
-from envs.alfworld_pddl.engine import EngineStep, PddlEngine
-from envs.alfworld_pddl.env import from_engine, to_engine
-from envs.core import TurnEnv
-from envs.errors import ConfigError
+from turngym.envs.alfworld_pddl.assets import alfred_domain, alfred_grammar
+from turngym.envs.alfworld_pddl.engine import EngineStep, PddlEngine
+from turngym.envs.alfworld_pddl.env import from_engine, to_engine
+from turngym.envs.core import TurnEnv
+from turngym.errors import ConfigError
 
 ENV_VAR = "ALFWORLD_DATA"
 SPLIT_DIRS = {"train": "train", "valid_seen": "valid_seen", "valid_unseen": "valid_unseen"}

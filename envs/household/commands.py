@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from envs.household.scenes import Scene
+from turngym.envs.household.scenes import Scene
 
 _SPACES = re.compile(r"\s+")
 _ARTICLES = re.compile(r"\b(?:the|a|an|some)\s+")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from envs.core import TurnEnv
-from envs.household.commands import CommandParser
-from envs.household.expert import expert_action, goal_met
-from envs.household.sim import HouseState, listing
-from envs.household.tasks import (SPLIT_SIZES, TASK_TYPES, Task, check_task_args, make_task,
+from turngym.envs.core import TurnEnv
+from turngym.envs.household.commands import CommandParser
+from turngym.envs.household.expert import expert_action, goal_met
+from turngym.envs.household.sim import HouseState, listing
+from turngym.envs.household.tasks import (SPLIT_SIZES, TASK_TYPES, Task, check_task_args, make_task,
                                   task_ids)
 
 #: Admissible lists are memoised per state key; the memo is cleared past this size
@@ -20,7 +20,7 @@ _MEMO_LIMIT = 4096
 @lru_cache(maxsize=512)
 def _parser(task: Task) -> CommandParser:
     """One parser per task (two name dicts; its memo is the bounded process-wide one in
-    :mod:`envs.household.commands`), shared by the envs playing the task."""
+    :mod:`turngym.envs.household.commands`), shared by the envs playing the task."""
     return CommandParser(task.scene)
 
 
@@ -32,7 +32,7 @@ class HouseholdEnv(TurnEnv):
     plausible places (``apple 2`` in ``fridge 1``). Six task types, as in ALFWorld:
     ``pick_and_place``, ``pick_two_obj_and_place``, ``look_at_obj_in_light``,
     ``pick_clean_then_place``, ``pick_heat_then_place``, ``pick_cool_then_place``. The
-    rules follow ALFRED's PDDL domain; ``envs.household.pddl`` exports any task for it.
+    rules follow ALFRED's PDDL domain; ``turngym.envs.household.pddl`` exports any task for it.
 
     **Actions.** ALFWorld's commands: ``go to R``, ``open R``, ``close R``,
     ``take O from R``, ``put O in/on R`` (``put O in R``, ``put O on R`` and

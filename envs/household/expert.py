@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from envs.household.catalog import APPLIANCE, CLEAN, COOL, HEAT
-from envs.household.sim import S_CLEAN, S_COOL, S_HOT, S_ON, HouseState
-from envs.household.tasks import Task
+from turngym.envs.household.catalog import APPLIANCE, CLEAN, COOL, HEAT
+from turngym.envs.household.sim import S_CLEAN, S_COOL, S_HOT, S_ON, HouseState
+from turngym.envs.household.tasks import Task
 
 _NEED = {"pick_clean_then_place": (S_CLEAN, CLEAN), "pick_heat_then_place": (S_HOT, HEAT),
          "pick_cool_then_place": (S_COOL, COOL)}

@@ -2,7 +2,7 @@
 
 The problem is written for ALFWorld's own domain (``alfworld/data/alfred.pddl``) and text
 grammar (``alfred.twl2``), which ship inside the ``alfworld`` wheel, so TextWorld's PDDL
-engine (``textworld.envs.pddl.PddlEnv``) can play it: see ``envs.alfworld_pddl``.
+engine (``textworld.envs.pddl.PddlEnv``) can play it: see ``turngym.envs.alfworld_pddl``.
 
 Names map one to one: receptacle ``cabinet 3`` is the PDDL object ``cabinet_3`` at location
 ``loc_cabinet_3``; object ``apple 1`` is ``apple_1``; the agent starts at ``loc_middle``.
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from envs.household.catalog import CLEAN, COOL, HEAT, PICK, TOGGLE, pddl_type
-from envs.household.sim import S_CLEAN, S_COOL, S_HOT, S_ON, HouseState
-from envs.household.tasks import Task
+from turngym.envs.household.catalog import CLEAN, COOL, HEAT, PICK, TOGGLE, pddl_type
+from turngym.envs.household.sim import S_CLEAN, S_COOL, S_HOT, S_ON, HouseState
+from turngym.envs.household.tasks import Task
 
 #: Types the domain's actions name as constants; every problem declares them.
 _DOMAIN_RTYPES = ("SinkBasinType", "MicrowaveType", "FridgeType")

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from envs.household.catalog import LAMPS, OBJECTS, PICK, RECEPTACLES, TOGGLE, ObjectKind
+from turngym.envs.household.catalog import LAMPS, OBJECTS, PICK, RECEPTACLES, TOGGLE, ObjectKind
 
 
 @dataclass(frozen=True)

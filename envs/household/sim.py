@@ -15,8 +15,8 @@ The rules mirror ALFRED's PDDL domain (``alfred.pddl`` in the ``alfworld`` wheel
 
 from __future__ import annotations
 
-from envs.household.catalog import CLEAN, COOL, HEAT, PICK, TOGGLE
-from envs.household.scenes import Scene
+from turngym.envs.household.catalog import CLEAN, COOL, HEAT, PICK, TOGGLE
+from turngym.envs.household.scenes import Scene
 
 #: Dynamic object state bits.
 S_CLEAN, S_HOT, S_COOL, S_ON = 1, 2, 4, 8

@@ -21,8 +21,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from envs.household.catalog import APPLIANCE, CLEAN, COOL, HEAT, LAMPS, NOT_GOALS, PICK, prep_of
-from envs.household.scenes import Scene, make_layout, pickable_kinds, place_objects
+from turngym.envs.household.catalog import APPLIANCE, CLEAN, COOL, HEAT, LAMPS, NOT_GOALS, PICK, prep_of
+from turngym.envs.household.scenes import Scene, make_layout, pickable_kinds, place_objects
 
 TASK_TYPES: tuple[str, ...] = (
     "pick_and_place", "pick_two_obj_and_place", "look_at_obj_in_light",

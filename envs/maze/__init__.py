@@ -1,5 +1,5 @@
 """Maze: a small text puzzle with an exact state key and an optimal BFS expert."""
 
-from envs.maze.env import MazeEnv
+from turngym.envs.maze.env import MazeEnv
 
 __all__ = ["MazeEnv"]

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from envs.core import TurnEnv
-from envs.grid import MOVES, invalid_move_text, parse_move
+from turngym.envs.core import TurnEnv
+from turngym.envs.grid import MOVES, invalid_move_text, parse_move
 
 Pos = tuple[int, int]
 SPLITS = {"train": 2000, "test": 200}

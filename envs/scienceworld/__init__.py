@@ -1,5 +1,5 @@
 """Adapter for the real ScienceWorld engine (``pip install turngym[classic]``)."""
 
-from envs.scienceworld.env import ScienceWorldEnv
+from turngym.envs.scienceworld.env import ScienceWorldEnv
 
 __all__ = ["ScienceWorldEnv"]

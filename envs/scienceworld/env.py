@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from envs.core import ReplaySnapshot, TurnEnv
-from envs.errors import ConfigError
+from turngym.envs.core import ReplaySnapshot, TurnEnv
+from turngym.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ _gold_paths: dict[tuple[str, str], list[str]] = {}  # (task id, simplification) 
 #: path of every task is found within 512 MB.
 DEFAULT_MAX_HEAP_MB = 1024
 _launch_lock = threading.Lock()
-#: The package's variation splits, saved by ``python -m envs.scienceworld.env`` so that
+#: The package's variation splits, saved by ``python -m turngym.envs.scienceworld.env`` so that
 #: listing tasks needs no JVM. Recomputed when the installed version differs.
 VARIATIONS_FILE = Path(__file__).with_name("variations.json")
 

@@ -1,5 +1,5 @@
 """Search: multi-hop QA over a BM25-indexed corpus with ``search`` and ``answer`` tools."""
 
-from envs.search.env import SearchEnv
+from turngym.envs.search.env import SearchEnv
 
 __all__ = ["SearchEnv"]

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from envs.tooljson import JsonTooDeep, loads_tool_json
+from turngym.envs.tooljson import JsonTooDeep, loads_tool_json
 
 TOOLS: list[dict[str, Any]] = [
     {"type": "function", "function": {

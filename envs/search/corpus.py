@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from envs.errors import ConfigError
-from envs.search.index import read_jsonl
+from turngym.errors import ConfigError
+from turngym.envs.search.index import read_jsonl
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SHIPPED_CORPUS = DATA_DIR / "corpus.jsonl.gz"

@@ -7,12 +7,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from envs.core import TurnEnv
-from envs.errors import ConfigError
-from envs.search.actions import TOOLS, parse_action
-from envs.search.corpus import SHIPPED_CORPUS, SPLITS, QAItem, load_qa, load_shipped_qa
-from envs.search.grading import exact_match, f1_score
-from envs.search.index import Hit, query_terms
+from turngym.envs.core import TurnEnv
+from turngym.errors import ConfigError
+from turngym.envs.search.actions import TOOLS, parse_action
+from turngym.envs.search.corpus import SHIPPED_CORPUS, SPLITS, QAItem, load_qa, load_shipped_qa
+from turngym.envs.search.grading import exact_match, f1_score
+from turngym.envs.search.index import Hit, query_terms
 
 MAX_QUERY_CHARS = 300
 MAX_ANSWER_CHARS = 300
@@ -114,11 +114,11 @@ class SearchEnv(TurnEnv):
         """The in-process index (cached per corpus) or the remote client, built lazily."""
         if self._retriever is None:
             if self.retriever_url:
-                from envs.search.remote import RemoteRetriever
+                from turngym.envs.search.remote import RemoteRetriever
 
                 self._retriever = RemoteRetriever(self.retriever_url)
             else:
-                from envs.search.index import open_index
+                from turngym.envs.search.index import open_index
 
                 self._retriever = open_index(Path(self.corpus), self.index_dir and
                                              Path(self.index_dir))

@@ -1,9 +1,9 @@
-"""Generate the shipped Search data: ``python -m envs.search.generate --seed 0``.
+"""Generate the shipped Search data: ``python -m turngym.envs.search.generate --seed 0``.
 
 Writes, deterministically from the seed (``gzip`` with ``mtime=0``, so the bytes repeat):
 
 * ``corpus.jsonl.gz``: about 20.5k passages about fictional entities (see
-  :mod:`envs.search.world`);
+  :mod:`turngym.envs.search.world`);
 * ``qa_{train,dev,test}.jsonl.gz``: questions of the four types in equal shares, each with
   its gold answer, aliases and gold chain. A question is kept only when every hop's query
   puts its gold passage at rank 1 of the BM25 index, so the expert always succeeds.
@@ -18,9 +18,9 @@ import logging
 import random
 from pathlib import Path
 
-from envs.search.index import BM25Index
-from envs.search.questions import MAKERS, QUESTION_TYPES
-from envs.search.world import build_world, world_passages
+from turngym.envs.search.index import BM25Index
+from turngym.envs.search.questions import MAKERS, QUESTION_TYPES
+from turngym.envs.search.world import build_world, world_passages
 
 logger = logging.getLogger(__name__)
 

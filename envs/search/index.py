@@ -211,7 +211,7 @@ def open_index(corpus: Path, index_dir: Path | None = None) -> BM25Index:
     Loads ``index_dir`` (default :func:`default_index_dir`) when it matches the corpus
     bytes; otherwise builds the index and saves it there.
     """
-    from envs.search.corpus import load_corpus
+    from turngym.envs.search.corpus import load_corpus
 
     corpus = Path(corpus).resolve()
     directory = Path(index_dir or default_index_dir(corpus)).resolve()

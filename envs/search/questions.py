@@ -1,4 +1,4 @@
-"""Question templates over a :class:`~envs.search.world.World`: 1-hop, 2-hop bridge,
+"""Question templates over a :class:`~turngym.envs.search.world.World`: 1-hop, 2-hop bridge,
 comparison and 3-hop, each with its gold answer, aliases and gold evidence chain.
 
 A chain is a list of hops ``{"query": str, "passage": id}``: the search that finds the
@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from envs.search.world import World
+from turngym.envs.search.world import World
 
 QUESTION_TYPES = ("1hop", "2hop", "comparison", "3hop")
 #: The search words the expert adds to an entity name to reach each fact's passage.

@@ -1,12 +1,12 @@
 """Client of the retriever server (``turngym serve retriever``), same interface as
-:class:`envs.search.index.BM25Index.search`."""
+:class:`turngym.envs.search.index.BM25Index.search`."""
 
 from __future__ import annotations
 
 import logging
 
-from envs.errors import EnvError
-from envs.search.index import Hit
+from turngym.errors import EnvError
+from turngym.envs.search.index import Hit
 
 logger = logging.getLogger(__name__)
 
@@ -15,7 +15,7 @@ class RemoteRetriever:
     """``search(queries, k)`` over HTTP; connection failures and 5xx replies raise
     :class:`EnvError` after ``retries`` attempts (the rollout ends that episode with
     ``env_error``). A 4xx (a request over the server's limits, see
-    :mod:`envs.search.server`) raises at once with the server's message: retrying cannot
+    :mod:`turngym.envs.search.server`) raises at once with the server's message: retrying cannot
     help."""
 
     def __init__(self, url: str, timeout_s: float = 10.0, retries: int = 2):

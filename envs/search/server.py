@@ -17,7 +17,7 @@ characters per query       4,096        422     BM25 cost grows with the query's
 ``k``                      1..100       422     retrieval depth
 ``len(queries) x k``       16,384       413     bounds the reply (about 2.2 MB of JSON)
 JSON                       strict       400     NaN/Infinity/1e999, lone surrogates, deep
-                                                nesting (:mod:`envs.http_guard`)
+                                                nesting (:mod:`turngym.envs.http_guard`)
 open connections + tasks   1,024        503     uvicorn ``limit_concurrency``
 =========================  ===========  ======  ==========================================
 
@@ -46,7 +46,7 @@ from dataclasses import asdict, dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from envs.search.index import BM25Index
+from turngym.envs.search.index import BM25Index
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def create_app(index: BM25Index, max_batch: int = 256, chunk: int = CHUNK_QUERIE
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import Response
 
-    from envs.http_guard import guard_app
+    from turngym.envs.http_guard import guard_app
 
     batcher = _Batcher(index, max_batch, chunk)
 

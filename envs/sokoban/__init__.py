@@ -1,5 +1,5 @@
 """Sokoban: a small text puzzle with an exact state key and an optimal BFS expert."""
 
-from envs.sokoban.env import SokobanEnv
+from turngym.envs.sokoban.env import SokobanEnv
 
 __all__ = ["SokobanEnv"]

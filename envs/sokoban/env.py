@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from envs.core import TurnEnv
-from envs.grid import MOVES, invalid_move_text, parse_move
-from envs.sokoban.levels import Level, Pos, generate_level, push, solve
+from turngym.envs.core import TurnEnv
+from turngym.envs.grid import MOVES, invalid_move_text, parse_move
+from turngym.envs.sokoban.levels import Level, Pos, generate_level, push, solve
 
 SPLITS = {"train": 2000, "test": 200}
 #: The renderer's table: every glyph of the grid, keyed by what the cell holds (its key is

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.grid import MOVES
+from turngym.envs.grid import MOVES
 
 Pos = tuple[int, int]
 

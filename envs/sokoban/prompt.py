@@ -1,6 +1,6 @@
 """Prompt template of the Sokoban family."""
 
-from envs.sokoban.env import LEGEND
+from turngym.envs.sokoban.env import LEGEND
 
 
 def system_prompt(task: str) -> str:

@@ -3,6 +3,6 @@
 Heavy parts (docker SDK) are imported only when the docker backend is used.
 """
 
-from envs.swe.env import SWEEnv
+from turngym.envs.swe.env import SWEEnv
 
 __all__ = ["SWEEnv"]

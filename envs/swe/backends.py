@@ -1,16 +1,16 @@
 """Which sandbox backend to use, and building one: ``auto`` picks docker if an engine answers,
-else bwrap, and never the non-isolated ``local-unsafe`` (see :mod:`envs.swe.sandbox`)."""
+else bwrap, and never the non-isolated ``local-unsafe`` (see :mod:`turngym.envs.swe.sandbox`)."""
 
 from __future__ import annotations
 
 import logging
 import shutil
 
-from envs.errors import ConfigError
-from envs.swe.bwrap_sandbox import BwrapSandbox
-from envs.swe.docker_sandbox import DockerSandbox
-from envs.swe.local_sandbox import LocalSandbox
-from envs.swe.sandbox import ALIASES, BACKENDS, UNSAFE, Limits, Sandbox
+from turngym.errors import ConfigError
+from turngym.envs.swe.bwrap_sandbox import BwrapSandbox
+from turngym.envs.swe.docker_sandbox import DockerSandbox
+from turngym.envs.swe.local_sandbox import LocalSandbox
+from turngym.envs.swe.sandbox import ALIASES, BACKENDS, UNSAFE, Limits, Sandbox
 
 logger = logging.getLogger(__name__)
 

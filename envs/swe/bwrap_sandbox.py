@@ -1,5 +1,5 @@
 """The ``bwrap`` sandbox backend: each command in a fresh bubblewrap (see
-:mod:`envs.swe.sandbox` for what every backend promises)."""
+:mod:`turngym.envs.swe.sandbox` for what every backend promises)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from envs.errors import ConfigError
-from envs.swe.sandbox import RUNNER_INSIDE, SHELL, Limits, _ProcessSandbox
+from turngym.errors import ConfigError
+from turngym.envs.swe.sandbox import RUNNER_INSIDE, SHELL, Limits, _ProcessSandbox
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ The host adds a command's first process (before it drops root) by writing ``0`` 
 ``cgroup.procs`` from a ``preexec_fn`` (:meth:`SandboxCgroup.join_fds`); its children
 inherit the cgroup and an unprivileged process cannot leave it. Without root or a writable
 cgroup file system, :func:`create` returns ``None`` and the backends fall back to what they
-have without it (see :mod:`envs.swe.sandbox`). Folders of dead owners are removed by
+have without it (see :mod:`turngym.envs.swe.sandbox`). Folders of dead owners are removed by
 :func:`sweep_stale_cgroups`.
 """
 
@@ -211,7 +211,7 @@ def create(memory_mb: int, pids: int) -> SandboxCgroup | None:
 
 def sweep_stale_cgroups() -> int:
     """Kill and remove sandbox cgroups whose owner process is gone (after a hard kill)."""
-    from envs.swe.sandbox import _pid_alive
+    from turngym.envs.swe.sandbox import _pid_alive
 
     v2_mount, v1_mounts = _mounts()
     own = _own_paths()

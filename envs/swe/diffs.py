@@ -4,7 +4,7 @@ SWE-bench-style instances carry their gold ``patch`` and hidden ``test_patch`` a
 diffs. :func:`parse_diff` splits one into per-file hunks; :func:`hunk_edits` turns hunks
 into exact ``(old, new)`` text replacements (what the ``edit`` tool does), and
 :func:`apply_diff` applies a diff to a folder without needing ``git`` or ``patch`` inside
-the sandbox image. It reads and writes through :mod:`envs.swe.safe_fs`, so a path that
+the sandbox image. It reads and writes through :mod:`turngym.envs.swe.safe_fs`, so a path that
 leaves the folder, goes through a link, or names a special or hard-linked file is a
 :class:`PatchError`, never a write outside.
 """
@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envs.errors import TurngymError
-from envs.swe import safe_fs as fs
+from turngym.errors import TurngymError
+from turngym.envs.swe import safe_fs as fs
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
@@ -121,7 +121,7 @@ def apply_diff(root: Path, diff: str) -> list[str]:
     """Apply ``diff`` under ``root``; returns the changed paths. Each hunk's old text must
     occur exactly once in its file (context lines make that the usual case). Raises
     :class:`PatchError` when it does not apply or touches a path the host may not open
-    (see :mod:`envs.swe.safe_fs`); files changed before that stay changed."""
+    (see :mod:`turngym.envs.swe.safe_fs`); files changed before that stay changed."""
     changed = []
     for kind, path, old, new in hunk_edits(diff):
         try:

@@ -7,7 +7,7 @@ The image is a Debian root file system made by ``debootstrap --variant=minbase
 A :class:`DockerSandbox` is one long-lived container started from that image with no
 network, a read-only root, a private ``/tmp`` (tmpfs capped at ``Limits.tmp_mb``), the
 workspace bind-mounted read-write (from the sandbox's own size- and inode-capped tmpfs when
-the host is root, see :mod:`envs.swe.sandbox`), every capability dropped,
+the host is root, see :mod:`turngym.envs.swe.sandbox`), every capability dropped,
 ``no-new-privileges``, and limits on memory, CPU and pids for the whole container. Commands
 run as uid 65534. The container's own processes (``docker-init`` and ``sleep LIFETIME``)
 run as a capability-less root that the sandbox user cannot signal, so the container also
@@ -40,9 +40,9 @@ import time
 import weakref
 from pathlib import Path
 
-from envs.errors import ConfigError, MissingDependencyError
-from envs.swe.cgroups import _mounts
-from envs.swe.sandbox import (
+from turngym.errors import ConfigError, MissingDependencyError
+from turngym.envs.swe.cgroups import _mounts
+from turngym.envs.swe.sandbox import (
     RUNNER_INSIDE,
     SANDBOX_UID,
     ExecResult,

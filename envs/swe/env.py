@@ -8,16 +8,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from envs.core import MAX_ACTION_CHARS, TurnEnv
-from envs.errors import ConfigError
-from envs.swe import grading, safe_fs, tree
-from envs.swe import tools as T
-from envs.swe.backends import default_backend, resolve_backend
-from envs.swe.docker_sandbox import image_exists
-from envs.swe.injector import gold_edit
-from envs.swe.pool import SandboxPool
-from envs.swe.sandbox import RUNNER_INSIDE, UNSAFE, Limits, Sandbox
-from envs.swe.tasks import PROJECTS_DIR, Task, buggy_files, load_tasks, project_files, write_files
+from turngym.envs.core import MAX_ACTION_CHARS, TurnEnv
+from turngym.errors import ConfigError
+from turngym.envs.swe import grading, safe_fs, tree
+from turngym.envs.swe import tools as T
+from turngym.envs.swe.backends import default_backend, resolve_backend
+from turngym.envs.swe.docker_sandbox import image_exists
+from turngym.envs.swe.injector import gold_edit
+from turngym.envs.swe.pool import SandboxPool
+from turngym.envs.swe.sandbox import RUNNER_INSIDE, UNSAFE, Limits, Sandbox
+from turngym.envs.swe.tasks import PROJECTS_DIR, Task, buggy_files, load_tasks, project_files, write_files
 
 logger = logging.getLogger(__name__)
 RUNNER = Path(__file__).resolve().parent / "runner.py"
@@ -30,7 +30,7 @@ class SWEEnv(TurnEnv):
     """Fix a bug in a small Python repository, using tools inside a sandbox.
 
     **Description.** Each task is one of the shipped projects (``envs/swe/projects``) with
-    one injected bug (a verified mutant, see :mod:`envs.swe.injector`). The agent reads the
+    one injected bug (a verified mutant, see :mod:`turngym.envs.swe.injector`). The agent reads the
     issue, explores ``/workspace`` and edits files; ``submit`` runs the hidden tests.
 
     **Actions.** One tool call as JSON: ``{"name": "bash", "arguments": {"command": "ls"}}``
@@ -50,7 +50,7 @@ class SWEEnv(TurnEnv):
     else 0.0. Other steps: 0.0.
 
     **Episode end.** ``terminated`` after ``submit``. The turn budget (``max_turns``) is
-    the :class:`~envs.core.TurnLimit` wrapper's.
+    the :class:`~turngym.envs.core.TurnLimit` wrapper's.
 
     **Info keys.** ``state_key`` (hash of the workspace files plus the last test outcome),
     ``action_valid``, ``won``, ``task_id``, ``admissible_actions`` (always ``None``), and:
@@ -158,7 +158,7 @@ class SWEEnv(TurnEnv):
             raise T.ToolError(f"{call.name}: {exc.strerror or exc}") from None
 
     def _submit(self) -> tuple[str, float, bool, bool, bool]:
-        """Grade with :func:`envs.swe.grading.grade`: the runner and the hidden tests are
+        """Grade with :func:`turngym.envs.swe.grading.grade`: the runner and the hidden tests are
         copied in now, after the model's last command, and the verdict comes from the clean
         grader's socket, never from the command's output."""
         task, box = self.task, self._box()
@@ -226,8 +226,8 @@ class SWEEnv(TurnEnv):
 
     # ------------------------------------------------------------------ state copy
     def _state(self) -> Any:
-        """The workspace as a bounded tar (:func:`~envs.swe.tree.tar_tree`; past the bound,
-        :class:`~envs.swe.tree.WorkspaceTooLargeError`) and the episode's progress."""
+        """The workspace as a bounded tar (:func:`~turngym.envs.swe.tree.tar_tree`; past the bound,
+        :class:`~turngym.envs.swe.tree.WorkspaceTooLargeError`) and the episode's progress."""
         return (tree.tar_tree(self._box().work), self.submitted, self.last_outcome,
                 self.tests_passed, self.tests_total)
 
@@ -335,7 +335,7 @@ def _fix_action(work: Path, rel: str, target: str) -> str | None:
 def _workspace_digest(work: Path) -> str:
     """Fingerprint of the workspace tree: every path and kind, file contents, link targets
     (byte-code caches included, since they change what runs), hashed in chunks within the
-    bounds of :mod:`envs.swe.tree`; a tree past them gets the ``over limit`` fingerprint."""
+    bounds of :mod:`turngym.envs.swe.tree`; a tree past them gets the ``over limit`` fingerprint."""
     try:
         return tree.tree_digest(work)
     except OSError as exc:  # the workspace folder itself is gone

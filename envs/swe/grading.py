@@ -1,6 +1,6 @@
 """Host side of SWE grading: stage the grader's files, run it, read its verdict.
 
-The grade comes from :mod:`envs.swe.runner`'s grader process, over a Unix socket that this
+The grade comes from :mod:`turngym.envs.swe.runner`'s grader process, over a Unix socket that this
 module listens on in the sandbox's hidden folder for the length of the grading command,
 and that it accepts exactly one connection on: the grader's, made before any project code
 runs. The command's output (which the code under test can write to) is never parsed for the
@@ -24,8 +24,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from envs.swe.diffs import PatchError, hunk_edits
-from envs.swe.sandbox import Sandbox
+from turngym.envs.swe.diffs import PatchError, hunk_edits
+from turngym.envs.swe.sandbox import Sandbox
 
 logger = logging.getLogger(__name__)
 

@@ -194,7 +194,7 @@ def mutate_file(project_root: Path, rel_path: str) -> list[Mutant]:
 
 
 def run_tests(project_root: Path, timeout: float = 60.0) -> dict[str, dict]:
-    """Run the project's tests with :mod:`envs.swe.runner` in a subprocess (no sandbox:
+    """Run the project's tests with :mod:`turngym.envs.swe.runner` in a subprocess (no sandbox:
     only the shipped, trusted projects and their mutants are run this way)."""
     proc = subprocess.run(
         [sys.executable, "-B", str(RUNNER), "--root", str(project_root), "--tests",

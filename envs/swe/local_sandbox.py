@@ -1,5 +1,5 @@
 """The ``local-unsafe`` sandbox backend: NOT isolated, a plain subprocess with rlimits (see
-:mod:`envs.swe.sandbox` for what the other backends promise)."""
+:mod:`turngym.envs.swe.sandbox` for what the other backends promise)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import subprocess
 import threading
 import weakref
 
-from envs.swe.sandbox import (
+from turngym.envs.swe.sandbox import (
     LOCAL_UID_BASE,
     LOCAL_UIDS,
     RUNNER_INSIDE,
@@ -28,7 +28,7 @@ class LocalSandbox(_ProcessSandbox):
     """NOT ISOLATED (``local-unsafe``): a plain subprocess in the workspace folder with
     rlimits and a timeout. It can read the host's files and reach its network, and the
     model's code runs in the host's ``/tmp`` and file system. It promises nothing of the
-    threat model (``docs/swe.md``): :func:`~envs.swe.backends.make_sandbox` refuses it unless called with
+    threat model (``docs/swe.md``): :func:`~turngym.envs.swe.backends.make_sandbox` refuses it unless called with
     ``allow_unsafe=True`` (the SWE env: ``unsafe_local=True``).
 
     What it still does, as root: each sandbox runs as a uid of its own, in a per-sandbox

@@ -7,9 +7,9 @@ import logging
 import threading
 import weakref
 
-from envs.errors import ConfigError
-from envs.swe.backends import make_sandbox, resolve_backend
-from envs.swe.sandbox import Limits, Sandbox
+from turngym.errors import ConfigError
+from turngym.envs.swe.backends import make_sandbox, resolve_backend
+from turngym.envs.swe.sandbox import Limits, Sandbox
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 class SandboxPool:
     """Keeps ``size`` started sandboxes ready, refilled by a background thread, so that
     :meth:`acquire` does not wait for a container to start. ``kwargs`` go to
-    :func:`~envs.swe.backends.make_sandbox` (``allow_unsafe=True`` for ``local-unsafe``)."""
+    :func:`~turngym.envs.swe.backends.make_sandbox` (``allow_unsafe=True`` for ``local-unsafe``)."""
 
     def __init__(self, backend: str, size: int, limits: Limits | None = None, **kwargs):
         if size < 0:

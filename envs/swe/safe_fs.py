@@ -21,7 +21,7 @@ and snapshot of the workspace goes through this module, which
   file it replaces (never set-id or sticky bits), else the owner of its folder and 0o666;
   a new folder takes the owner of its parent and 0o777. Nothing this module did not
   create is ever chmod-ed or chown-ed;
-* and is used by :mod:`envs.swe.tree` to walk, hash and snapshot the workspace within
+* and is used by :mod:`turngym.envs.swe.tree` to walk, hash and snapshot the workspace within
   bounds.
 """
 
@@ -35,7 +35,7 @@ import stat
 import sys
 from pathlib import Path
 
-from envs.errors import TurngymError
+from turngym.errors import TurngymError
 
 #: Bytes read or hashed at a time.
 CHUNK = 1 << 16

@@ -1,8 +1,8 @@
 """The interface every sandbox backend implements, and what the process backends share.
 
-Backends: ``bwrap`` (bubblewrap, :mod:`envs.swe.bwrap_sandbox`), ``local-unsafe`` (rlimits
-only, NOT isolated, :mod:`envs.swe.local_sandbox`) and ``docker``
-(:mod:`envs.swe.docker_sandbox`); :mod:`envs.swe.backends` picks and builds one.
+Backends: ``bwrap`` (bubblewrap, :mod:`turngym.envs.swe.bwrap_sandbox`), ``local-unsafe`` (rlimits
+only, NOT isolated, :mod:`turngym.envs.swe.local_sandbox`) and ``docker``
+(:mod:`turngym.envs.swe.docker_sandbox`); :mod:`turngym.envs.swe.backends` picks and builds one.
 
 A sandbox owns a host folder ``root`` with two parts:
 
@@ -18,9 +18,9 @@ by the caller.
 * **Processes.** Nothing a command starts outlives it. bwrap runs each command in a fresh
   pid namespace (killed whole when its first process exits); when the host is root and the
   cgroup file system is writable, every backend but docker also runs it in a per-sandbox
-  cgroup (:mod:`envs.swe.cgroups`) that is killed whole at the command's end and at
+  cgroup (:mod:`turngym.envs.swe.cgroups`) that is killed whole at the command's end and at
   :meth:`Sandbox.close`. Docker kills every process of the sandbox user in the container
-  from the host after each command (see :mod:`envs.swe.docker_sandbox`).
+  from the host after each command (see :mod:`turngym.envs.swe.docker_sandbox`).
 * **Memory and processes for the whole tree**: the cgroup's memory and pids limits (docker:
   the container's), on top of ``RLIMIT_AS`` per process. Without a writable cgroup file
   system, bwrap and local have the per-process ``RLIMIT_AS`` and the ``RLIMIT_NPROC`` count
@@ -65,8 +65,8 @@ import weakref
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from envs.errors import ConfigError
-from envs.swe import cgroups
+from turngym.errors import ConfigError
+from turngym.envs.swe import cgroups
 
 logger = logging.getLogger(__name__)
 

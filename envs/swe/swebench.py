@@ -13,7 +13,7 @@ the sandbox's host workspace and bind-mounted back at ``repo_dir``; on submit th
 
 ``test_cmd`` is a template with ``{tests}`` (the shell-quoted test ids). Its output is read
 either as ``pytest -rA`` summary lines (``PASSED id`` / ``FAILED id``) or as the JSON lines
-of :mod:`envs.swe.runner`.
+of :mod:`turngym.envs.swe.runner`.
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from envs.core import TurnEnv
-from envs.errors import ConfigError
-from envs.swe import grading, safe_fs
-from envs.swe import tools as T
-from envs.swe.diffs import MAX_PATCH_FILE_BYTES, PatchError, hunk_edits
-from envs.swe.docker_sandbox import DockerSandbox
-from envs.swe.env import SWEEnv, _fix_action
-from envs.swe.sandbox import SANDBOX_UID, Limits, Sandbox
+from turngym.envs.core import TurnEnv
+from turngym.errors import ConfigError
+from turngym.envs.swe import grading, safe_fs
+from turngym.envs.swe import tools as T
+from turngym.envs.swe.diffs import MAX_PATCH_FILE_BYTES, PatchError, hunk_edits
+from turngym.envs.swe.docker_sandbox import DockerSandbox
+from turngym.envs.swe.env import SWEEnv, _fix_action
+from turngym.envs.swe.sandbox import SANDBOX_UID, Limits, Sandbox
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def parse_test_output(output: str) -> dict[str, str]:
 
 class SWEBenchEnv(SWEEnv):
     """SWE-bench-style instances in Docker; same tools, rewards and info keys as
-    :class:`~envs.swe.env.SWEEnv` (``task_type`` is the instance's ``repo``).
+    :class:`~turngym.envs.swe.env.SWEEnv` (``task_type`` is the instance's ``repo``).
 
     **Arguments.** ``instances_file`` (JSON/JSONL), ``image_template`` (used when an
     instance has no ``image``; ``{instance_id}`` is filled in), ``repo_dir``, ``test_cmd``
@@ -294,7 +294,7 @@ def _gold_targets(work: Path, patch: str) -> dict[str, str | None]:
 
 def _current_text(work: Path, path: str) -> str:
     """The text of ``path`` in the workspace (``""`` when missing), read through
-    :mod:`envs.swe.safe_fs`; a link, special file or non-text file is a :class:`PatchError`."""
+    :mod:`turngym.envs.swe.safe_fs`; a link, special file or non-text file is a :class:`PatchError`."""
     try:
         return safe_fs.read_bytes(work, path, MAX_PATCH_FILE_BYTES).decode()
     except FileNotFoundError:
@@ -310,7 +310,7 @@ def _restore_tests(box: Sandbox, image: str, repo_dir: str, inst: Instance,
     with the hidden test patch applied to the pristine text (a graded test file the
     original lacks is deleted). The runner's ``--clean-only``, run next inside the sandbox,
     deletes every ``conftest.py``, byte code, ``.pth`` and customize module that the
-    original tree does not have. Writes go through :mod:`envs.swe.safe_fs`."""
+    original tree does not have. Writes go through :mod:`turngym.envs.swe.safe_fs`."""
     wanted = grading.test_files(tests) | {path for _, path, _, _ in hunk_edits(inst.test_patch)}
     client = box.client  # type: ignore[attr-defined]
     tmp = client.containers.create(image, ["true"])

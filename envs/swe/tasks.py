@@ -4,7 +4,7 @@ A task is stored as a mutation *relative to a shipped project* (``envs/swe/proje
 not as a copy of it: ``path``, ``buggy`` and ``fixed`` snippets, where ``fixed`` occurs once
 in the original file. The buggy workspace is the project with ``fixed`` replaced by
 ``buggy``; the gold patch is the reverse edit. ``turngym swe build-tasks`` writes the file
-(:func:`build_tasks`), keeping only mutants verified by :func:`envs.swe.injector.verify`.
+(:func:`build_tasks`), keeping only mutants verified by :func:`turngym.envs.swe.injector.verify`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from envs.errors import ConfigError
-from envs.swe.injector import gold_edit, mutate_file, run_tests, verify
+from turngym.errors import ConfigError
+from turngym.envs.swe.injector import gold_edit, mutate_file, run_tests, verify
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ string (as in the OpenAI wire format), and the call may be wrapped in
 ``<tool_call>...</tool_call>``. Parse errors come back as :class:`ToolError` text.
 
 ``view``/``edit``/``create`` work on the host side of the workspace folder, through
-:mod:`envs.swe.safe_fs`: a path is resolved by name (``..`` may not leave the workspace) and
+:mod:`turngym.envs.swe.safe_fs`: a path is resolved by name (``..`` may not leave the workspace) and
 opened from a descriptor of the workspace without following a link at any component, so a
 link, fifo or hard link planted by a ``bash`` command (even one swapped in during the call)
 cannot make them read or write anything outside. Such a path is a tool error that says why.
@@ -15,7 +15,7 @@ Hostile arguments are parse errors, never exceptions: a string that is not valid
 lone surrogate), a NUL byte in ``command`` or ``path``, a ``NaN``/``Infinity``/``1e999``
 or fractional line number or timeout (an integer too big for a float, ``10**400``, is an
 out-of-range line number, or a timeout clamped like any long one), JSON nested deeper than
-:data:`envs.tooljson.MAX_JSON_DEPTH` (measured before decoding, so the interpreter's
+:data:`turngym.envs.tooljson.MAX_JSON_DEPTH` (measured before decoding, so the interpreter's
 recursion limit plays no part). ``edit`` and
 ``create`` write atomically (encode, write a temporary file beside the target, rename), so
 a call that fails leaves the file as it was.
@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envs.swe import safe_fs as fs
-from envs.swe import tree
-from envs.tooljson import JsonTooDeep, loads_tool_json
+from turngym.envs.swe import safe_fs as fs
+from turngym.envs.swe import tree
+from turngym.envs.tooljson import JsonTooDeep, loads_tool_json
 
 #: Longest tool output shown to the agent; the rest is cut with a visible marker.
 MAX_OUTPUT_CHARS = 4000

@@ -1,6 +1,6 @@
 """Walk, fingerprint and snapshot a sandbox workspace within bounds.
 
-Built on :mod:`envs.swe.safe_fs`: folders are opened from descriptors without following a
+Built on :mod:`turngym.envs.swe.safe_fs`: folders are opened from descriptors without following a
 link, links are listed (their target as text) and never entered, and file contents are
 read only from regular files with one link. Every walk stops at :data:`MAX_TREE_ENTRIES`
 names, :data:`MAX_TREE_DEPTH` levels, and :data:`MAX_TREE_BYTES` bytes of file content,
@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from envs.errors import EnvError
-from envs.swe import safe_fs as fs
+from turngym.errors import EnvError
+from turngym.envs.swe import safe_fs as fs
 
 #: Most names (files, folders, links, others) a walk lists; past it the walk stops.
 MAX_TREE_ENTRIES = 50_000
@@ -63,7 +63,7 @@ class Entry:
         return self.kind == "file" and self.nlink == 1
 
     def read(self, limit: int) -> bytes:
-        """At most ``limit`` bytes of content (:class:`~envs.swe.safe_fs.UnsafePathError`
+        """At most ``limit`` bytes of content (:class:`~turngym.envs.swe.safe_fs.UnsafePathError`
         if the file was swapped meanwhile)."""
         fd = fs.open_file(self.dir_fd, self.name, self.rel)
         try:
@@ -92,7 +92,7 @@ def walk(root: Path, rel: str = ".", *, max_entries: int | None = None,
     """Everything beneath the folder ``rel`` of ``root``: depth first, names sorted, a
     folder before its content; links are listed, never entered. ``skip(name)`` leaves an
     entry out (with its content). Raises :class:`OverLimit` past ``max_entries`` names or
-    :data:`MAX_TREE_DEPTH` levels, and :class:`~envs.swe.safe_fs.UnsafePathError` when
+    :data:`MAX_TREE_DEPTH` levels, and :class:`~turngym.envs.swe.safe_fs.UnsafePathError` when
     ``rel`` itself goes through a link."""
     max_entries = MAX_TREE_ENTRIES if max_entries is None else max_entries
     parts = fs.split(rel)

@@ -1,5 +1,5 @@
 """Adapter for TextWorld's generated games (``pip install turngym[classic]``)."""
 
-from envs.textworld_games.env import TextWorldEnv
+from turngym.envs.textworld_games.env import TextWorldEnv
 
 __all__ = ["TextWorldEnv"]

@@ -6,8 +6,8 @@ import hashlib
 import logging
 from typing import Any
 
-from envs.core import ReplaySnapshot, TurnEnv
-from envs.textworld_games.games import KINDS, LEVELS, SPLIT_SEEDS, game_file, load_lock
+from turngym.envs.core import ReplaySnapshot, TurnEnv
+from turngym.envs.textworld_games.games import KINDS, LEVELS, SPLIT_SEEDS, game_file, load_lock
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Rebuild the shipped catalogue and goals: ``python -m envs.webshop.build_data``.
+"""Rebuild the shipped catalogue and goals: ``python -m turngym.envs.webshop.build_data``.
 
 The output is byte-for-byte determined by the seeds (``catalog.DEFAULT_SEED``,
 ``goals.GOAL_SEED``); ``tests/envs/webshop/test_data.py`` checks that the shipped files
@@ -11,7 +11,7 @@ import gzip
 import json
 from pathlib import Path
 
-from envs.webshop.catalog import (
+from turngym.envs.webshop.catalog import (
     DEFAULT_CATALOG,
     DEFAULT_SEED,
     DEFAULT_SIZE,
@@ -19,7 +19,7 @@ from envs.webshop.catalog import (
     generate_catalog,
     save_products,
 )
-from envs.webshop.goals import DEFAULT_GOALS, GOAL_SEED, generate_goals
+from turngym.envs.webshop.goals import DEFAULT_GOALS, GOAL_SEED, generate_goals
 
 
 def goals_blob(catalog: Catalog) -> bytes:

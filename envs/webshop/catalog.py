@@ -1,9 +1,9 @@
 """The product catalogue: the :class:`Product` record, a seeded generator, and JSON io.
 
 The shipped catalogue (``data/catalog.json.gz``) is ``generate_catalog(seed=0)``; rebuild
-it with ``python -m envs.webshop.build_data``. A user's own catalogue is a JSON list (or a
+it with ``python -m turngym.envs.webshop.build_data``. A user's own catalogue is a JSON list (or a
 gzip of one) of objects with the :class:`Product` fields; ``load_catalog(path)`` validates it
-and raises :class:`~envs.errors.ConfigError` naming the bad product and field.
+and raises :class:`~turngym.errors.ConfigError` naming the bad product and field.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from envs.errors import ConfigError
-from envs.webshop.vocab import CATEGORIES, CategorySpec
+from turngym.errors import ConfigError
+from turngym.envs.webshop.vocab import CATEGORIES, CategorySpec
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_CATALOG = DATA_DIR / "catalog.json.gz"
@@ -131,7 +131,7 @@ def _make_product(rng: np.random.Generator, spec: CategorySpec, asin: str) -> Pr
 
 
 def generate_catalog(seed: int = DEFAULT_SEED, n: int = DEFAULT_SIZE) -> list[Product]:
-    """``n`` products spread evenly over :data:`~envs.webshop.vocab.CATEGORIES`."""
+    """``n`` products spread evenly over :data:`~turngym.envs.webshop.vocab.CATEGORIES`."""
     rng = np.random.default_rng(seed)
     taken: set[str] = set()
     return [_make_product(rng, CATEGORIES[i % len(CATEGORIES)], _asin(rng, taken))

@@ -7,20 +7,20 @@ from dataclasses import replace
 from typing import Any
 
 
-from envs.core import TurnEnv
-from envs.errors import ConfigError, EnvError
-from envs.webshop.catalog import load_catalog
-from envs.webshop.goals import Goal, load_goals, split_of
-from envs.webshop.reward import best_reward
-from envs.webshop.search import normalize_query
-from envs.webshop.state import PageState, from_url, to_path
-from envs.webshop.text_client import PageView, normalize_label
+from turngym.envs.core import TurnEnv
+from turngym.errors import ConfigError, EnvError
+from turngym.envs.webshop.catalog import load_catalog
+from turngym.envs.webshop.goals import Goal, load_goals, split_of
+from turngym.envs.webshop.reward import best_reward
+from turngym.envs.webshop.search import normalize_query
+from turngym.envs.webshop.state import PageState, from_url, to_path
+from turngym.envs.webshop.text_client import PageView, normalize_label
 
 MODES = ("text", "browser")
 SPLITS = ("train", "test", "all")
 SEARCH_TEMPLATE = "search[<your query>]"
 #: Longest search query (after normalisation) the env sends; longer ones are invalid
-#: actions. Below the server's own bound (``envs.webshop.server.MAX_QUERY_CHARS``), so a
+#: actions. Below the server's own bound (``turngym.envs.webshop.server.MAX_QUERY_CHARS``), so a
 #: long query never becomes a 422 and an ``EnvError``.
 MAX_QUERY_CHARS = 500
 _ACTION = re.compile(r"^\s*(search|click)\s*\[(.*)\]\s*$", re.IGNORECASE | re.DOTALL)
@@ -48,7 +48,7 @@ class WebShopEnv(TurnEnv):
     **Tools.** None.
 
     **Rewards.** 0 until ``buy now``; then WebShop's score in [0, 1]
-    (:mod:`envs.webshop.reward`), read from the server's done page. 1 only for a full match.
+    (:mod:`turngym.envs.webshop.reward`), read from the server's done page. 1 only for a full match.
 
     **Episode end.** ``terminated`` after buying; the turn budget (15) truncates.
 
@@ -106,7 +106,7 @@ class WebShopEnv(TurnEnv):
         if self._client is not None:
             return self._client
         if self.server_url:
-            from envs.webshop.server import wait_ready
+            from turngym.envs.webshop.server import wait_ready
 
             health = wait_ready(self.server_url.rstrip("/"), timeout_s=self.timeout_s)
             if health.get("catalog") != self.catalog.fingerprint:
@@ -115,15 +115,15 @@ class WebShopEnv(TurnEnv):
                                   "start it with the same catalog_path")
             url = self.server_url.rstrip("/")
         else:
-            from envs.webshop.server import shared_server
+            from turngym.envs.webshop.server import shared_server
 
             url = shared_server(self.catalog_path).url
         if self.mode == "text":
-            from envs.webshop.text_client import TextClient
+            from turngym.envs.webshop.text_client import TextClient
 
             self._client = TextClient(url, self.timeout_s)
         else:
-            from envs.webshop.browser_client import BrowserClient
+            from turngym.envs.webshop.browser_client import BrowserClient
 
             self._client = BrowserClient(url, self.chromium, self.timeout_s)
         self._sid = None

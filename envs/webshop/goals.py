@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from envs.errors import ConfigError
-from envs.webshop.catalog import (
+from turngym.errors import ConfigError
+from turngym.envs.webshop.catalog import (
     DATA_DIR,
     DEFAULT_CATALOG,
     Catalog,
@@ -27,9 +27,9 @@ from envs.webshop.catalog import (
     load_catalog,
     read_json,
 )
-from envs.webshop.reward import best_reward
-from envs.webshop.search import MAX_RESULTS, SearchIndex
-from envs.webshop.vocab import INSTRUCTION_TEMPLATES, OPTION_PHRASES
+from turngym.envs.webshop.reward import best_reward
+from turngym.envs.webshop.search import MAX_RESULTS, SearchIndex
+from turngym.envs.webshop.vocab import INSTRUCTION_TEMPLATES, OPTION_PHRASES
 
 DEFAULT_GOALS = DATA_DIR / "goals.json.gz"
 GOAL_SEED = 1
@@ -121,6 +121,6 @@ def load_goals(catalog_path: str | None = None) -> tuple[Goal, ...]:
         doc = read_json(DEFAULT_GOALS)
         if doc.get("catalog") != catalog.fingerprint:
             raise ConfigError(f"{DEFAULT_GOALS} was built for another catalogue; rebuild it "
-                              "with `python -m envs.webshop.build_data`")
+                              "with `python -m turngym.envs.webshop.build_data`")
         return tuple(Goal.model_validate(g) for g in doc["goals"])
     return tuple(generate_goals(catalog))

@@ -11,11 +11,11 @@ from html import escape
 
 import numpy as np
 
-from envs.webshop.catalog import Product
-from envs.webshop.goals import Goal
-from envs.webshop.reward import RewardParts
-from envs.webshop.state import PAGE_SIZE, PageState, to_path
-from envs.webshop.vocab import REVIEW_TEXTS
+from turngym.envs.webshop.catalog import Product
+from turngym.envs.webshop.goals import Goal
+from turngym.envs.webshop.reward import RewardParts
+from turngym.envs.webshop.state import PAGE_SIZE, PageState, to_path
+from turngym.envs.webshop.vocab import REVIEW_TEXTS
 
 _STYLE = """body{font-family:sans-serif;max-width:56em;margin:1em auto;color:#222}
 #instruction{background:#f4f1e8;padding:.6em;border-radius:6px;margin-bottom:1em}

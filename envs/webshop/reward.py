@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from envs.webshop.catalog import Product
-    from envs.webshop.goals import Goal
+    from turngym.envs.webshop.catalog import Product
+    from turngym.envs.webshop.goals import Goal
 
 
 @dataclass(frozen=True)

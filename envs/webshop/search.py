@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from envs.webshop.catalog import Catalog, Product
+from turngym.envs.webshop.catalog import Catalog, Product
 
 #: WebShop returns at most this many results (5 pages of 10).
 MAX_RESULTS = 50

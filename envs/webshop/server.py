@@ -1,6 +1,6 @@
 """The shop: a FastAPI app over one catalogue, and a runner on a free 127.0.0.1 port.
 
-Routes (pages are described in :mod:`envs.webshop.state`):
+Routes (pages are described in :mod:`turngym.envs.webshop.state`):
 
 * ``GET /healthz`` -> ``{"ok", "catalog", "products", "goals"}`` (the catalogue fingerprint
   lets a client check that it talks to a shop with the same catalogue).
@@ -10,7 +10,7 @@ Routes (pages are described in :mod:`envs.webshop.state`):
 * ``GET /start?goal=INDEX`` creates a session and redirects to its search page (for people).
 * ``GET /s/SID``, ``/s/SID/results``, ``/s/SID/item/ASIN``, ``/s/SID/buy/ASIN``: the pages.
 
-**Sessions** (:mod:`envs.webshop.sessions`): a session untouched for ``idle_timeout_s``
+**Sessions** (:mod:`turngym.envs.webshop.sessions`): a session untouched for ``idle_timeout_s``
 (default 1,800 s) expires and its pages answer 404 "unknown or expired session"; a live
 session is never evicted: past ``max_sessions`` (default 100,000) live sessions, new ones
 are refused with 503 until some expire.
@@ -25,7 +25,7 @@ body bytes             64 KiB      413     only ``POST /api/sessions`` has one
 ``page``               1..10,000   422     results page number
 ``opt`` values         32 x 200    422     selected options: count x characters
 JSON                   strict      400     NaN/Infinity/1e999, lone surrogates,
-                                           deep nesting (:mod:`envs.http_guard`)
+                                           deep nesting (:mod:`turngym.envs.http_guard`)
 connections + tasks    1,024       503     uvicorn ``limit_concurrency``
 =====================  ==========  ======  ====================================
 
@@ -54,14 +54,14 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
 
-from envs.errors import EnvError
-from envs.http_guard import guard_app, safe_text
-from envs.webshop.catalog import Product, load_catalog
-from envs.webshop.goals import Goal, load_goals
-from envs.webshop.reward import score
-from envs.webshop.search import SearchIndex, normalize_query
-from envs.webshop.sessions import IDLE_TIMEOUT_S, MAX_SESSIONS, SessionsFull, SessionStore
-from envs.webshop.state import ITEM_VIEWS, PageState, parse_options
+from turngym.errors import EnvError
+from turngym.envs.http_guard import guard_app, safe_text
+from turngym.envs.webshop.catalog import Product, load_catalog
+from turngym.envs.webshop.goals import Goal, load_goals
+from turngym.envs.webshop.reward import score
+from turngym.envs.webshop.search import SearchIndex, normalize_query
+from turngym.envs.webshop.sessions import IDLE_TIMEOUT_S, MAX_SESSIONS, SessionsFull, SessionStore
+from turngym.envs.webshop.state import ITEM_VIEWS, PageState, parse_options
 
 logger = logging.getLogger(__name__)
 
@@ -152,8 +152,8 @@ class Shop:
 def create_app(catalog_path: str | None = None, *, max_sessions: int = MAX_SESSIONS,
                idle_timeout_s: float = IDLE_TIMEOUT_S) -> Any:
     """The FastAPI app of a shop over ``catalog_path`` (default: the shipped catalogue);
-    sessions as in :class:`envs.webshop.sessions.SessionStore`."""
-    from envs.webshop import pages
+    sessions as in :class:`turngym.envs.webshop.sessions.SessionStore`."""
+    from turngym.envs.webshop import pages
 
     shop = Shop(catalog_path, max_sessions, idle_timeout_s)
     app = FastAPI(title="turngym WebShop", docs_url=None, redoc_url=None)
@@ -195,8 +195,8 @@ def create_app(catalog_path: str | None = None, *, max_sessions: int = MAX_SESSI
 
 
 def _add_page_routes(app: FastAPI, shop: Shop) -> None:
-    """The shop's HTML pages (see :mod:`envs.webshop.state` for the URLs)."""
-    from envs.webshop import pages
+    """The shop's HTML pages (see :mod:`turngym.envs.webshop.state` for the URLs)."""
+    from turngym.envs.webshop import pages
 
     goal_of, product_of = shop.goal_of, shop.product_of
 

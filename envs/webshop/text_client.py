@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
-from envs.errors import EnvError
+from turngym.errors import EnvError
 
 _BLOCK = {"p", "div", "li", "h1", "h2", "h3", "nav", "form", "br", "ul", "main", "tr"}
 _SKIP = {"head", "script", "style", "title"}

@@ -22,7 +22,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from harness.cli.output import emit_table, json_option, messages
+from turngym.harness.cli.output import emit_table, json_option, messages
 
 console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 
@@ -94,8 +94,8 @@ def bench_cmd(
     json_out: bool = json_option(),
 ) -> None:
     """Run performance scripts and write one JSON with machine info and commit."""
-    from benchmarks._common import RESULTS_DIR, write_result
-    from envs.errors import ConfigError
+    from turngym.harness.eval.results import RESULTS_DIR, write_result
+    from turngym.errors import ConfigError
 
     folder = Path(bench_dir) if bench_dir else RESULTS_DIR.parent
     scripts = discover(folder)

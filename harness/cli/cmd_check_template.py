@@ -21,8 +21,8 @@ def check_template_cmd(
     the loss mask covers the responses and no env text. Exit code 1 when a check fails."""
     from rich.console import Console
 
-    from agents.models import load_tokenizer, resolve_model_dir
-    from agents.template_check import check_template
+    from turngym.agents.models import load_tokenizer, resolve_model_dir
+    from turngym.agents.template_check import check_template
 
     report = check_template(load_tokenizer(resolve_model_dir(model)), family=family,
                             history_length=history_length)

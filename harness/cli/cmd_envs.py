@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from harness.cli.kwargs import parse_kwargs
-from harness.cli.output import emit_table, json_option
+from turngym.harness.cli.kwargs import parse_kwargs
+from turngym.harness.cli.output import emit_table, json_option
 
 envs_app = typer.Typer(help="List, check and play the registered environments.",
                        no_args_is_help=True)
@@ -24,7 +24,7 @@ def list_envs(all_: bool = typer.Option(False, "--all", help="Include envs whose
                                          "packages are not installed."),
               json_out: bool = json_option()) -> None:
     """A table of every registered env: id, family, tools, max turns."""
-    from envs.registration import list_ids, spec
+    from turngym.envs.registration import list_ids, spec
 
     rows = []
     for env_id in list_ids(include_unavailable=all_):
@@ -53,8 +53,8 @@ def check(env_id: str = typer.Argument(..., help="Env id, e.g. turngym/Sokoban-v
           kwarg: list[str] = typer.Option([], "--kwarg", "-k", help="KEY=VALUE env kwargs."),
           json_out: bool = json_option()) -> None:
     """Run the contract checker and print a pass/fail table. Exit 1 on any failure."""
-    from envs.checker import check_env
-    from envs.registration import spec
+    from turngym.envs.checker import check_env
+    from turngym.envs.registration import spec
 
     spec(env_id)  # unknown ids fail here with a "did you mean"
     report = check_env(env_id, **parse_kwargs(kwarg))
@@ -217,7 +217,7 @@ def play(env_id: str = typer.Argument(..., help="Env id, e.g. turngym/Sokoban-v0
          kwarg: list[str] = typer.Option([], "--kwarg", "-k", help="KEY=VALUE env kwargs.")) -> None:
     """Play an env in the terminal. Type an action; `:help` lists the commands (`:hint`,
     `:actions`, `:undo`, `:reset`, `:quit`)."""
-    from envs.registration import make
+    from turngym.envs.registration import make
 
     out = Console(highlight=False, emoji=False)
     env = make(env_id, **parse_kwargs(kwarg))

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from harness.cli.output import emit_json, emit_table, json_option, messages
+from turngym.harness.cli.output import emit_json, emit_table, json_option, messages
 
 console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 
@@ -47,7 +47,7 @@ def render_results(results: dict[str, Any], con: Any) -> None:
 
 
 def eval_cmd(
-    suite: str = typer.Argument(..., help="Suite name (benchmarks/suites/NAME.yaml) or a path."),
+    suite: str = typer.Argument(..., help="Suite name (harness/eval/suites/NAME.yaml) or a path."),
     policy: str = typer.Option("scripted", help="scripted | hf | vllm | openai."),
     model: str | None = typer.Option(
         None, help="Model dir or training run dir (hf/vllm; its newest checkpoint's model; "
@@ -71,9 +71,9 @@ def eval_cmd(
     """Run an evaluation suite; write results.json and trajectories.jsonl into --out.
 
     ``--json`` prints the results document (the same as ``results.json``) on stdout."""
-    from benchmarks.suite import load_suite
-    from harness.evaluate import EvalSettings, evaluate
-    from harness.runs import run_model_dir
+    from turngym.harness.eval.suite import load_suite
+    from turngym.harness.eval.evaluate import EvalSettings, evaluate
+    from turngym.harness.runs import run_model_dir
 
     if policy in ("hf", "vllm"):  # a training run's folder: its newest checkpoint's model
         model = run_model_dir(model)

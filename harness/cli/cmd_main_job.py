@@ -17,9 +17,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from harness.cli.output import emit_table, json_option, messages
-from harness.cli.progress_view import progress_view
-from harness.eval_metrics import difference_interval, wilson_interval
+from turngym.harness.cli.output import emit_table, json_option, messages
+from turngym.harness.cli.progress_view import progress_view
+from turngym.harness.eval.metrics import difference_interval, wilson_interval
 
 console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 
@@ -37,7 +37,7 @@ FALLBACK = ["steps=3", "out_dir=runs/quickstart", "model.backend=vllm",
 
 def quickstart_config(overrides: list[str]):
     """``configs/quickstart.yaml`` (or :data:`FALLBACK`) plus ``overrides``."""
-    from harness.config import load_config
+    from turngym.harness.config import load_config
 
     path = Path(__file__).resolve().parents[2] / "configs" / "quickstart.yaml"
     if path.is_file():
@@ -52,9 +52,9 @@ def quickstart(
 ) -> None:
     """SFT warm start + GiGPO on the default model; prints held-out success before/after,
     with 95% intervals and the RL phase's change."""
-    from harness.runs import free_run_dir
-    from harness.sft import run_sft
-    from harness.train import train
+    from turngym.harness.runs import free_run_dir
+    from turngym.harness.sft import run_sft
+    from turngym.harness.train import train
 
     cfg = quickstart_config(list(overrides or []))
     out = free_run_dir(cfg.out_dir)

@@ -7,8 +7,8 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from harness.cli.kwargs import parse_kwargs
-from harness.cli.output import emit_json, emit_table, json_option, messages, renamed
+from turngym.harness.cli.kwargs import parse_kwargs
+from turngym.harness.cli.output import emit_json, emit_table, json_option, messages, renamed
 
 console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 
@@ -16,8 +16,8 @@ console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 def pick_tasks(env_id: str, env_kwargs: dict[str, Any], n: int, split: str | None,
                seed: int) -> list[tuple[str, int]]:
     """The first ``n`` task ids of ``split`` with seeds ``seed, seed+1, ...``."""
-    import envs
-    from envs.errors import ConfigError
+    from turngym import envs
+    from turngym.errors import ConfigError
 
     env = envs.make(env_id, **env_kwargs)
     try:
@@ -38,12 +38,12 @@ def build_policy(policy: str, env_id: str, *, model: str | None, seed: int,
                  base_url: str | None) -> tuple[Any, Any]:
     """``(backend_or_policy, agent)`` for ``--policy`` and ``--model`` (as ``turngym eval``
     reads them: the scripted policy's ``--model`` is ``expert`` (default) or ``random``)."""
-    import envs
-    from envs.errors import ConfigError
-    from harness.evaluate import POLICIES, SCRIPTED_KINDS
+    from turngym import envs
+    from turngym.errors import ConfigError
+    from turngym.harness.eval.evaluate import POLICIES, SCRIPTED_KINDS
 
     if policy == "scripted":
-        from agents.scripted import ScriptedPolicy
+        from turngym.agents.scripted import ScriptedPolicy
 
         if (model or "expert") not in SCRIPTED_KINDS:
             raise ConfigError(f"--model {model!r}: the scripted policy is one of "
@@ -51,9 +51,9 @@ def build_policy(policy: str, env_id: str, *, model: str | None, seed: int,
         return ScriptedPolicy(model or "expert", seed=seed), None
     if policy not in POLICIES:
         raise ConfigError(f"--policy {policy!r} is not one of {', '.join(POLICIES)}")
-    from agents import make_backend
-    from agents.agent import Agent
-    from harness.runs import run_model_dir
+    from turngym.agents import make_backend
+    from turngym.agents.agent import Agent
+    from turngym.harness.runs import run_model_dir
 
     kwargs: dict[str, Any] = {}
     if model:  # a training run's folder names its newest checkpoint's model (not openai's)
@@ -69,7 +69,7 @@ def build_policy(policy: str, env_id: str, *, model: str | None, seed: int,
 
 def _scripted_flag(expert: bool, random_: bool) -> str | None:
     """The ``--model`` that the deprecated ``--expert`` / ``--random`` stand for."""
-    from envs.errors import ConfigError
+    from turngym.errors import ConfigError
 
     if expert and random_:
         raise ConfigError("--expert and --random exclude each other")
@@ -112,9 +112,9 @@ def rollout(
     """Run N tasks x G rollouts, write them as JSONL and print a summary.
 
     ``--json`` prints the summary's metrics (``rollout/*`` keys) as one JSON object."""
-    from harness.rollout import RolloutConfig, RolloutEngine
-    from harness.rollout_summary import summarize, summary_rows
-    from harness.trajectory import write_jsonl
+    from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
+    from turngym.harness.rollout.summary import summarize, summary_rows
+    from turngym.harness.rollout.trajectory import write_jsonl
 
     old = _scripted_flag(expert, random_)
     model = renamed("--model", model, f"--{old}", old, None, use=f"--model {old}")

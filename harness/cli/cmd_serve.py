@@ -1,13 +1,13 @@
 """``turngym serve``: the policy server, and the ``serve`` group's subcommands.
 
 * ``turngym serve [--model ...]`` (no subcommand): an OpenAI-compatible policy server on
-  127.0.0.1 (see ``agents.serve_hf``).
+  127.0.0.1 (see ``turngym.agents.serve_hf``).
 * ``turngym serve retriever --index DIR``: the shared BM25 retriever of the Search env.
-* Other modules add servers to the same group (:mod:`harness.cli.serve_group`), e.g.
+* Other modules add servers to the same group (:mod:`turngym.harness.cli.serve_group`), e.g.
   ``cmd_serve_webshop.py`` adds ``turngym serve webshop``. This module mounts the group.
 
 Each of them prints ``serving WHAT on http://HOST:PORT  (Ctrl-C to stop)`` on stderr once its
-socket listens (:func:`harness.cli.serve_group.print_banner`), with the port ``--port 0`` got.
+socket listens (:func:`turngym.harness.cli.serve_group.print_banner`), with the port ``--port 0`` got.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import typer
 
-from harness.cli.serve_group import http_url, print_banner, serve_app
+from turngym.harness.cli.serve_group import http_url, print_banner, serve_app
 
 
 def register(app: typer.Typer) -> None:
@@ -43,8 +43,8 @@ def serve_cmd(
     other things (retriever, webshop)."""
     if ctx.invoked_subcommand is not None:
         return
-    from agents.serve_hf import serve
-    from harness.runs import run_model_dir
+    from turngym.agents.serve_hf import serve
+    from turngym.harness.runs import run_model_dir
 
     path = run_model_dir(model)
     with _banner_once_listening(f"model {path or 'default'} ({backend} backend)", "/v1"):
@@ -56,7 +56,7 @@ def serve_cmd(
 def _banner_once_listening(what: str, path: str) -> Iterator[None]:
     """Inside, a uvicorn server prints :func:`print_banner` as soon as it listens.
 
-    ``agents.serve_hf.serve`` binds its socket inside ``uvicorn.run``, so the port that
+    ``turngym.agents.serve_hf.serve`` binds its socket inside ``uvicorn.run``, so the port that
     ``--port 0`` got can only be read from the started server: this wraps
     ``uvicorn.Server.startup`` for the duration (the CLI process runs one server)."""
     import uvicorn
@@ -90,9 +90,9 @@ def retriever(
     """Serve BM25 search over HTTP for many env workers (POST /search, GET /health).
     Prints ``retriever: N passages at URL`` as its first stdout line, and the serve banner
     on stderr."""
-    from envs.errors import ConfigError
-    from envs.search.index import open_index, open_index_dir
-    from envs.search.server import bind_socket, make_server
+    from turngym.errors import ConfigError
+    from turngym.envs.search.index import open_index, open_index_dir
+    from turngym.envs.search.server import bind_socket, make_server
 
     if index is not None and corpus is not None:
         raise ConfigError("give --index or --corpus, not both")
@@ -102,7 +102,7 @@ def retriever(
                               "turngym_index.json); pass --corpus FILE to build one")
         idx = open_index_dir(index)
     else:
-        from envs.search.corpus import SHIPPED_CORPUS
+        from turngym.envs.search.corpus import SHIPPED_CORPUS
 
         idx = open_index(corpus or SHIPPED_CORPUS)
     sock = bind_socket(host, port)  # listening: requests queue until the server runs

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.cli.serve_group import http_url, print_banner, serve_app
+from turngym.harness.cli.serve_group import http_url, print_banner, serve_app
 
 
 @serve_app.command("webshop")
@@ -27,7 +27,7 @@ def serve_webshop(
     import uvicorn
     from rich.console import Console
 
-    from envs.webshop.server import LIMIT_CONCURRENCY, create_app
+    from turngym.envs.webshop.server import LIMIT_CONCURRENCY, create_app
 
     app = create_app(catalog, max_sessions=max_sessions, idle_timeout_s=session_idle_s)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

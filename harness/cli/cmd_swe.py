@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from harness.cli.output import emit_json, emit_table, json_option, messages
+from turngym.harness.cli.output import emit_json, emit_table, json_option, messages
 
 swe_app = typer.Typer(help="The SWE environment: sandbox image, task set, checks.",
                       no_args_is_help=True)
@@ -25,7 +25,7 @@ def build_image(
     """Build the docker sandbox image from Debian packages (debootstrap + docker import)."""
     import time
 
-    from envs.swe.docker_sandbox import build_image as build
+    from turngym.envs.swe.docker_sandbox import build_image as build
 
     start = time.perf_counter()
     with console.status(f"building {image} (debootstrap, about a minute)"):
@@ -42,8 +42,8 @@ def build_tasks(
     """Inject bugs into the shipped projects, verify each mutant, write the task file."""
     from rich.progress import Progress
 
-    from envs.swe.tasks import TASKS_FILE, summary
-    from envs.swe.tasks import build_tasks as build
+    from turngym.envs.swe.tasks import TASKS_FILE, summary
+    from turngym.envs.swe.tasks import build_tasks as build
 
     say = messages(console, json_out)
     with Progress(console=say, transient=True) as bar:
@@ -62,7 +62,7 @@ def tasks(tasks_file: Optional[Path] = typer.Option(None, help="Task JSONL."),
           json_out: bool = json_option()) -> None:
     """Counts of the task set by split, project and mutation operator. ``--json`` prints
     ``{"tasks": N, "counts": {"split": {...}, "project": {...}, "operator": {...}}}``."""
-    from envs.swe.tasks import load_tasks, summary
+    from turngym.envs.swe.tasks import load_tasks, summary
 
     loaded = load_tasks(str(tasks_file) if tasks_file else None)
     _print_summary(summary(loaded), len(loaded), json_out)
@@ -83,8 +83,8 @@ def backend() -> None:
     """Which sandbox backend ``backend=auto`` picks here, and why."""
     import shutil
 
-    from envs.swe.backends import docker_available
-    from envs.swe.env import _pick_backend
+    from turngym.envs.swe.backends import docker_available
+    from turngym.envs.swe.env import _pick_backend
 
     console.print(f"docker engine answers: {docker_available()}")
     console.print(f"bubblewrap installed: {shutil.which('bwrap') is not None}")
@@ -100,7 +100,7 @@ def expert(
     """Run the scripted expert on tasks; prints its success rate (should be 100%)."""
     from rich.progress import track
 
-    import envs
+    from turngym import envs
 
     env = envs.make("turngym/SWE-v0", backend=backend, split=split)
     ids = env.unwrapped.task_ids()

@@ -7,8 +7,8 @@ import os
 import typer
 from rich.console import Console
 
-from harness.cli.output import emit_table, json_option, messages
-from harness.cli.progress_view import progress_view
+from turngym.harness.cli.output import emit_table, json_option, messages
+from turngym.harness.cli.progress_view import progress_view
 
 console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 
@@ -40,8 +40,8 @@ def train_cmd(
     An ``out_dir`` that already holds a run is refused unless ``--resume`` continues it.
     Under ``torchrun --nproc_per_node N`` the learner is FSDP2-sharded over the N ranks;
     rank 0 rolls out, logs and evaluates (docs/scale-out.md)."""
-    from harness.config import load_config
-    from harness.train import train
+    from turngym.harness.config import load_config
+    from turngym.harness.train import train
 
     config, rest = _split_args(config, overrides)
     if resume_changed:
@@ -54,14 +54,14 @@ def train_cmd(
 
         typer.echo(yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False), nl=False)
         return
-    from harness.distributed.fsdp import end_worker
+    from turngym.harness.distributed.fsdp import end_worker
 
     if int(os.environ.get("RANK", "0")) != 0:  # a torchrun learner rank > 0: no display
         train(cfg, resume=resume)
         end_worker(0)  # gloo threads outlive the process group (see finish_distributed)
         return
     if resume:
-        from harness.checkpoint import resolve_checkpoint
+        from turngym.harness.learn.checkpoint import resolve_checkpoint
 
         resume = str(resolve_checkpoint(resume))  # verified once; warns on a fallback
     with progress_view(messages(console, json_out), "train", cfg.logging.progress) as reporter:
@@ -89,8 +89,8 @@ def sft_cmd(
     overrides: list[str] | None = typer.Argument(None, help="Dotted overrides KEY=VALUE."),
 ) -> None:
     """Supervised warm start on the scripted expert's trajectories."""
-    from harness.config import load_config
-    from harness.sft import run_sft
+    from turngym.harness.config import load_config
+    from turngym.harness.sft import run_sft
 
     cfg = load_config(*_split_args(config, overrides))
     with progress_view(console, "sft", cfg.logging.progress) as reporter:

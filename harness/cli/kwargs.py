@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from envs.errors import ConfigError
+from turngym.errors import ConfigError
 
 
 def parse_kwargs(pairs: list[str]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import sys
 import typer
 from rich.console import Console
 
-from envs.errors import TurngymError
+from turngym.errors import TurngymError
 
 console = Console(stderr=True)
 app = typer.Typer(
@@ -28,18 +28,18 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    import harness.cli as pkg
+    import turngym.harness.cli as pkg
 
     for mod in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
         if mod.name.startswith("cmd_"):
-            importlib.import_module(f"harness.cli.{mod.name}").register(app)
+            importlib.import_module(f"turngym.harness.cli.{mod.name}").register(app)
 
 
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging, and "
                                        "the libraries' own progress bars and banners.")
           ) -> None:
-    from harness.quiet import quiet_third_party
+    from turngym.harness.ui.quiet import quiet_third_party
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

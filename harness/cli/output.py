@@ -52,7 +52,7 @@ def renamed(new: str, value: T | None, old: str, old_value: T | None, default: T
     """The value of an option renamed from ``old`` to ``new``. Both default to None; the
     old one still works, with :func:`deprecated`'s note (``use``: the spelling it names,
     default ``new``); both given with different values is a ``ConfigError``."""
-    from envs.errors import ConfigError
+    from turngym.errors import ConfigError
 
     if old_value is None:
         return default if value is None else value

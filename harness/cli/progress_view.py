@@ -1,4 +1,4 @@
-"""The CLI's display of a :class:`harness.progress.Progress`.
+"""The CLI's display of a :class:`turngym.harness.ui.progress.Progress`.
 
 On a terminal: a live rich display with a row for the run (steps done, elapsed, ETA, the
 last step's key numbers) and a row for the current phase (its episodes, samples or
@@ -21,7 +21,7 @@ from typing import Any, Self
 
 from rich.console import Console
 
-from harness.progress import Progress
+from turngym.harness.ui.progress import Progress
 
 #: The step's numbers shown next to the run's progress.
 SUMMARY_KEYS = ("env/success", "algo/loss", "algo/kl_ref", "eval/success")
@@ -46,7 +46,7 @@ class ProgressView(Progress):
         console: where to draw.
         label: the run's name in the display (``train``, ``sft``).
         live: a live display (default: when ``console`` is a terminal) or plain lines.
-        clock: see :class:`harness.progress.Progress`.
+        clock: see :class:`turngym.harness.ui.progress.Progress`.
     """
 
     def __init__(self, console: Console, label: str, *, live: bool | None = None,
@@ -142,5 +142,5 @@ class ProgressView(Progress):
 def progress_view(console: Console, label: str, enabled: bool = True
                   ) -> contextlib.AbstractContextManager[Progress]:
     """A :class:`ProgressView` to enter; with ``enabled`` False (``logging.progress=false``)
-    a context that gives a :class:`~harness.progress.Progress` that shows nothing."""
+    a context that gives a :class:`~turngym.harness.ui.progress.Progress` that shows nothing."""
     return ProgressView(console, label) if enabled else contextlib.nullcontext(Progress())

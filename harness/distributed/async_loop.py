@@ -10,7 +10,7 @@ Weight sync takes the engine lock, so it waits for the batch in flight to finish
 
 Stale behaviour log-probs are corrected with truncated importance sampling
 (:func:`importance_correct`, the same code as the engine-mismatch correction of
-:mod:`harness.mismatch` / :mod:`algos.mismatch`, which also masks when ``algo.mismatch``
+:mod:`turngym.harness.learn.mismatch` / :mod:`turngym.algos.mismatch`, which also masks when ``algo.mismatch``
 does), the decoupled PPO objective::
 
     L = E_t[ w_t * min(r_t A_t, clip(r_t, 1-e_low, 1+e_high) A_t) ]
@@ -46,7 +46,7 @@ def importance_correct(learner: Any, samples: list[Any], pad_id: int, clip: floa
                        ) -> tuple[list[Any], dict[str, float]]:
     """Re-base ``samples`` on the learner's current policy (see the module docstring).
 
-    The same correction as the engine-mismatch one (:func:`harness.mismatch.correct_mismatch`):
+    The same correction as the engine-mismatch one (:func:`turngym.harness.learn.mismatch.correct_mismatch`):
     stale weights and another engine's kernels both make ``pi_behav != pi_prox``, so one pass
     corrects both. The weight is ``min(r, C)`` with ``C = clip``; when ``mismatch`` (the
     resolved ``algo.mismatch``) masks, the masking of its band and level applies too.
@@ -56,8 +56,8 @@ def importance_correct(learner: Any, samples: list[Any], pad_id: int, clip: floa
     ``async/behav_kl`` (mean of ``log pi_behav - log pi_prox`` over tokens: how far the stale
     policy is).
     """
-    from algos.mismatch import MismatchConfig
-    from harness.mismatch import correct_mismatch
+    from turngym.algos.mismatch import MismatchConfig
+    from turngym.harness.learn.mismatch import correct_mismatch
 
     base = mismatch if mismatch is not None else MismatchConfig()
     mode = "tis+mask" if "mask" in base.mode else "tis"
@@ -75,7 +75,7 @@ def importance_correct(learner: Any, samples: list[Any], pad_id: int, clip: floa
 def plan_and_roll_out(rt: Any, sampler: Any, curriculum: Any, step: int
                       ) -> tuple[list[tuple[str, int]], int | None, list[Any]]:
     """Phases 1-2 of the training loop for batch ``step`` (what the producer runs)."""
-    from harness.components import roll_out
+    from turngym.harness.components import roll_out
 
     tasks = sampler.sample(rt.cfg.rollout.tasks_per_step)
     horizon, prefix = curriculum.plan() if curriculum is not None else (None, 0)

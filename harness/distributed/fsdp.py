@@ -2,7 +2,7 @@
 
 Launch (one node, two ranks)::
 
-    torchrun --standalone --nproc_per_node 2 -m harness.distributed.fsdp_check --out DIR
+    torchrun --standalone --nproc_per_node 2 -m turngym.harness.distributed.fsdp_check --out DIR
 
 Across nodes: ``torchrun --nnodes N --node_rank R --nproc_per_node G
 --rdzv_backend c10d --rdzv_endpoint HOST:29500 ...`` (docs/scale-out.md).
@@ -12,15 +12,15 @@ Across nodes: ``torchrun --nnodes N --node_rank R --nproc_per_node G
   DTensors sharded over ranks, gathered for forward/backward and re-sharded after.
 * Gradient accumulation across ranks: every rank gets the *same* samples and shuffling
   seed and trains on ``mini[rank::world]`` of each mini-batch
-  (:func:`harness.learner.ppo_update` with ``rank``/``world_size``). Loss shares are
+  (:func:`turngym.harness.learn.learner.ppo_update` with ``rank``/``world_size``). Loss shares are
   relative to the whole mini-batch, so W ranks x A micro-batches give the gradient of one
   rank with W x A micro-batches (tested to float tolerance).
 * Checkpoints: :meth:`FSDPLearner.save_train_state` writes model + optimiser shards with
   ``torch.distributed.checkpoint`` (one file per rank, resharding on load allowed) into the
-  trainer's checkpoint directory (:mod:`harness.checkpoint`); :meth:`save_sharded` /
+  trainer's checkpoint directory (:mod:`turngym.harness.learn.checkpoint`); :meth:`save_sharded` /
   :meth:`load_sharded` do the same standalone (``fsdp_check``).
 * Weight sync: :meth:`FSDPLearner.sync_state_dict` all-gathers the full weights onto rank 0
-  (:mod:`harness.distributed.weight_sync`).
+  (:mod:`turngym.harness.distributed.weight_sync`).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from typing import Any
 
 import torch
 
-from envs.errors import ConfigError
-from harness.learner import Learner, ppo_update
+from turngym.errors import ConfigError
+from turngym.harness.learn.learner import Learner, ppo_update
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def shard_model(model: Any, device: torch.device) -> Any:
 
 
 class FSDPLearner(Learner):
-    """:class:`harness.learner.Learner` with its model sharded by FSDP2 over all ranks."""
+    """:class:`turngym.harness.learn.learner.Learner` with its model sharded by FSDP2 over all ranks."""
 
     def __init__(self, model_dir: str | Path, cfg: Any, *, rank: int, world_size: int,
                  device: torch.device):
@@ -172,7 +172,7 @@ class FSDPLearner(Learner):
 
     def sync_state_dict(self) -> dict[str, torch.Tensor]:
         """Full weights on rank 0 (CPU), ``{}`` elsewhere. Collective: call on every rank."""
-        from harness.distributed.weight_sync import full_state_dict
+        from turngym.harness.distributed.weight_sync import full_state_dict
 
         return full_state_dict(self.model)
 

@@ -3,7 +3,7 @@
 Used by the tests (two ranks == one rank with twice the accumulation; sharded save and
 resume) and by ``benchmarks/scale_out.py`` (learner step time, 1 vs 2 ranks)::
 
-    torchrun --standalone --nproc_per_node 2 -m harness.distributed.fsdp_check \\
+    torchrun --standalone --nproc_per_node 2 -m turngym.harness.distributed.fsdp_check \\
         --model DIR --out OUT --steps 2 [--save-at 1] [--resume OUT/ckpt]
 
 Every rank builds the same samples from ``--seed``; rank 0 writes ``OUT/params.pt`` (the
@@ -25,7 +25,7 @@ import torch
 def synthetic_samples(model_dir: str, n: int, seed: int) -> list[Any]:
     """``n`` samples with random prompts/responses, advantages ~ N(0, 1), and old log-probs
     from the initial model (so the first PPO ratio is 1)."""
-    from harness.learner import Sample, load_model, response_logprobs
+    from turngym.harness.learn.learner import Sample, load_model, response_logprobs
 
     gen = torch.Generator().manual_seed(seed)
     prompts, responses = [], []
@@ -46,7 +46,7 @@ def synthetic_samples(model_dir: str, n: int, seed: int) -> list[Any]:
 
 
 def train_config(model_dir: str, mini: int, micro: int, lr: float) -> Any:
-    from harness.config import load_config
+    from turngym.harness.config import load_config
 
     return load_config(None, [f"model.path={model_dir}", f"optim.mini_batch_size={mini}",
                               f"optim.micro_batch_size={micro}", f"optim.lr={lr}",
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--resume", default=None, help="a sharded checkpoint dir to resume")
     args = ap.parse_args(argv)
 
-    from harness.distributed.fsdp import finish_distributed, gloo_threads, init_distributed
+    from turngym.harness.distributed.fsdp import finish_distributed, gloo_threads, init_distributed
 
     rank, world, device = init_distributed()
     result = _run(args, rank, world, device)
@@ -83,8 +83,8 @@ def _progress(rank: int, msg: str) -> None:
 
 def _run(args: argparse.Namespace, rank: int, world: int, device: torch.device
          ) -> dict[str, Any]:
-    from algos.ppo_loss import PPOLossConfig
-    from harness.distributed.fsdp import FSDPLearner
+    from turngym.algos.ppo_loss import PPOLossConfig
+    from turngym.harness.distributed.fsdp import FSDPLearner
 
     torch.manual_seed(args.seed)
     out = Path(args.out)
@@ -116,7 +116,7 @@ def _run(args: argparse.Namespace, rank: int, world: int, device: torch.device
 
 
 if __name__ == "__main__":
-    from harness.distributed.fsdp import end_worker
+    from turngym.harness.distributed.fsdp import end_worker
 
     main()
     end_worker(0)  # without finalization while gloo threads live (see finish_distributed)

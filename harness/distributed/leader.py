@@ -1,14 +1,14 @@
 """``turngym train`` under ``torchrun``: rank 0 leads, the other ranks follow.
 
-Rank 0 runs the whole training loop (:func:`harness.train.train`): rollouts, scoring,
+Rank 0 runs the whole training loop (:func:`turngym.harness.train.train`): rollouts, scoring,
 advantages, logging, evaluation and checkpoint bookkeeping. Its learner is a
 :class:`LeaderLearner`, which forwards every learner call to the other ranks before running
 it itself; those ranks sit in :func:`follow` and run the same call on their own shard of the
-:class:`~harness.distributed.fsdp.FSDPLearner`. So the PPO update, the weight gather for the
+:class:`~turngym.harness.distributed.fsdp.FSDPLearner`. So the PPO update, the weight gather for the
 rollout backend and the sharded checkpoint writes are collective, and everything else is
 rank 0 alone. The samples travel with the ``update`` call (``broadcast_object_list``), so
 every rank trains on the same samples with the same shuffling seed
-(:func:`harness.learner.ppo_update` with ``rank`` / ``world_size``).
+(:func:`turngym.harness.learn.learner.ppo_update` with ``rank`` / ``world_size``).
 
 Followers wait in a broadcast while rank 0 rolls out and evaluates; the process group's
 timeout (``distributed.timeout_min``) must exceed the longest such phase.
@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from envs.errors import ConfigError
+from turngym.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -83,17 +83,17 @@ def check_torchrun_config(cfg: Any) -> None:
 
 def build_learner(model_dir: Path | None, cfg: Any, world: tuple[int, int, torch.device]
                   ) -> Any:
-    """The trainer's learner. One process: a plain :class:`harness.learner.Learner`. Under
+    """The trainer's learner. One process: a plain :class:`turngym.harness.learn.learner.Learner`. Under
     torchrun with W > 1 ranks: rank 0 (``model_dir`` given) broadcasts the resolved model
     dir, every rank builds its FSDP shard, and rank 0 gets a :class:`LeaderLearner`;
     other ranks (``model_dir=None``) get their plain :class:`FSDPLearner` to :func:`follow`.
     """
-    from harness.learner import Learner
+    from turngym.harness.learn.learner import Learner
 
     rank, world_size, device = world
     if world_size == 1:
         return Learner(model_dir, cfg)
-    from harness.distributed.fsdp import FSDPLearner
+    from turngym.harness.distributed.fsdp import FSDPLearner
 
     model_dir = Path(_broadcast(str(model_dir) if rank == 0 else None))
     inner = FSDPLearner(model_dir, cfg, rank=rank, world_size=world_size, device=device)

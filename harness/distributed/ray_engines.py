@@ -6,7 +6,7 @@
   ``num_engines`` of them. On GPU a vLLM engine actor reserves ``tensor_parallel_size`` GPUs
   and passes the same number to vLLM (its tensor parallelism); on CPU the same actor runs
   ``vllm-cpu`` or ``hf``.
-* :class:`RayEnvWorkerPool` is an :class:`harness.rollout_workers.EnvPool` whose envs live in
+* :class:`RayEnvWorkerPool` is an :class:`turngym.harness.rollout.workers.EnvPool` whose envs live in
   ``num_env_workers`` actors, each sized by ``resources_per_worker`` and holding an equal
   share of the slots (slot ``s`` lives on worker ``s % W``). A worker steps its envs one
   after another; workers step in parallel.
@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from envs.errors import ConfigError, MissingDependencyError
-from harness.rollout_workers import CallResult, EnvFactoryFn, EnvPool, _close_quietly, run_call
+from turngym.errors import ConfigError, MissingDependencyError
+from turngym.harness.rollout.workers import CallResult, EnvFactoryFn, EnvPool, _close_quietly, run_call
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class EngineActor:
             os.environ.setdefault(k, v)
         import torch
 
-        from agents import make_backend
+        from turngym.agents import make_backend
 
         if num_threads > 0:  # one engine per reserved CPU share, no oversubscription
             torch.set_num_threads(num_threads)
@@ -119,9 +119,9 @@ class EngineActor:
 
     def join_weight_group(self, host: str, port: int, rank: int, world_size: int,
                           backend: str, timeout_s: float) -> int:
-        """Join the trainer's weight-broadcast group (:class:`~harness.distributed.
+        """Join the trainer's weight-broadcast group (:class:`~turngym.harness.distributed.
         weight_sync.CollectiveSync`) as ``rank``; returns the rank."""
-        from harness.distributed.weight_sync import buffer_device, open_group
+        from turngym.harness.distributed.weight_sync import buffer_device, open_group
 
         self.weight_group = open_group(host, port, rank, world_size, backend, timeout_s)
         self.weight_device = buffer_device(backend)
@@ -129,7 +129,7 @@ class EngineActor:
 
     def receive_weights(self, meta: list[tuple[str, str, tuple[int, ...]]]) -> float:
         """Receive one broadcast from rank 0 and load it; returns the load seconds."""
-        from harness.distributed.weight_sync import empty_buffers, unpack
+        from turngym.harness.distributed.weight_sync import empty_buffers, unpack
 
         buffers = empty_buffers(meta, self.weight_device)
         for buf in buffers:
@@ -240,7 +240,7 @@ class RayEnvWorkerPool(EnvPool):
         self.broken: set[int] = set()
 
     def submit(self, slot: int, fn: Callable[..., Any], *args: Any) -> Any:
-        from harness import rollout_calls as calls
+        from turngym.harness.rollout import calls as calls
 
         if slot in self.broken:
             self.broken.discard(slot)

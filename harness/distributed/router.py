@@ -1,4 +1,4 @@
-"""A :class:`agents.backend.Backend` over engine actors, balanced by outstanding requests.
+"""A :class:`turngym.agents.backend.Backend` over engine actors, balanced by outstanding requests.
 
 The rollout engine calls ``generate`` with the prompts of every live episode. The router
 cuts them into ``num_engines`` contiguous chunks and sends each chunk to the engine with
@@ -9,7 +9,7 @@ still get different samples, and the result does not depend on which engine ran 
 
 ``load_weights`` broadcasts the state dict to every engine over the weight group (gloo on
 CPU, NCCL on GPU), or puts it into Ray's object store once (``weight_sync="object_store"``);
-see :mod:`harness.distributed.weight_sync`.
+see :mod:`turngym.harness.distributed.weight_sync`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from agents.backend import Backend, Generation, SamplingParams
-from envs.errors import BackendError
+from turngym.agents.backend import Backend, Generation, SamplingParams
+from turngym.errors import BackendError
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +46,10 @@ class RouterBackend(Backend):
     """Balances ``generate``/``score`` over engine actors (see the module docstring).
 
     Args:
-        engines: Ray actor handles of :class:`harness.distributed.ray_engines.EngineActor`.
+        engines: Ray actor handles of :class:`turngym.harness.distributed.ray_engines.EngineActor`.
         tokenizer: the policy's tokenizer (the agent builds prompts with it).
         max_model_len: context length of the engines.
-        weight_sync: ``gloo`` / ``nccl`` (a :class:`~harness.distributed.weight_sync.
+        weight_sync: ``gloo`` / ``nccl`` (a :class:`~turngym.harness.distributed.weight_sync.
             CollectiveSync` group with the engines) or ``object_store``.
     """
 
@@ -71,7 +71,7 @@ class RouterBackend(Backend):
         self._lock = threading.Lock()
         self._group = None
         if weight_sync in ("gloo", "nccl"):
-            from harness.distributed.weight_sync import CollectiveSync
+            from turngym.harness.distributed.weight_sync import CollectiveSync
 
             self._group = CollectiveSync(self.engines, backend=weight_sync)
         elif weight_sync != "object_store":
@@ -138,7 +138,7 @@ class RouterBackend(Backend):
         if self._group is not None:
             self.sync_s += self._group.sync(state_dict)
             return
-        from harness.distributed.weight_sync import push_to_engines
+        from turngym.harness.distributed.weight_sync import push_to_engines
 
         self.sync_s += push_to_engines(self.engines, state_dict)
 

@@ -1,6 +1,6 @@
-"""What ``distributed.mode: ray`` builds for the trainer (called by ``harness.components``).
+"""What ``distributed.mode: ray`` builds for the trainer (called by ``turngym.harness.components``).
 
-The trainer's loop is unchanged: it gets a :class:`~harness.distributed.router.RouterBackend`
+The trainer's loop is unchanged: it gets a :class:`~turngym.harness.distributed.router.RouterBackend`
 instead of an in-process backend (generate, score and ``load_weights`` go to engine
 actors) and a :class:`RayRolloutEngine` whose envs live in env-worker actors. The same YAML
 runs locally (``mode: local``) or on a cluster (``mode: ray``, ``ray_address: auto``).
@@ -13,15 +13,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from harness.rollout import RolloutEngine
-from harness.rollout_workers import EnvPool
+from turngym.harness.rollout.engine import RolloutEngine
+from turngym.harness.rollout.workers import EnvPool
 
 logger = logging.getLogger(__name__)
 
 
 class RayRolloutEngine(RolloutEngine):
-    """A :class:`harness.rollout.RolloutEngine` whose env pool is a
-    :class:`~harness.distributed.ray_engines.RayEnvWorkerPool` (``num_env_workers`` actors
+    """A :class:`turngym.harness.rollout.engine.RolloutEngine` whose env pool is a
+    :class:`~turngym.harness.distributed.ray_engines.RayEnvWorkerPool` (``num_env_workers`` actors
     sized by ``resources_per_worker``). Everything else is the local engine's code."""
 
     def __init__(self, env_id: str, backend_or_policy: Any, agent: Any = None, cfg: Any = None,
@@ -32,7 +32,7 @@ class RayRolloutEngine(RolloutEngine):
         self.mode = "ray-workers"
 
     def _get_pool(self, n_slots: int) -> EnvPool:
-        from harness.distributed.ray_engines import RayEnvWorkerPool
+        from turngym.harness.distributed.ray_engines import RayEnvWorkerPool
 
         if self._pool is not None and self._pool.n_slots >= n_slots:
             return self._pool
@@ -61,9 +61,9 @@ def ray_backend_and_engine(model_dir: Path, cfg: Any) -> tuple[Any, Any]:
     Returns ``(router_backend, engine_factory)``; ``engine_factory(env_id, backend, agent,
     rollout_cfg)`` builds a :class:`RayRolloutEngine`.
     """
-    from agents.models import load_tokenizer
-    from harness.distributed.ray_engines import ensure_ray, start_engines
-    from harness.distributed.router import RouterBackend
+    from turngym.agents.models import load_tokenizer
+    from turngym.harness.distributed.ray_engines import ensure_ray, start_engines
+    from turngym.harness.distributed.router import RouterBackend
 
     d = cfg.distributed
     ensure_ray(d.ray_address)

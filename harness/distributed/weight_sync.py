@@ -57,7 +57,7 @@ class ObjectStoreSync:
     """Gather on rank 0, then object store -> ``load_weights`` on each engine (CPU, gloo)."""
 
     def __init__(self, backend: Any, rank: int = 0):
-        """``backend`` is the :class:`~harness.distributed.router.RouterBackend` (or any
+        """``backend`` is the :class:`~turngym.harness.distributed.router.RouterBackend` (or any
         backend with ``load_weights``); only ``rank`` 0 talks to it."""
         self.backend, self.rank = backend, rank
 
@@ -148,7 +148,7 @@ class CollectiveSync:
     """Broadcast from the trainer (rank 0) to every engine actor (see the module docstring).
 
     Args:
-        engines: :class:`~harness.distributed.ray_engines.EngineActor` handles.
+        engines: :class:`~turngym.harness.distributed.ray_engines.EngineActor` handles.
         backend: ``gloo`` (CPU buffers) or ``nccl`` (CUDA buffers on both ends).
         host: an address of this node the engines can reach (default: Ray's node IP).
     """

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agents.agent import Agent, Prompt
-from agents.prompts import family_prompt_fn, generic_system_prompt
-from envs.errors import ConfigError
+from turngym.agents.agent import Agent, Prompt
+from turngym.agents.prompts import family_prompt_fn, generic_system_prompt
+from turngym.errors import ConfigError
 
 HISTORY = [(f"observation {i}", f"<think>t{i}</think><action>a{i}</action>") for i in range(5)]
 
@@ -122,7 +122,7 @@ def test_parse_uses_mode_and_admissible(tiny_tokenizer):
 
 
 def test_for_env_reads_family_and_tools(tiny_tokenizer):
-    import envs
+    from turngym import envs
 
     env = envs.make("turngym/Sokoban-v0")
     agent = Agent.for_env(env, tiny_tokenizer, history_length=0)

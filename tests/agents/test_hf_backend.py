@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents import backend_checker as checks
-from agents.backend import SamplingParams
-from envs.errors import BackendError
+from turngym.agents import backend_checker as checks
+from turngym.agents.backend import SamplingParams
+from turngym.errors import BackendError
 
 
 def test_generate_logprobs_match_score(hf_backend):
@@ -83,7 +83,7 @@ def test_errors_are_clear(hf_backend):
 def test_batches_of_one_call_draw_independent_samples(tiny_model_dir):
     # 12 identical prompts in batches of 4 with one seed: batches must not repeat each
     # other's draws (they did when every batch was re-seeded with the same seed)
-    from agents.hf import HFBackend, batch_seed
+    from turngym.agents.hf import HFBackend, batch_seed
 
     backend = HFBackend(str(tiny_model_dir), device="cpu", dtype="float32", batch_size=4)
     params = SamplingParams(temperature=1.0, max_tokens=8, seed=123)

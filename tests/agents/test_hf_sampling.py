@@ -14,9 +14,9 @@ import torch
 from transformers.generation import logits_process
 from transformers.generation.utils import GenerationMixin
 
-from agents import backend_checker as checks
-from agents.backend import SamplingParams
-from agents.hf import HFBackend
+from turngym.agents import backend_checker as checks
+from turngym.agents.backend import SamplingParams
+from turngym.agents.hf import HFBackend
 
 
 class _Capture:
@@ -86,7 +86,7 @@ def test_checkpoint_generation_settings_are_ignored(tiny_model_dir, tmp_path, pr
         '"temperature": 0.3, "top_k": 20, "top_p": 0.8, "min_p": 0.05, "typical_p": 0.9, '
         '"repetition_penalty": 1.3, "no_repeat_ngram_size": 2, "min_new_tokens": 2, '
         '"suppress_tokens": [5, 6], "num_beams": 2}')
-    with caplog.at_level("INFO", logger="agents.hf"):
+    with caplog.at_level("INFO", logger="turngym.agents.hf"):
         backend = HFBackend(model_dir, dtype="float32", max_model_len=256)
     assert "'repetition_penalty': 1.3" in caplog.text and "'num_beams': 2" in caplog.text
     try:

@@ -9,8 +9,8 @@ import time
 import pytest
 from safetensors import safe_open
 
-from agents import models
-from envs.errors import ConfigError
+from turngym.agents import models
+from turngym.errors import ConfigError
 
 
 def _keys(model_dir):
@@ -36,8 +36,8 @@ def test_default_model_converted_once_and_answers(default_model_dir):
     assert models.default_model_dir() == default_model_dir
     assert time.perf_counter() - start < 1.0  # the cache is used
 
-    from agents.backend import SamplingParams
-    from agents.hf import HFBackend
+    from turngym.agents.backend import SamplingParams
+    from turngym.agents.hf import HFBackend
 
     backend = HFBackend(default_model_dir, dtype="float32")
     tok = backend.tokenizer

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agents import models
-from envs.errors import ConfigError
-from harness.config import load_config
+from turngym.agents import models
+from turngym.errors import ConfigError
+from turngym.harness.config import load_config
 
 REPO = "turngym-test/tiny-llama"
 REV = "0123456789abcdef0123456789abcdef01234567"
@@ -53,7 +53,7 @@ def cache_model(cache: Path, repo: str, model_dir: Path) -> Path:
 def test_a_cached_hub_id_resolves_and_loads(hub_cache: Path, tiny_model_dir: Path) -> None:
     import torch
 
-    from harness.learner import load_model
+    from turngym.harness.learn.learner import load_model
 
     snapshot = cache_model(hub_cache, REPO, tiny_model_dir)
     assert models.resolve_model_dir(REPO) == snapshot
@@ -74,7 +74,7 @@ def test_a_cached_hub_id_resolves_and_loads(hub_cache: Path, tiny_model_dir: Pat
                                         ("teacher.path", ["algo.name=opd"])])
 def test_an_uncached_hub_id_fails_before_training_naming_the_key(
         hub_cache: Path, tmp_path: Path, key: str, extra: list[str]) -> None:
-    from harness.train import train
+    from turngym.harness.train import train
 
     cfg = load_config(None, [f"{key}=turngym-test/not-cached", *extra,
                              f"out_dir={tmp_path / 'run'}"])

@@ -15,11 +15,11 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from agents import backend_checker as checks
-from agents.backend import SamplingParams
-from agents.openai_backend import OpenAIBackend
-from agents.server_process import free_port, hf_server, vllm_server
-from envs.errors import BackendError
+from turngym.agents import backend_checker as checks
+from turngym.agents.backend import SamplingParams
+from turngym.agents.openai_backend import OpenAIBackend
+from turngym.agents.server_process import free_port, hf_server, vllm_server
+from turngym.errors import BackendError
 
 
 @pytest.fixture(scope="module")

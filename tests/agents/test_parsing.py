@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agents.parsing import normalize, parse_action, parse_tool_call
+from turngym.agents.parsing import normalize, parse_action, parse_tool_call
 
 MOVES = ["up", "down", "left", "right"]
 

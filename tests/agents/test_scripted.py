@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-import envs
-from agents import make_backend
-from agents.backend import SamplingParams
-from agents.scripted import ScriptedPolicy, action_response
-from envs.errors import ConfigError
+from turngym import envs
+from turngym.agents import make_backend
+from turngym.agents.backend import SamplingParams
+from turngym.agents.scripted import ScriptedPolicy, action_response
+from turngym.errors import ConfigError
 
 
 def _play(env, policy, max_steps=60):

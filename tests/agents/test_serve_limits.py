@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
-from agents.serve_hf import ServeLimits, create_app
-from envs.search.server import bind_socket
+from turngym.agents.serve_hf import ServeLimits, create_app
+from turngym.envs.search.server import bind_socket
 
 MAX_LEN = 256
 
@@ -92,7 +92,7 @@ def test_prompt_of_max_model_len_is_scored_with_max_tokens_0(url: str) -> None:
 def test_many_stop_strings_cost_little_and_cut_like_the_backend(url: str, hf_backend) -> None:
     """16 distinct stop strings (transformers' stop-string criterion cost about 1 s each);
     the cut matches the backend's own stop handling."""
-    from agents.backend import SamplingParams
+    from turngym.agents.backend import SamplingParams
 
     ids = hf_backend.tokenizer("The capital of France is", add_special_tokens=False)["input_ids"]
     free = _post(url, prompt=ids, max_tokens=12, temperature=0.0).json()["choices"][0]
@@ -110,8 +110,8 @@ def test_many_stop_strings_cost_little_and_cut_like_the_backend(url: str, hf_bac
 
 def test_sliced_generation_matches_one_backend_call(hf_backend) -> None:
     """Greedy output over many 4-token slices and 2-prompt groups equals one call."""
-    from agents.backend import SamplingParams
-    from agents.serve_scheduler import FairScheduler
+    from turngym.agents.backend import SamplingParams
+    from turngym.agents.serve_scheduler import FairScheduler
 
     tok = hf_backend.tokenizer
     prompts = [tok(t, add_special_tokens=False)["input_ids"] for t in

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from agents.template_check import DEFAULT_CONVERSATION
-from harness.cli.main import main as cli
+from turngym.agents.template_check import DEFAULT_CONVERSATION
+from turngym.harness.cli.main import main as cli
 
 # A Qwen3-style template that strips <think> blocks from earlier assistant turns.
 THINK_STRIPPING = (

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents import backend_checker as checks
-from agents.backend import SamplingParams
-from envs.errors import BackendError
+from turngym.agents import backend_checker as checks
+from turngym.agents.backend import SamplingParams
+from turngym.errors import BackendError
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -67,14 +67,14 @@ def test_errors_are_clear(vllm_engine):
 
 def test_mismatch_correction_against_the_learner(vllm_engine, hf_backend):
     """vLLM's behaviour log-probs vs the learner's forward pass (transformers float32, the
-    same weights): the mismatch metrics of ``harness.mismatch`` are finite and small, and the
+    same weights): the mismatch metrics of ``turngym.harness.learn.mismatch`` are finite and small, and the
     correction re-bases the samples on the learner's log-probs."""
     import math
     from types import SimpleNamespace
 
-    from algos.mismatch import MismatchConfig
-    from harness.learner import Sample
-    from harness.mismatch import correct_mismatch
+    from turngym.algos.mismatch import MismatchConfig
+    from turngym.harness.learn.learner import Sample
+    from turngym.harness.learn.mismatch import correct_mismatch
 
     ids = checks.prompt_ids(vllm_engine.tokenizer)
     gens = vllm_engine.generate(ids, SamplingParams(temperature=1.0, max_tokens=16, seed=11))

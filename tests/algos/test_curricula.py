@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from algos.batch import TurnBatch
-from algos.dynamic_sampling import DynamicSamplingConfig, filter_batch, filter_groups
-from algos.gae import GAEConfig, gae_advantage
-from algos.task_sampler import DifficultySampler, TaskSamplerConfig
-from algos.tcod import B2FSchedule, F2BSchedule, TCODConfig, make_schedule
-from envs.errors import CheckpointError, ConfigError
+from turngym.algos.batch import TurnBatch
+from turngym.algos.dynamic_sampling import DynamicSamplingConfig, filter_batch, filter_groups
+from turngym.algos.gae import GAEConfig, gae_advantage
+from turngym.algos.task_sampler import DifficultySampler, TaskSamplerConfig
+from turngym.algos.tcod import B2FSchedule, F2BSchedule, TCODConfig, make_schedule
+from turngym.errors import CheckpointError, ConfigError
 
 
 @pytest.mark.parametrize("step, k", [(0, 1), (9, 1), (10, 2), (19, 2), (39, 4), (40, 5),

@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from algos.batch import TurnBatch
-from algos.gigpo import GiGPOConfig, gigpo_advantage
-from algos.grpo import GRPOConfig, grpo_advantage
-from benchmarks.gigpo_speed import gigpo_dict_of_lists, synthetic_batch
-from envs.errors import ConfigError
+from turngym.algos.batch import TurnBatch
+from turngym.algos.gigpo import GiGPOConfig, gigpo_advantage
+from turngym.algos.grpo import GRPOConfig, grpo_advantage
+from turngym.benchmarks.gigpo_speed import gigpo_dict_of_lists, synthetic_batch
+from turngym.errors import ConfigError
 
 # The worked example of algos/gigpo.py: A's response on s1 does not parse (a format error:
 # no env step, so also an invalid action), then A wins; B is truncated.

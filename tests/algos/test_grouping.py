@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from algos.batch import TurnBatch
-from algos.grouping import dense_ids, group_stats, subtract_baseline
-from algos.segments import discounted_suffix_sum, segments, traj_sums
-from envs.errors import ConfigError
+from turngym.algos.batch import TurnBatch
+from turngym.algos.grouping import dense_ids, group_stats, subtract_baseline
+from turngym.algos.segments import discounted_suffix_sum, segments, traj_sums
+from turngym.errors import ConfigError
 
 
 @pytest.mark.parametrize("keys, expected, k", [

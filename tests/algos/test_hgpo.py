@@ -6,11 +6,11 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from algos.batch import TurnBatch
-from algos.gigpo import GiGPOConfig, gigpo_advantage
-from algos.hgpo import HGPOConfig, hgpo_advantage
-from benchmarks.gigpo_speed import synthetic_batch
-from envs.errors import ConfigError
+from turngym.algos.batch import TurnBatch
+from turngym.algos.gigpo import GiGPOConfig, gigpo_advantage
+from turngym.algos.hgpo import HGPOConfig, hgpo_advantage
+from turngym.benchmarks.gigpo_speed import synthetic_batch
+from turngym.errors import ConfigError
 
 # The worked example of algos/hgpo.py: A and C reach x from a, B reaches x from b (and is
 # truncated there: no reward, no bootstrap). A wins at x, C loses.

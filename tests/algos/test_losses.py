@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from algos.kl import kl_estimate
-from algos.opd import OPDConfig, mix_advantages, opd_advantage
-from algos.ppo_loss import PPOLossConfig, aggregate, ppo_policy_loss
-from algos.sod import SODConfig, sod_opd_advantage, sod_step_weights, turn_divergence
-from envs.errors import ConfigError
+from turngym.algos.kl import kl_estimate
+from turngym.algos.opd import OPDConfig, mix_advantages, opd_advantage
+from turngym.algos.ppo_loss import PPOLossConfig, aggregate, ppo_policy_loss
+from turngym.algos.sod import SODConfig, sod_opd_advantage, sod_step_weights, turn_divergence
+from turngym.errors import ConfigError
 
 
 def lp_of(ratios):

@@ -1,4 +1,4 @@
-"""Train-inference mismatch weights and metrics (``algos.mismatch``) on hand-computed ratios."""
+"""Train-inference mismatch weights and metrics (``turngym.algos.mismatch``) on hand-computed ratios."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from algos.mismatch import MismatchConfig, mismatch_weights, resolve_mode, truncated_is_weights
+from turngym.algos.mismatch import MismatchConfig, mismatch_weights, resolve_mode, truncated_is_weights
 
 LOG = math.log
 

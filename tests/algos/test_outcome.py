@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from algos.batch import TurnBatch
-from algos.grpo import GRPOConfig, grpo_advantage
-from algos.reinforce_pp import (
+from turngym.algos.batch import TurnBatch
+from turngym.algos.grpo import GRPOConfig, grpo_advantage
+from turngym.algos.reinforce_pp import (
     ReinforcePPConfig,
     reinforce_pp_advantage,
     reinforce_pp_returns,
     reinforce_pp_token_advantage,
 )
-from algos.rloo import RLOOConfig, rloo_advantage
-from envs.errors import ConfigError
+from turngym.algos.rloo import RLOOConfig, rloo_advantage
+from turngym.errors import ConfigError
 
 
 def one_turn_batch(groups, rewards):

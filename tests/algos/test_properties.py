@@ -5,14 +5,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from algos.batch import TurnBatch
-from algos.gigpo import GiGPOConfig, gigpo_advantage
-from algos.grouping import dense_ids, subtract_baseline
-from algos.grpo import GRPOConfig, grpo_advantage
-from algos.reinforce_pp import ReinforcePPConfig, reinforce_pp_advantage
-from algos.rloo import RLOOConfig, rloo_advantage
-from algos.segments import _doubling_scan, _horner_table, discounted_suffix_sum
-from benchmarks.gigpo_speed import gigpo_dict_of_lists
+from turngym.algos.batch import TurnBatch
+from turngym.algos.gigpo import GiGPOConfig, gigpo_advantage
+from turngym.algos.grouping import dense_ids, subtract_baseline
+from turngym.algos.grpo import GRPOConfig, grpo_advantage
+from turngym.algos.reinforce_pp import ReinforcePPConfig, reinforce_pp_advantage
+from turngym.algos.rloo import RLOOConfig, rloo_advantage
+from turngym.algos.segments import _doubling_scan, _horner_table, discounted_suffix_sum
+from turngym.benchmarks.gigpo_speed import gigpo_dict_of_lists
 
 SETTINGS = settings(max_examples=60, deadline=None)
 

@@ -4,21 +4,21 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from algos.batch import TurnBatch
-from algos.dynamic_sampling import DynamicSamplingConfig
-from algos.gae import GAEConfig
-from algos.gigpo import GiGPOConfig
-from algos.grpo import GRPOConfig
-from algos.hgpo import HGPOConfig
-from algos.opd import OPDConfig
-from algos.ppo_loss import PPOLossConfig
-from algos.registry import ADVANTAGES, AdvantageConfig, compute_advantages, make_config
-from algos.reinforce_pp import ReinforcePPConfig
-from algos.rloo import RLOOConfig
-from algos.sod import SODConfig
-from algos.task_sampler import TaskSamplerConfig
-from algos.tcod import TCODConfig
-from envs.errors import ConfigError
+from turngym.algos.batch import TurnBatch
+from turngym.algos.dynamic_sampling import DynamicSamplingConfig
+from turngym.algos.gae import GAEConfig
+from turngym.algos.gigpo import GiGPOConfig
+from turngym.algos.grpo import GRPOConfig
+from turngym.algos.hgpo import HGPOConfig
+from turngym.algos.opd import OPDConfig
+from turngym.algos.ppo_loss import PPOLossConfig
+from turngym.algos.registry import ADVANTAGES, AdvantageConfig, compute_advantages, make_config
+from turngym.algos.reinforce_pp import ReinforcePPConfig
+from turngym.algos.rloo import RLOOConfig
+from turngym.algos.sod import SODConfig
+from turngym.algos.task_sampler import TaskSamplerConfig
+from turngym.algos.tcod import TCODConfig
+from turngym.errors import ConfigError
 
 DEFAULTS = [
     (GRPOConfig, {"name": "grpo", "norm": "mean_std", "stats": "trajectory", "eps": 1e-6,

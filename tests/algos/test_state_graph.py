@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from algos.graph_credit import singleton_step_advantage, value_baseline_advantage
-from algos.state_graph import StateDictError, StateGraph, StateGraphConfig, stable_key_ids
-from benchmarks.state_graph_speed import dict_update
-from envs.errors import CheckpointError, ConfigError
+from turngym.algos.graph_credit import singleton_step_advantage, value_baseline_advantage
+from turngym.algos.state_graph import StateDictError, StateGraph, StateGraphConfig, stable_key_ids
+from turngym.benchmarks.state_graph_speed import dict_update
+from turngym.errors import CheckpointError, ConfigError
 
 ARRAYS = ("key_ids", "count", "weight", "mean", "m2", "last_step")
 REPO = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ def test_task_pairs_get_their_own_ids():
 
 
 def test_stable_key_ids_equal_in_another_process_with_another_hash_seed():
-    code = ("from algos.state_graph import stable_key_ids; "
+    code = ("from turngym.algos.state_graph import stable_key_ids; "
             "print(stable_key_ids(['s0', 'x' * 300], task_ids=['t', 't']).tolist())")
     outs = {subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                            text=True, check=True, env={**os.environ, "PYTHONHASHSEED": seed}

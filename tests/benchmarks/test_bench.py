@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.cli.cmd_bench import discover, supports_quick
-from harness.cli.main import main as cli
+from turngym.harness.cli.cmd_bench import discover, supports_quick
+from turngym.harness.cli.main import main as cli
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks._common import write_result
+from turngym.harness.eval.results import write_result
 
 
 def main():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import env_memory
+from turngym.benchmarks import env_memory
 
 
 def test_rss_counts_the_children() -> None:

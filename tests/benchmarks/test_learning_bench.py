@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import _learning_stats as st
-from benchmarks import learning
+from turngym.benchmarks import _learning_stats as st
+from turngym.benchmarks import learning
 
 Z = st.Z95
 
@@ -132,7 +132,7 @@ def test_presets_and_defaults() -> None:
 
 
 def test_control_cannot_learn() -> None:
-    from harness.config import load_config
+    from turngym.harness.config import load_config
 
     args = learning.parse_args(["--model", "tiny"])
     cfg = load_config(None, [*learning.shared(args), *learning.METHODS["control"]])

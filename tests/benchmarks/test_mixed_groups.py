@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import mixed_groups
+from turngym.benchmarks import mixed_groups
 
 
 def test_only_groups_with_both_outcomes_are_mixed() -> None:
@@ -41,10 +41,10 @@ def test_gigpo_finds_signal_in_an_all_success_group_whose_paths_differ() -> None
     sys.path.insert(0, str(Path(__file__).parents[1] / "harness"))
     import rollout_fakes
 
-    from agents.agent import Agent
-    from agents.models import load_tokenizer, tiny_model_dir
-    from envs.maze.env import make_maze, shortest_path
-    from harness.rollout import RolloutConfig, RolloutEngine
+    from turngym.agents.agent import Agent
+    from turngym.agents.models import load_tokenizer, tiny_model_dir
+    from turngym.envs.maze.env import make_maze, shortest_path
+    from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
 
     path = shortest_path(make_maze("train", 4, 2), (1, 1), (3, 3))
     moves = {0: list(path), 1: ["up", *path]}  # "up" from (1, 1) is the border wall

@@ -6,8 +6,8 @@ import importlib.util
 
 import pytest
 
-import envs
-from benchmarks.suite import entry_tasks, list_suites, load_suite
+from turngym import envs
+from turngym.harness.eval.suite import entry_tasks, list_suites, load_suite
 
 REQUIRED = {"household", "webshop", "search", "swe", "sokoban", "maze", "scienceworld",
             "textworld", "quick"}

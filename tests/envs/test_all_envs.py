@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import envs
-from envs.checker import CHECKS, check_env
+from turngym import envs
+from turngym.envs.checker import CHECKS, check_env
 
 ALL_IDS = envs.list_ids()
 #: Envs whose steps are expensive (sandboxes, browsers) get fewer fuzz examples.

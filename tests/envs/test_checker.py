@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from envs.adversarial import generic_attacks, tool_call_attacks
-from envs.checker import CHECKS, check_env
-from envs.core import MAX_ACTION_CHARS
-from envs.errors import EnvError
-from envs.maze import MazeEnv
-from envs.registration import register, registry
+from turngym.envs.adversarial import generic_attacks, tool_call_attacks
+from turngym.envs.checker import CHECKS, check_env
+from turngym.envs.core import MAX_ACTION_CHARS
+from turngym.errors import EnvError
+from turngym.envs.maze import MazeEnv
+from turngym.envs.registration import register, registry
 
 
 class NondeterministicMaze(MazeEnv):
@@ -215,7 +215,7 @@ def test_pickle_refusal_with_env_error_passes() -> None:
 
 
 def test_tool_call_attacks_cover_every_tool_argument() -> None:
-    from envs.search import SearchEnv
+    from turngym.envs.search import SearchEnv
 
     env = SearchEnv()
     env.reset(seed=0, options={"task_id": env.task_ids()[0]})

@@ -3,8 +3,8 @@ from __future__ import annotations
 import gymnasium as gym
 import pytest
 
-import envs
-from envs.core import TurnLimit
+from turngym import envs
+from turngym.envs.core import TurnLimit
 
 
 def test_step_before_reset_raises_reset_needed() -> None:

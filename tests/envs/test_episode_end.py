@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import envs
-from envs.core import EPISODE_ENDED_NOTICE
-from envs.errors import ConfigError
+from turngym import envs
+from turngym.envs.core import EPISODE_ENDED_NOTICE
+from turngym.errors import ConfigError
 
 SOKOBAN_TASK = "train-00002"
 

@@ -5,7 +5,7 @@ must stay an invalid step whatever the interpreter's recursion limit is (other t
 libraries raise it); a lone surrogate in a SWE ``create`` raised ``UnicodeEncodeError``; a
 400-digit integer as a SWE ``timeout`` or line number raised ``OverflowError``;
 TextWorld and ScienceWorld lost their ``state_key`` across a pickle round-trip. The
-checker (``envs.adversarial``) sends the same inputs to every env; these tests pin the
+checker (``turngym.envs.adversarial``) sends the same inputs to every env; these tests pin the
 observation each env gives.
 """
 
@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-import envs
+from turngym import envs
 
 DEEP = "[" * 1500 + "]" * 1500
 TOOL_ENVS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from envs.http_guard import MAX_JSON_DEPTH, safe_text, strict_json_loads
+from turngym.envs.http_guard import MAX_JSON_DEPTH, safe_text, strict_json_loads
 
 
 @pytest.mark.parametrize("body, value", [

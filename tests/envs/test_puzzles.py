@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-import envs
+from turngym import envs
 
 
 def _play_expert(env, task_id: str) -> tuple[bool, int, float]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from envs.core import TurnEnv
+from turngym.envs.core import TurnEnv
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

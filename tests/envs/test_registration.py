@@ -3,10 +3,10 @@ from __future__ import annotations
 import gymnasium as gym
 import pytest
 
-import envs
-from envs.errors import (ConfigError, DuplicateEnvError, MissingDependencyError, TurngymError,
+from turngym import envs
+from turngym.errors import (ConfigError, DuplicateEnvError, MissingDependencyError, TurngymError,
                          UnknownEnvError, UnknownTaskError)
-from envs.registration import register, registry
+from turngym.envs.registration import register, registry
 
 
 def test_gymnasium_make_works() -> None:
@@ -30,12 +30,12 @@ def test_unknown_id_suggests(bad: str, suggestion: str) -> None:
 
 def test_duplicate_id_raises() -> None:
     with pytest.raises(DuplicateEnvError, match="already registered"):
-        register("turngym/Sokoban-v0", "envs.sokoban:SokobanEnv")
+        register("turngym/Sokoban-v0", "turngym.envs.sokoban:SokobanEnv")
 
 
 def test_unversioned_id_raises() -> None:
     with pytest.raises(TurngymError, match="versioned"):
-        register("acme/Thing", "envs.sokoban:SokobanEnv")
+        register("acme/Thing", "turngym.envs.sokoban:SokobanEnv")
 
 
 def test_bad_kwargs_name_the_key() -> None:
@@ -52,7 +52,7 @@ def test_unknown_task_id() -> None:
 
 
 def test_missing_dependency_names_extra() -> None:
-    register("acme/NeedsLib-v0", "envs.maze:MazeEnv", requires=("no_such_pkg_xyz",), extra="acme")
+    register("acme/NeedsLib-v0", "turngym.envs.maze:MazeEnv", requires=("no_such_pkg_xyz",), extra="acme")
     try:
         assert "acme/NeedsLib-v0" not in envs.list_ids()
         assert "acme/NeedsLib-v0" in envs.list_ids(include_unavailable=True)
@@ -63,7 +63,7 @@ def test_missing_dependency_names_extra() -> None:
 
 
 def test_callable_entry_point_and_max_turns() -> None:
-    from envs.maze import MazeEnv
+    from turngym.envs.maze import MazeEnv
 
     register("acme/SmallMaze-v0", lambda **kw: MazeEnv(size=2, **kw), max_turns=3)
     try:
@@ -78,13 +78,13 @@ def test_callable_entry_point_and_max_turns() -> None:
 
 
 def test_plugin_entry_points_are_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
-    import envs.registration as reg
+    import turngym.envs.registration as reg
 
     class FakeEntryPoint:  # stands for an installed third-party distribution
         name = "acme"
 
         def load(self):
-            return lambda: register("acme/Plugin-v0", "envs.maze:MazeEnv")
+            return lambda: register("acme/Plugin-v0", "turngym.envs.maze:MazeEnv")
 
     monkeypatch.setattr(reg, "_plugins_loaded", False)
     monkeypatch.setattr(reg, "entry_points", lambda group: [FakeEntryPoint()])

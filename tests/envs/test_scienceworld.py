@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import envs
+from turngym import envs
 
 pytest.importorskip("scienceworld", reason="install turngym[classic] for ScienceWorld")
 pytestmark = pytest.mark.slow
@@ -54,7 +54,7 @@ def test_off_gold_path_expert_is_none(sw) -> None:
 
 def test_jvm_heap_is_capped(sw) -> None:
     """Without a cap the JVM grew from 0.6 to 3.3 GB over 30 expert calls on new tasks."""
-    from envs.scienceworld.env import DEFAULT_MAX_HEAP_MB, jvm_options
+    from turngym.envs.scienceworld.env import DEFAULT_MAX_HEAP_MB, jvm_options
 
     sw.reset(seed=0, options={"task_id": "boil/0"})
     pid = sw.unwrapped.engine._gateway.java_process.pid
@@ -65,15 +65,15 @@ def test_jvm_heap_is_capped(sw) -> None:
 
 
 def test_heap_cap_is_validated() -> None:
-    from envs.errors import ConfigError
-    from envs.scienceworld import ScienceWorldEnv
+    from turngym.errors import ConfigError
+    from turngym.envs.scienceworld import ScienceWorldEnv
 
     with pytest.raises(ConfigError, match="max_heap_mb"):
         ScienceWorldEnv(max_heap_mb=10)
 
 
 def test_state_key_ignores_the_engines_listing_order() -> None:
-    from envs.scienceworld.env import _canonical
+    from turngym.envs.scienceworld.env import _canonical
 
     one = ("In it, you see:\n\ta table. On the table is: a bowl (containing nothing), a cup.\n"
            "\ta wood cup (containing nothing)\n"

@@ -1,14 +1,14 @@
 """Sokoban's legend explains every glyph its renderer can draw (the renderer's table,
-:data:`envs.sokoban.env.GLYPHS`, is the one source of both)."""
+:data:`turngym.envs.sokoban.env.GLYPHS`, is the one source of both)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-import envs
-from envs.sokoban import env as sokoban
-from envs.sokoban.env import GLYPHS, LEGEND
-from envs.sokoban.prompt import system_prompt
+from turngym import envs
+from turngym.envs.sokoban import env as sokoban
+from turngym.envs.sokoban.env import GLYPHS, LEGEND
+from turngym.envs.sokoban.prompt import system_prompt
 
 
 def _grid(env, boxes, player) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import envs
+from turngym import envs
 
 pytest.importorskip("textworld", reason="install turngym[classic] for TextWorld")
 pytestmark = pytest.mark.slow
@@ -42,7 +42,7 @@ def test_non_admissible_command_is_invalid_and_not_sent(tw) -> None:
 
 
 def test_splits_do_not_overlap() -> None:
-    from envs.textworld_games import TextWorldEnv
+    from turngym.envs.textworld_games import TextWorldEnv
 
     env = TextWorldEnv()
     train, test = set(env.task_ids("train")), set(env.task_ids("test"))
@@ -54,7 +54,7 @@ def test_games_generate_concurrently_and_unlucky_seeds_fall_back(tmp_path, monke
     level-2 treasure-hunter quest, so the next deterministic seed is used."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from envs.textworld_games.games import game_file
+    from turngym.envs.textworld_games.games import game_file
 
     monkeypatch.setenv("TURNGYM_CACHE", str(tmp_path))
     ids = ["treasure_hunter-L2-10000", "custom-L1-10001", "coin_collector-L1-10001"]
@@ -71,7 +71,7 @@ def test_resets_in_threads_all_succeed() -> None:
     in threads."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import envs
+    from turngym import envs
 
     ids = ["custom-L1-10000", "custom-L1-10001", "coin_collector-L1-10000",
            "treasure_hunter-L1-10000"] * 3

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from envs.tooljson import JsonTooDeep, json_depth, loads_tool_json
+from turngym.envs.tooljson import JsonTooDeep, json_depth, loads_tool_json
 
 
 @pytest.mark.parametrize("text, depth", [

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents import backend_checker as checks
-from agents.backend import SamplingParams
+from turngym.agents import backend_checker as checks
+from turngym.agents.backend import SamplingParams
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
                                                   reason="needs a CUDA GPU")]
@@ -28,7 +28,7 @@ TINY = ["model.path=tiny", "env.id=turngym/Maze-v0", "env.kwargs={size: 2}", "st
 
 @pytest.fixture(scope="module")
 def cuda_backend(tiny_model_dir):
-    from agents.hf import HFBackend
+    from turngym.agents.hf import HFBackend
 
     backend = HFBackend(tiny_model_dir, device="cuda", dtype="float32", max_model_len=2048)
     yield backend
@@ -43,7 +43,7 @@ def test_hf_backend_runs_on_the_gpu(cuda_backend, tiny_model_dir):
 
 
 def test_gpu_and_cpu_backends_agree(cuda_backend, tiny_model_dir):
-    from agents.hf import HFBackend
+    from turngym.agents.hf import HFBackend
 
     cpu = HFBackend(tiny_model_dir, device="cpu", dtype="float32", max_model_len=2048)
     try:
@@ -60,7 +60,7 @@ def test_gpu_and_cpu_backends_agree(cuda_backend, tiny_model_dir):
 
 
 def _samples():
-    from harness.learner import Sample
+    from turngym.harness.learn.learner import Sample
 
     gen = torch.Generator().manual_seed(0)
     out = []
@@ -74,10 +74,10 @@ def _samples():
 
 
 def test_learner_update_on_gpu_matches_cpu(tmp_path: Path):
-    from agents.models import resolve_model_dir
-    from harness.components import build_loss_config
-    from harness.config import load_config
-    from harness.learner import Learner
+    from turngym.agents.models import resolve_model_dir
+    from turngym.harness.components import build_loss_config
+    from turngym.harness.config import load_config
+    from turngym.harness.learn.learner import Learner
 
     params = {}
     for device in ("cpu", "cuda"):
@@ -93,8 +93,8 @@ def test_learner_update_on_gpu_matches_cpu(tmp_path: Path):
 
 
 def test_train_two_steps_on_gpu(tmp_path: Path):
-    from harness.config import load_config
-    from harness.train import train
+    from turngym.harness.config import load_config
+    from turngym.harness.train import train
 
     out = train(load_config(None, [*TINY, "model.device=cuda", "algo.name=gigpo",
                                    f"out_dir={tmp_path / 'run'}"]))
@@ -106,10 +106,10 @@ def test_train_two_steps_on_gpu(tmp_path: Path):
 
 
 def test_bfloat16_learner_on_gpu(tmp_path: Path):
-    from agents.models import resolve_model_dir
-    from harness.components import build_loss_config
-    from harness.config import load_config
-    from harness.learner import Learner
+    from turngym.agents.models import resolve_model_dir
+    from turngym.harness.components import build_loss_config
+    from turngym.harness.config import load_config
+    from turngym.harness.learn.learner import Learner
 
     cfg = load_config(None, [*TINY, "model.device=cuda", "model.dtype=bfloat16",
                              f"out_dir={tmp_path}"])
@@ -122,7 +122,7 @@ def test_bfloat16_learner_on_gpu(tmp_path: Path):
 def test_nccl_weight_group_api():
     """The NCCL variant of the weight group: constructor and broadcast API on one rank (NCCL
     refuses two ranks on one GPU, so the two-rank path is tested with gloo on CPU)."""
-    from harness.distributed.weight_sync import free_port, open_group, pack, unpack
+    from turngym.harness.distributed.weight_sync import free_port, open_group, pack, unpack
 
     sd = {"w": torch.randn(3, 4), "b": torch.randn(2).to(torch.bfloat16)}
     meta, bufs = pack(sd, "cuda")

@@ -22,8 +22,8 @@ def sft_overrides() -> list[str]:
 @pytest.fixture(scope="session")
 def sft_run(tmp_path_factory) -> dict:
     """``run_sft`` of the tiny model on 16 expert mazes (6 epochs): its result dict."""
-    from harness.config import load_config
-    from harness.sft import run_sft
+    from turngym.harness.config import load_config
+    from turngym.harness.sft import run_sft
 
     out = tmp_path_factory.mktemp("sft")
     cfg = load_config(None, [*SFT_TINY, f"out_dir={out}", "sft.num_tasks=16", "sft.epochs=6",

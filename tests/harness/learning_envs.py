@@ -29,7 +29,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
-from envs import TurnEnv, register, registry
+from turngym.envs import TurnEnv, register, registry
 
 BANDIT_ID = "turngym-tests/LearnBandit-v0"
 CORRIDOR_ID = "turngym-tests/LearnCorridor-v0"

@@ -12,9 +12,9 @@ import os
 import time
 from typing import Any
 
-import envs
-from agents.backend import Backend, Generation, SamplingParams
-from envs.sokoban import SokobanEnv
+from turngym import envs
+from turngym.agents.backend import Backend, Generation, SamplingParams
+from turngym.envs.sokoban import SokobanEnv
 
 FLAKY_ID = "test/FlakySokoban-v0"
 

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from envs.errors import CheckpointError
-from harness.config import load_config
+from turngym.errors import CheckpointError
+from turngym.harness.config import load_config
 
 TINY = ["model.path=tiny"]
 
 
 @pytest.fixture(scope="module")
 def learner():
-    from agents.models import tiny_model_dir
-    from harness.learner import Learner
+    from turngym.agents.models import tiny_model_dir
+    from turngym.harness.learn.learner import Learner
 
     return Learner(tiny_model_dir(), load_config(None, TINY))
 
@@ -29,8 +29,8 @@ def learner():
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory, learner) -> Path:
     """A run dir with checkpoints of steps 1 and 2 (with the tokenizer, as train saves)."""
-    from agents.models import load_tokenizer, tiny_model_dir
-    from harness.checkpoint import save_checkpoint
+    from turngym.agents.models import load_tokenizer, tiny_model_dir
+    from turngym.harness.learn.checkpoint import save_checkpoint
 
     out = tmp_path_factory.mktemp("run")
     tok = load_tokenizer(tiny_model_dir())
@@ -65,7 +65,7 @@ def truncate(path: Path) -> None:
 def test_checkpoint_has_manifest_of_every_file(run: Path) -> None:
     import json
 
-    from harness.checkpoint import resolve_checkpoint, verify_checkpoint
+    from turngym.harness.learn.checkpoint import resolve_checkpoint, verify_checkpoint
 
     ck = _ck(run, 2)
     doc = json.loads((ck / "manifest.json").read_text())
@@ -83,9 +83,9 @@ def test_one_weights_copy_when_identical(run: Path, learner) -> None:
     """The tiny model has no LoRA: policy.safetensors links to the HF model's weights."""
     import torch
 
-    from agents.models import tiny_model_dir
-    from harness.checkpoint import load_checkpoint
-    from harness.learner import Learner
+    from turngym.agents.models import tiny_model_dir
+    from turngym.harness.learn.checkpoint import load_checkpoint
+    from turngym.harness.learn.learner import Learner
 
     policy = _ck(run, 2) / "policy.safetensors"
     assert policy.is_symlink() and os.readlink(policy) == "model/model.safetensors"
@@ -100,7 +100,7 @@ def test_one_weights_copy_when_identical(run: Path, learner) -> None:
 
 def test_files_follow_the_umask(tmp_path: Path, learner) -> None:
     """safetensors writes 0600 on its own; a checkpoint's files get 0666 & ~umask."""
-    from harness.checkpoint import save_checkpoint
+    from turngym.harness.learn.checkpoint import save_checkpoint
 
     old = os.umask(0o002)
     try:
@@ -117,21 +117,21 @@ def test_files_follow_the_umask(tmp_path: Path, learner) -> None:
 @pytest.mark.parametrize("name", ["trainer_state.pt", "model/model.safetensors"])
 def test_corrupt_latest_is_named_and_resume_falls_back(run: Path, damage, name: str,
                                                        caplog) -> None:
-    from harness.checkpoint import resolve_checkpoint, verify_checkpoint
+    from turngym.harness.learn.checkpoint import resolve_checkpoint, verify_checkpoint
 
     bad = _ck(run, 2) / name
     damage(bad)
     with pytest.raises(CheckpointError, match="corrupt") as err:
         verify_checkpoint(_ck(run, 2))
     assert str(bad) in str(err.value)
-    with caplog.at_level(logging.WARNING, logger="harness.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="turngym.harness.learn.checkpoint"):
         assert resolve_checkpoint(run) == _ck(run, 1)
     assert str(bad) in caplog.text
     assert f"falling back to {_ck(run, 1)}" in caplog.text
 
 
 def test_explicit_corrupt_step_dir_raises(run: Path) -> None:
-    from harness.checkpoint import resolve_checkpoint
+    from turngym.harness.learn.checkpoint import resolve_checkpoint
 
     flip_byte(_ck(run, 1) / "trainer_state.pt")
     with pytest.raises(CheckpointError, match="trainer_state.pt"):
@@ -139,7 +139,7 @@ def test_explicit_corrupt_step_dir_raises(run: Path) -> None:
 
 
 def test_no_intact_checkpoint_lists_every_failure(run: Path) -> None:
-    from harness.checkpoint import resolve_checkpoint
+    from turngym.harness.learn.checkpoint import resolve_checkpoint
 
     truncate(_ck(run, 1) / "trainer_state.pt")
     (_ck(run, 2) / "config.yaml").unlink()
@@ -150,7 +150,7 @@ def test_no_intact_checkpoint_lists_every_failure(run: Path) -> None:
 
 
 def test_latest_naming_a_missing_dir_falls_back(run: Path) -> None:
-    from harness.checkpoint import resolve_checkpoint
+    from turngym.harness.learn.checkpoint import resolve_checkpoint
 
     shutil.rmtree(_ck(run, 2))
     assert resolve_checkpoint(run) == _ck(run, 1)
@@ -161,7 +161,7 @@ def test_disk_full_leaves_no_partial_folder(run: Path, learner, monkeypatch) -> 
     the next resume finds the previous checkpoint."""
     import torch
 
-    from harness import checkpoint
+    from turngym.harness.learn import checkpoint
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -187,7 +187,7 @@ def _mount_tmpfs(path: Path, size: str) -> bool:
 def test_real_full_filesystem(tmp_path: Path, learner) -> None:
     """A 70 MB tmpfs holds one tiny model's weights (51 MB) but not a second copy: the
     safetensors write fails with ENOSPC, nothing is left behind and the space is free."""
-    from harness.checkpoint import save_checkpoint
+    from turngym.harness.learn.checkpoint import save_checkpoint
 
     mnt = tmp_path / "small"
     if not _mount_tmpfs(mnt, "70m"):
@@ -214,8 +214,8 @@ GIGPO = [*TINY, "algo.name=gigpo", "optim.lr=1e-3", "rollout.group_size=2",
     (["steps=50", "logging.tensorboard=false", "eval.every=5", "out_dir=elsewhere"], []),
 ])
 def test_changed_config_is_refused_with_the_differences(tmp_path: Path, change, want) -> None:
-    from harness.config import dump_config
-    from harness.runs import check_resume_config
+    from turngym.harness.config import dump_config
+    from turngym.harness.runs import check_resume_config
 
     dump_config(load_config(None, GIGPO), tmp_path / "config.yaml")
     cfg = load_config(None, [*GIGPO, *change])
@@ -231,7 +231,7 @@ def test_changed_config_is_refused_with_the_differences(tmp_path: Path, change, 
 
 
 def test_truncate_steps_drops_later_rows_and_torn_lines(tmp_path: Path) -> None:
-    from harness.metrics_log import truncate_steps
+    from turngym.harness.learn.metrics_log import truncate_steps
 
     p = tmp_path / "m.jsonl"
     p.write_text('{"step": 0}\n{"step": 1}\n{"step": 2}\n{"step": 3}\n{"st')
@@ -241,8 +241,8 @@ def test_truncate_steps_drops_later_rows_and_torn_lines(tmp_path: Path) -> None:
 
 # ------------------------------------------------------- model.path=RUN_DIR, --model RUN_DIR
 def test_run_dir_names_its_newest_intact_model(run: Path) -> None:
-    from agents.models import tiny_model_dir
-    from harness.runs import run_model_dir
+    from turngym.agents.models import tiny_model_dir
+    from turngym.harness.runs import run_model_dir
 
     model = str(_ck(run, 2) / "model")
     assert run_model_dir(str(run)) == model

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import envs
+from turngym import envs
 
 TURNGYM = str(Path(sys.executable).parent / "turngym")
 
@@ -29,7 +29,7 @@ def test_list_shows_builtins() -> None:
 def test_check_prints_table_and_passes() -> None:
     out = run("envs", "check", "turngym/Maze-v0")
     assert out.returncode == 0, out.stdout + out.stderr
-    from envs.checker import CHECKS
+    from turngym.envs.checker import CHECKS
 
     assert out.stdout.count("\tpass\t") == len(CHECKS)  # one passing row per check (a pipe:
     # plain tab-separated rows, see tests/harness/test_cli_output.py)

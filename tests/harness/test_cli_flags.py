@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.cli.main import main
-from harness.trajectory import read_jsonl
+from turngym.harness.cli.main import main
+from turngym.harness.rollout.trajectory import read_jsonl
 
 
 @pytest.fixture(scope="module")
 def app():
-    from harness.cli.main import _register_commands, app
+    from turngym.harness.cli.main import _register_commands, app
 
     if not app.registered_commands:
         _register_commands()

@@ -11,9 +11,9 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-import envs
-from envs.registration import registry
-from harness.cli.output import emit_table, plain_lines
+from turngym import envs
+from turngym.envs.registration import registry
+from turngym.harness.cli.output import emit_table, plain_lines
 
 #: A 60-character env id, longer than a 40-column terminal.
 LONG_ID = "acme/" + "VeryLongEnvironmentName" * 2 + "XXXXXX-v0"
@@ -28,7 +28,7 @@ def tty(monkeypatch: pytest.MonkeyPatch, columns: int = 40) -> tuple[Console, io
 
 @pytest.fixture(scope="module")
 def app():
-    from harness.cli.main import _register_commands, app
+    from turngym.harness.cli.main import _register_commands, app
 
     if not app.registered_commands:
         _register_commands()
@@ -98,7 +98,7 @@ def test_wide_terminal_table_is_unchanged_by_the_minimum(monkeypatch) -> None:
 
 
 def test_envs_list_command_on_a_narrow_terminal(monkeypatch, long_env) -> None:
-    from harness.cli import cmd_envs
+    from turngym.harness.cli import cmd_envs
 
     con, buf = tty(monkeypatch, 40)
     monkeypatch.setattr(cmd_envs, "console", con)
@@ -135,7 +135,7 @@ def test_envs_list_json(app, long_env) -> None:
 
 
 def test_envs_check_plain_and_json(app) -> None:
-    from envs.checker import CHECKS
+    from turngym.envs.checker import CHECKS
 
     res = CliRunner().invoke(app, ["envs", "check", "turngym/Maze-v0"])
     assert res.exit_code == 0, res.output
@@ -198,7 +198,7 @@ def test_bench_list_plain_and_json(app, tmp_path: Path) -> None:
 
 
 def test_swe_tasks_plain_and_json(app) -> None:
-    from envs.swe.tasks import load_tasks, summary
+    from turngym.envs.swe.tasks import load_tasks, summary
 
     counts = summary(load_tasks(None))
     res = CliRunner().invoke(app, ["swe", "tasks"])
@@ -213,7 +213,7 @@ def test_swe_tasks_plain_and_json(app) -> None:
 
 
 def test_train_summary_plain_and_json(capsys) -> None:
-    from harness.cli.cmd_train import _print_summary
+    from turngym.harness.cli.cmd_train import _print_summary
 
     out = {"before": {"eval/success": 0.25, "eval/return": 1.0, "env/success": 0.9},
            "after": {"eval/success": 0.5}, "out_dir": "runs/x"}

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import envs
-from envs import TurnEnv
-from harness.cli.cmd_envs import META_COMMANDS, envs_app
+from turngym import envs
+from turngym.envs import TurnEnv
+from turngym.harness.cli.cmd_envs import META_COMMANDS, envs_app
 
 #: Wide enough that no observation line wraps inside the panel.
 WIDE = {"COLUMNS": "500"}
@@ -169,7 +169,7 @@ class _Drifting(_Bare):
 @pytest.mark.parametrize("cls, hint", [(_Bare, "the expert has no move from here"),
                                        (_NoExpert, "this env has no expert")])
 def test_env_without_actions_or_expert(monkeypatch, cls: type, hint: str) -> None:
-    monkeypatch.setattr("envs.registration.make", lambda env_id, **kw: cls())
+    monkeypatch.setattr("turngym.envs.registration.make", lambda env_id, **kw: cls())
     out = play("fake/Bare-v0", stdin="[i]\n:actions\n:hint\n:quit\n")
     assert "fake/Bare-v0 task [t]-0  (:help lists the commands, :quit stops)" in out
     assert panels(out) == [("turn 0", "[bold]start[/bold] [next >] [b0x]"),
@@ -179,7 +179,7 @@ def test_env_without_actions_or_expert(monkeypatch, cls: type, hint: str) -> Non
 
 
 def test_undo_warns_when_the_replay_differs(monkeypatch) -> None:
-    monkeypatch.setattr("envs.registration.make", lambda env_id, **kw: _Drifting())
+    monkeypatch.setattr("turngym.envs.registration.make", lambda env_id, **kw: _Drifting())
     out = play("fake/Drifting-v0", stdin="a\nb\n:undo\n:quit\n")
     assert "the replay did not reproduce the earlier observation" in out
     assert [title for title, _ in panels(out)] == ["turn 0", "turn 1", "turn 2", "turn 1"]
@@ -192,7 +192,7 @@ def test_a_terminal_reads_with_input_and_readline(monkeypatch, stop: type) -> No
 
     from rich.console import Console
 
-    from harness.cli.cmd_envs import _line_reader
+    from turngym.harness.cli.cmd_envs import _line_reader
 
     pytest.importorskip("readline")
     typed, prompts = iter(["right", ""]), []

@@ -30,7 +30,7 @@ def _lines(stream, out: queue.Queue) -> None:
 def serve(*args: str) -> tuple[subprocess.Popen, re.Match, list[str]]:
     """Start ``turngym serve ARGS``; return it, its banner match and the stderr lines before
     the banner. Fails when it exits or prints no banner within :data:`START_S`."""
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli.main", "serve", *args],
+    proc = subprocess.Popen([sys.executable, "-m", "turngym.harness.cli.main", "serve", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     errs: queue.Queue = queue.Queue()

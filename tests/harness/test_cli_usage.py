@@ -65,7 +65,7 @@ def test_typer_version_is_in_the_supported_range() -> None:
 
 
 def test_print_config_prints_the_resolved_config_and_trains_nothing(tmp_path: Path) -> None:
-    from harness.config import load_config
+    from turngym.harness.config import load_config
 
     out = run("train", "configs/grpo.yaml", "model.path=tiny", "steps=3",
               f"out_dir={tmp_path / 'run'}", "--print-config")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from envs.errors import ConfigError
-from harness.config import ALGO_NAMES, TrainConfig, apply_overrides, dump_config, load_config
+from turngym.errors import ConfigError
+from turngym.harness.config import ALGO_NAMES, TrainConfig, apply_overrides, dump_config, load_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 
@@ -116,7 +116,7 @@ def test_dump_round_trips(tmp_path: Path) -> None:
 
 
 def test_cli_fails_before_work_naming_the_key() -> None:
-    from harness.cli.main import main
+    from turngym.harness.cli.main import main
 
     assert main(["train", "algo.nme=grpo"]) == 2
     assert main(["sft", "sft.epochs=0"]) == 2

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from envs.errors import ConfigError
-from harness.config import load_config
+from turngym.errors import ConfigError
+from turngym.harness.config import load_config
 
 
 @pytest.mark.parametrize(("override", "message"), [

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from algos.batch import TurnBatch
-from algos.gae import GAEConfig, gae_advantage_result
-from algos.value_loss import value_loss
-from envs.errors import CheckpointError, ConfigError
-from harness.config import load_config
-from harness.learner import Learner, Sample, ppo_update
+from turngym.algos.batch import TurnBatch
+from turngym.algos.gae import GAEConfig, gae_advantage_result
+from turngym.algos.value_loss import value_loss
+from turngym.errors import CheckpointError, ConfigError
+from turngym.harness.config import load_config
+from turngym.harness.learn.learner import Learner, Sample, ppo_update
 
 
 def test_value_loss_by_hand() -> None:
@@ -62,7 +62,7 @@ def test_ppo_config() -> None:
 
 
 def _learner(*overrides: str) -> Learner:
-    from agents.models import tiny_model_dir
+    from turngym.agents.models import tiny_model_dir
 
     cfg = load_config(None, ["model.path=tiny", "model.device=cpu", "algo.name=ppo",
                              "optim.micro_batch_size=2", "algo.loss.kl_coef=0", *overrides])
@@ -70,7 +70,7 @@ def _learner(*overrides: str) -> Learner:
 
 
 def test_value_only_samples_train_the_head_not_the_policy(tmp_path: Path) -> None:
-    from algos.ppo_loss import PPOLossConfig
+    from turngym.algos.ppo_loss import PPOLossConfig
 
     learner = _learner()
     prompts = [[1, 5, 7, 9], [1, 5, 8], [1, 6, 7, 9, 4]]
@@ -100,7 +100,7 @@ def test_value_only_samples_train_the_head_not_the_policy(tmp_path: Path) -> Non
 
 
 def test_ppo_refused_under_torchrun() -> None:
-    from harness.distributed.leader import check_torchrun_config
+    from turngym.harness.distributed.leader import check_torchrun_config
 
     with pytest.raises(ConfigError, match="algo.name=ppo"):
         check_torchrun_config(load_config(None, ["algo.name=ppo"]))

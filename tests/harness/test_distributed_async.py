@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from algos.mismatch import truncated_is_weights
-from envs.errors import ConfigError
-from harness.config import load_config
-from harness.distributed.async_loop import AsyncRollouts
-from harness.distributed.router import split_even
+from turngym.algos.mismatch import truncated_is_weights
+from turngym.errors import ConfigError
+from turngym.harness.config import load_config
+from turngym.harness.distributed.async_loop import AsyncRollouts
+from turngym.harness.distributed.router import split_even
 
 
 @pytest.mark.parametrize("prox, behav, clip, expected", [
@@ -115,7 +115,7 @@ def test_distributed_defaults_are_local_and_sync() -> None:
 
 @pytest.mark.slow
 def test_async_training_three_steps_within_staleness(tmp_path: Path) -> None:
-    from harness.train import train
+    from turngym.harness.train import train
 
     cfg = load_config(None, [
         "model.path=tiny", "env.id=turngym/Maze-v0", "env.kwargs={size: 2}", "steps=3",

@@ -22,7 +22,7 @@ STEPS, SAMPLES, MINI, MICRO, LR, SEED = 2, 8, 8, 2, 1e-3, 0
 
 def torchrun(nproc: int, out: Path, model_dir: Path, *extra: str) -> dict:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc_per_node={nproc}", "-m", "harness.distributed.fsdp_check",
+           f"--nproc_per_node={nproc}", "-m", "turngym.harness.distributed.fsdp_check",
            "--model", str(model_dir), "--out", str(out), "--steps", str(STEPS),
            "--samples", str(SAMPLES), "--mini", str(MINI), "--micro", str(MICRO),
            "--lr", str(LR), "--seed", str(SEED), *extra]
@@ -39,9 +39,9 @@ def torchrun(nproc: int, out: Path, model_dir: Path, *extra: str) -> dict:
 
 def reference_run(model_dir: Path) -> tuple[dict, list[float]]:
     """One plain (unsharded) learner in this process: 4 micro-batches per optimiser step."""
-    from algos.ppo_loss import PPOLossConfig
-    from harness.distributed.fsdp_check import synthetic_samples, train_config
-    from harness.learner import Learner, ppo_update
+    from turngym.algos.ppo_loss import PPOLossConfig
+    from turngym.harness.distributed.fsdp_check import synthetic_samples, train_config
+    from turngym.harness.learn.learner import Learner, ppo_update
 
     torch.manual_seed(SEED)
     cfg = train_config(str(model_dir), MINI, MICRO, LR)
@@ -65,7 +65,7 @@ def test_two_ranks_equal_one_rank_with_twice_the_accumulation(tmp_path: Path,
     assert two["world_size"] == 2 and len(two["step_s"]) == STEPS
     ref_sd, ref_norms = reference_run(tiny_model_dir)
     two_sd = torch.load(tmp_path / "two" / "params.pt")
-    from harness.learner import load_model
+    from turngym.harness.learn.learner import load_model
 
     init = load_model(tiny_model_dir).state_dict()
     moved = max_diff(ref_sd, init)

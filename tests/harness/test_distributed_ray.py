@@ -15,7 +15,7 @@ TASKS_N = 2
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray")
-    from harness.distributed.ray_engines import ensure_ray
+    from turngym.harness.distributed.ray_engines import ensure_ray
 
     ensure_ray(num_cpus=2)
     yield ray
@@ -23,14 +23,14 @@ def ray_cluster():
 
 
 def _agent(model_dir: Path, family: str):
-    from agents.agent import Agent
-    from agents.models import load_tokenizer
+    from turngym.agents.agent import Agent
+    from turngym.agents.models import load_tokenizer
 
     return Agent(tokenizer=load_tokenizer(model_dir), family=family, history_length=1)
 
 
 def _rollout_cfg():
-    from harness.rollout_config import RolloutConfig
+    from turngym.harness.rollout.config import RolloutConfig
 
     return RolloutConfig.build(env_id="turngym/Maze-v0", env_kwargs={"size": 2}, group_size=2,
                                max_turns=2, max_tokens=6, seed=3,
@@ -41,13 +41,13 @@ def test_ray_rollout_matches_local_and_weights_sync(ray_cluster, tiny_model_dir:
                                                     hf_backend) -> None:
     """One engine actor + 2 env-worker actors give exactly the local engine's trajectories
     (same seeds); then load_weights through the router reaches the engine."""
-    from agents.hf import HFBackend
-    from agents.models import tiny_model_dir as build_tiny
-    from harness.distributed.ray_engines import start_engines
-    from harness.distributed.router import RouterBackend
-    from harness.distributed.runtime import RayRolloutEngine
-    from harness.rollout import RolloutEngine
-    from harness.tasks import split_task_ids
+    from turngym.agents.hf import HFBackend
+    from turngym.agents.models import tiny_model_dir as build_tiny
+    from turngym.harness.distributed.ray_engines import start_engines
+    from turngym.harness.distributed.router import RouterBackend
+    from turngym.harness.distributed.runtime import RayRolloutEngine
+    from turngym.harness.rollout.engine import RolloutEngine
+    from turngym.harness.learn.tasks import split_task_ids
 
     ids, family = split_task_ids("turngym/Maze-v0", {"size": 2}, "train")
     tasks = [(t, 0) for t in ids[:TASKS_N]]
@@ -96,8 +96,8 @@ def test_ray_rollout_matches_local_and_weights_sync(ray_cluster, tiny_model_dir:
 def test_ray_train_step(ray_cluster, tmp_path: Path) -> None:
     """``distributed.mode=ray``: the trainer's loop, unchanged, on 2 engine actors and 2
     env-worker actors; the router splits every generate call over both engines."""
-    from harness.config import load_config
-    from harness.train import train
+    from turngym.harness.config import load_config
+    from turngym.harness.train import train
 
     cfg = load_config(None, [
         "model.path=tiny", "env.id=turngym/Maze-v0", "env.kwargs={size: 2}", "steps=1",

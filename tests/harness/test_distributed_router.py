@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from agents.backend import Generation, SamplingParams
-from envs.errors import BackendError
+from turngym.agents.backend import Generation, SamplingParams
+from turngym.errors import BackendError
 
 pytest.importorskip("ray")
 
@@ -42,7 +42,7 @@ class _Ray:
 
 
 def make_router(engines):
-    from harness.distributed.router import RouterBackend
+    from turngym.harness.distributed.router import RouterBackend
 
     router = RouterBackend(engines, tokenizer=None)
     router.ray = _Ray()
@@ -61,7 +61,7 @@ def test_least_outstanding_pick() -> None:
 
 
 def test_generate_splits_in_order_with_chunk_seeds() -> None:
-    from harness.distributed.router import CHUNK_SEED_STRIDE
+    from turngym.harness.distributed.router import CHUNK_SEED_STRIDE
 
     a, b = FakeEngine("a"), FakeEngine("b")
     router = make_router([a, b])
@@ -94,7 +94,7 @@ class _Recorder:
 def test_object_store_sync_pushes_from_rank0_only(rank: int, pushes: int) -> None:
     import torch
 
-    from harness.distributed.weight_sync import ObjectStoreSync
+    from turngym.harness.distributed.weight_sync import ObjectStoreSync
 
     model = torch.nn.Linear(2, 3)
     rec = _Recorder()
@@ -108,7 +108,7 @@ def test_object_store_sync_pushes_from_rank0_only(rank: int, pushes: int) -> Non
 def test_pack_unpack_round_trip_mixed_dtypes():
     import torch
 
-    from harness.distributed.weight_sync import empty_buffers, pack, unpack
+    from turngym.harness.distributed.weight_sync import empty_buffers, pack, unpack
 
     sd = {"a.weight": torch.arange(6, dtype=torch.float32).reshape(2, 3),
           "b.bias": torch.tensor([1.5, -2.0], dtype=torch.bfloat16),
@@ -130,7 +130,7 @@ def test_gloo_weight_group_broadcasts_between_two_ranks():
 
     import torch
 
-    from harness.distributed.weight_sync import (
+    from turngym.harness.distributed.weight_sync import (
         empty_buffers,
         free_port,
         open_group,
@@ -161,7 +161,7 @@ def test_gloo_weight_group_broadcasts_between_two_ranks():
 
 
 def test_unknown_weight_sync_is_rejected():
-    from harness.distributed.router import RouterBackend
+    from turngym.harness.distributed.router import RouterBackend
 
     with pytest.raises(BackendError, match="weight_sync='carrier-pigeon'"):
         RouterBackend([FakeEngine("e0")], tokenizer=None, weight_sync="carrier-pigeon")
@@ -180,7 +180,7 @@ class _Scorer:
 
 def test_score_passes_the_temperature_to_the_engine_backends():
     """``router.score(temperature=T)`` -> ``EngineActor.score`` -> ``backend.score(T)``."""
-    from harness.distributed.ray_engines import EngineActor
+    from turngym.harness.distributed.ray_engines import EngineActor
 
     engines, scorers = [], []
     for name in "ab":

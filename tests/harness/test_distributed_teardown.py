@@ -1,4 +1,4 @@
-"""The torchrun worker's exit path (``harness.distributed.fsdp.end_worker``)."""
+"""The torchrun worker's exit path (``turngym.harness.distributed.fsdp.end_worker``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_no_gloo_threads_outside_torchrun_and_end_worker_returns() -> None:
     # in a fresh interpreter: earlier tests in this process may have left gloo threads (and
     # end_worker would then end the test process itself)
     code = """
-from harness.distributed.fsdp import end_worker, gloo_threads
+from turngym.harness.distributed.fsdp import end_worker, gloo_threads
 assert gloo_threads() == []
 assert end_worker(3) is None  # nothing to protect: the process exits normally
 print("returned", end="")
@@ -31,7 +31,7 @@ print("returned", end="")
 def test_end_worker_flushes_and_exits_with_the_code_after_a_process_group() -> None:
     code = """
 import torch, torch.distributed as dist
-from harness.distributed.fsdp import end_worker, finish_distributed, init_distributed
+from turngym.harness.distributed.fsdp import end_worker, finish_distributed, init_distributed
 assert init_distributed(1.0)[1] == 1
 t = torch.ones(2)
 dist.all_reduce(t)

@@ -1,4 +1,4 @@
-"""``harness.evaluate`` and ``turngym eval``: suites, determinism, the CLI, real backends."""
+"""``turngym.harness.eval.evaluate`` and ``turngym eval``: suites, determinism, the CLI, real backends."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.suite import Suite, check_suite, load_suite
-from envs.errors import ConfigError, TurngymError
-from harness.cli.main import main as cli
-from harness.eval_metrics import strip_timings
-from harness.evaluate import EvalSettings, evaluate
-from harness.trajectory import read_jsonl
+from turngym.harness.eval.suite import Suite, check_suite, load_suite
+from turngym.errors import ConfigError, TurngymError
+from turngym.harness.cli.main import main as cli
+from turngym.harness.eval.metrics import strip_timings
+from turngym.harness.eval.evaluate import EvalSettings, evaluate
+from turngym.harness.rollout.trajectory import read_jsonl
 
 MINI = {"name": "mini", "seed": 3, "entries": [
     {"name": "sokoban", "env_id": "turngym/Sokoban-v0", "split": "test", "num_tasks": 3,

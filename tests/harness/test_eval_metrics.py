@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from harness.eval_metrics import (
+from turngym.harness.eval.metrics import (
     entry_metrics,
     k_values,
     pass_at_k,
@@ -15,7 +15,7 @@ from harness.eval_metrics import (
     task_type,
     wilson_interval,
 )
-from harness.trajectory import StopReason, Trajectory, Turn
+from turngym.harness.rollout.trajectory import StopReason, Trajectory, Turn
 
 
 @pytest.mark.parametrize("s, n, lo, hi", [
@@ -117,7 +117,7 @@ def test_strip_timings_drops_wall_clock_keys_only() -> None:
 
 def test_difference_interval_matches_newcombes_worked_example() -> None:
     # Newcombe (1998), Table II example (a): 56/70 - 48/80 = 0.2, method 10: 0.0524 to 0.3339.
-    from harness.eval_metrics import difference_interval
+    from turngym.harness.eval.metrics import difference_interval
 
     d, lo, hi = difference_interval(48, 80, 56, 70)
     assert d == pytest.approx(0.2)
@@ -127,7 +127,7 @@ def test_difference_interval_matches_newcombes_worked_example() -> None:
 
 
 def test_the_quickstart_says_whether_rl_moved_beyond_its_interval() -> None:
-    from harness.cli.cmd_main_job import lift_line
+    from turngym.harness.cli.cmd_main_job import lift_line
 
     up = lift_line("gigpo", {"eval/success": 0.25}, {"eval/success": 0.75}, 48)
     assert up.startswith("gigpo after SFT: +0.500 [") and "a lift larger than its interval" in up

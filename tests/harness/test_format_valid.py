@@ -13,11 +13,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import rollout_fakes
 
-from agents.agent import Agent
-from algos.gigpo import GiGPOConfig, gigpo_advantage
-from harness.metrics_log import rollout_metrics
-from harness.rollout import RolloutConfig, RolloutEngine
-from harness.samples import turn_batch
+from turngym.agents.agent import Agent
+from turngym.algos.gigpo import GiGPOConfig, gigpo_advantage
+from turngym.harness.learn.metrics_log import rollout_metrics
+from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
+from turngym.harness.learn.samples import turn_batch
 
 MAZE = "turngym/Maze-v0"
 MOVES = ("up", "right", "down", "left")
@@ -33,7 +33,7 @@ def maze_responses(k: int, row: int, seed: int) -> str:
 
 @pytest.fixture(scope="module")
 def groups():
-    from agents.models import load_tokenizer, tiny_model_dir
+    from turngym.agents.models import load_tokenizer, tiny_model_dir
 
     tok = load_tokenizer(tiny_model_dir())
     cfg = RolloutConfig.build(env_id=MAZE, group_size=2, max_turns=10, env_kwargs={"size": 3})

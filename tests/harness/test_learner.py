@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from harness.config import load_config
-from harness.learner import Learner, Sample, pad_batch, ppo_update, response_logprobs
-from harness.samples import build_samples, opd_token_adv
-from harness.trajectory import Turn
+from turngym.harness.config import load_config
+from turngym.harness.learn.learner import Learner, Sample, pad_batch, ppo_update, response_logprobs
+from turngym.harness.learn.samples import build_samples, opd_token_adv
+from turngym.harness.rollout.trajectory import Turn
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    from agents.models import tiny_model_dir
+    from turngym.agents.models import tiny_model_dir
 
     return tiny_model_dir()
 
@@ -38,7 +38,7 @@ def test_pad_batch_layout() -> None:
 
 
 def test_logprobs_match_unpadded_forward_and_hf_backend(tiny) -> None:
-    from agents.hf import HFBackend
+    from turngym.agents.hf import HFBackend
 
     learner = make_learner(tiny)
     learner.model.eval()
@@ -67,7 +67,7 @@ def test_update_moves_logprob_with_the_advantage(tiny, sign: float) -> None:
         before = response_logprobs(learner.model, [prompt], [resp], 0)[0][0].sum().item()
     old = response_logprobs(learner.model, [prompt], [resp], 0)[0][0].detach().tolist()
     s = Sample(prompt_ids=prompt, response_ids=resp, old_logprobs=old, adv=[sign] * 3)
-    from algos.ppo_loss import PPOLossConfig
+    from turngym.algos.ppo_loss import PPOLossConfig
 
     m = ppo_update(learner, [s], PPOLossConfig(), seed=0, pad_id=0)
     with torch.no_grad():
@@ -77,7 +77,7 @@ def test_update_moves_logprob_with_the_advantage(tiny, sign: float) -> None:
 
 
 def test_grad_accumulation_equals_one_big_batch(tiny) -> None:
-    from algos.ppo_loss import PPOLossConfig
+    from turngym.algos.ppo_loss import PPOLossConfig
 
     rng = np.random.default_rng(0)
     a = make_learner(tiny, "optim.micro_batch_size=4")
@@ -125,8 +125,8 @@ def test_build_samples_broadcasts_turn_advantage_and_adds_opd() -> None:
 
 
 def test_dynamic_sampling_keeps_only_informative_groups() -> None:
-    from algos.batch import TurnBatch
-    from harness.train import _informative_groups
+    from turngym.algos.batch import TurnBatch
+    from turngym.harness.train import _informative_groups
 
     # group 0: returns 1 and 0 (kept); group 1: returns 0 and 0 (dropped)
     batch = TurnBatch.from_lists(group=[0, 0, 0, 1, 1], traj=[0, 0, 1, 2, 3],
@@ -171,7 +171,7 @@ def _samples(learner: Learner, advs: list[list[float]], ref_noise: float | None 
 @pytest.mark.parametrize("kl_coef", [0.0, 0.05])
 def test_update_without_signal_leaves_weights_and_optimizer_bit_identical(
         tiny, kl_coef: float) -> None:
-    from algos.ppo_loss import PPOLossConfig
+    from turngym.algos.ppo_loss import PPOLossConfig
 
     learner = make_learner(tiny, "optim.weight_decay=0.1")
     loss_cfg = PPOLossConfig(kl_coef=kl_coef)
@@ -191,7 +191,7 @@ def test_update_without_signal_leaves_weights_and_optimizer_bit_identical(
 
 
 def test_zero_advantage_samples_are_dropped_before_the_update(tiny) -> None:
-    from algos.ppo_loss import PPOLossConfig
+    from turngym.algos.ppo_loss import PPOLossConfig
 
     a, b = make_learner(tiny), make_learner(tiny)
     mixed = _samples(a, [[0.0, 0.0], [0.7, 0.7, 0.7], [0.0]])
@@ -204,7 +204,7 @@ def test_zero_advantage_samples_are_dropped_before_the_update(tiny) -> None:
 
 
 def test_an_entropy_bonus_still_trains_on_zero_advantage_samples(tiny) -> None:
-    from algos.ppo_loss import PPOLossConfig
+    from turngym.algos.ppo_loss import PPOLossConfig
 
     learner = make_learner(tiny)
     snap = _snapshot(learner)
@@ -218,8 +218,8 @@ def test_an_entropy_bonus_still_trains_on_zero_advantage_samples(tiny) -> None:
 def test_learner_ratio_is_one_at_the_rollout_temperature(tiny, temperature: float) -> None:
     # the hf backend records log softmax(z / T) of the sampled tokens; the learner computes
     # the same distribution, so the PPO ratio starts at 1 for any T
-    from agents.backend import SamplingParams
-    from agents.hf import HFBackend
+    from turngym.agents.backend import SamplingParams
+    from turngym.agents.hf import HFBackend
 
     learner = make_learner(tiny, f"rollout.temperature={temperature}")
     assert learner.logprob_temperature == temperature
@@ -245,7 +245,7 @@ def test_learner_ratio_is_one_at_the_rollout_temperature(tiny, temperature: floa
 
 
 def _traj(tid: str, rewards: list[float], stop: str, won: bool):
-    from harness.trajectory import StopReason, Trajectory
+    from turngym.harness.rollout.trajectory import StopReason, Trajectory
 
     turns = tuple(Turn(group_id="g", traj_id=tid, task_id="x", turn=k, prompt_ids=[1, 2],
                        response_ids=[5, 6], response_logprobs=[-1.0, -1.0], reward=r,
@@ -256,10 +256,10 @@ def _traj(tid: str, rewards: list[float], stop: str, won: bool):
 
 
 def test_env_error_episodes_enter_no_statistic_advantage_or_loss() -> None:
-    from algos.grpo import GRPOConfig, grpo_advantage
-    from harness.metrics_log import rollout_metrics
-    from harness.samples import turn_batch
-    from harness.trajectory import Group
+    from turngym.algos.grpo import GRPOConfig, grpo_advantage
+    from turngym.harness.learn.metrics_log import rollout_metrics
+    from turngym.harness.learn.samples import turn_batch
+    from turngym.harness.rollout.trajectory import Group
 
     trajs = (_traj("a", [0.0, 1.0], "terminated", True), _traj("b", [0.0, 0.0], "truncated",
                                                               False),
@@ -276,8 +276,8 @@ def test_env_error_episodes_enter_no_statistic_advantage_or_loss() -> None:
 
 
 def test_signal_metrics_count_groups_with_a_nonzero_advantage() -> None:
-    from algos.batch import TurnBatch
-    from harness.samples import signal_metrics
+    from turngym.algos.batch import TurnBatch
+    from turngym.harness.learn.samples import signal_metrics
 
     # group 0 mixed, group 1 uniform (all 0), group 2 only masked rows
     batch = TurnBatch.from_lists(group=[0, 0, 1, 1, 2], traj=[0, 1, 2, 3, 4],
@@ -297,7 +297,7 @@ def test_signal_metrics_count_groups_with_a_nonzero_advantage() -> None:
 def test_policy_kl_measures_the_drift_of_the_update(tiny) -> None:
     # one AdamW step per update: the in-loss approx_kl is 0 (taken before the step); the
     # post-update train/policy_kl is the k3 KL(old || new) over the trained tokens
-    from algos.ppo_loss import PPOLossConfig
+    from turngym.algos.ppo_loss import PPOLossConfig
 
     learner = make_learner(tiny, "optim.lr=1e-3")
     samples = _samples(learner, [[1.0, 1.0, 1.0], [-1.0, -1.0], [0.0]])

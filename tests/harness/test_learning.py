@@ -8,7 +8,7 @@ coin-flip demonstrator (module fixture): it writes ``<action>left</action>`` or
 
 Success is the trainer's own ``eval/success``: ``eval.num_tasks=32`` held-out tasks (the
 ``test`` split), one episode each at temperature 1, with the fixed sampling seeds every
-eval reuses (``harness.components.evaluate``), so a curve is deterministic for a seed and
+eval reuses (``turngym.harness.components.evaluate``), so a curve is deterministic for a seed and
 two points differ only because the weights did. ``eval.every=1`` gives one point per
 step: ``curve[0]`` is before training, ``curve[k]`` after step ``k``. The curves measured
 when the tests were calibrated are in each test's comment (seed 0, CPU).
@@ -45,8 +45,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import learning_envs as le
 
-from harness.config import load_config
-from harness.train import train
+from turngym.harness.config import load_config
+from turngym.harness.train import train
 
 #: Shared by the SFT warm start and every run: short prompts (no history, 77 tokens), short
 #: responses (the SFT target ``<action>right</action>`` + EOS is 8 tokens), envs stepped
@@ -86,7 +86,7 @@ def warm_start(tmp_path_factory) -> str:
     wherever the last mini-batch's noise left it. Measured: log p(right | start) -0.54,
     log p(left | start) -0.90, eval success 0.625 (20 of 32).
     """
-    from harness.sft import run_sft
+    from turngym.harness.sft import run_sft
 
     out = tmp_path_factory.mktemp("warm")
     cfg = load_config(None, [*COMMON, "model.path=tiny", f"env.id={le.DEMO_ID}",
@@ -121,12 +121,12 @@ def action_probs(model_dir: str | Path) -> dict[str, float]:
     response tokens' probabilities, scored by the ``hf`` backend at temperature 1. The
     success probability at T=1 is ``p["right"]`` plus the small mass of other spellings
     that parse as ``right``."""
-    import envs
-    from agents import make_backend
-    from agents.agent import Agent
-    from agents.models import load_tokenizer
-    from harness.rollout import expert_response
-    from harness.sft import response_ids
+    from turngym import envs
+    from turngym.agents import make_backend
+    from turngym.agents.agent import Agent
+    from turngym.agents.models import load_tokenizer
+    from turngym.harness.rollout.engine import expert_response
+    from turngym.harness.sft import response_ids
 
     tok = load_tokenizer(model_dir)
     env = envs.make(le.BANDIT_ID)
@@ -159,7 +159,7 @@ def test_warm_start_flips_a_coin(warm_start: str) -> None:
 
 
 def test_learning_envs_keep_the_env_contract() -> None:
-    from envs.checker import check_env
+    from turngym.envs.checker import check_env
 
     for env_id in le.SPECS:
         report = check_env(env_id)
@@ -194,7 +194,7 @@ def teacher(tmp_path_factory, warm_start: str) -> str:
 
     Measured: log p(right | start) -0.04, log p(left | start) -6.2, every other token of
     ``<action>right</action>`` as the student's: the teacher disagrees only on the word."""
-    from harness.sft import run_sft
+    from turngym.harness.sft import run_sft
 
     out = tmp_path_factory.mktemp("teacher")
     cfg = load_config(None, [*COMMON, f"model.path={warm_start}", f"env.id={le.BANDIT_ID}",
@@ -262,7 +262,7 @@ def test_gigpo_beats_grpo_on_credit_assignment(tmp_path: Path, warm_start: str) 
 
 @pytest.mark.slow
 def test_hgpo_learns_the_credit_task(tmp_path: Path, warm_start: str) -> None:
-    """HGPO (``algos.hgpo``: GiGPO's step groups split by the previous ``history_levels``
+    """HGPO (``turngym.algos.hgpo``: GiGPO's step groups split by the previous ``history_levels``
     states, levels weighted ``(k + 2)^alpha``) on the corridor of the test above: its
     level-0 groups are GiGPO's, so it keeps the step signal GRPO lacks once every episode
     wins, and it reaches the 2-turn target in as few steps as GiGPO's bound."""

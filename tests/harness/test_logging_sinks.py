@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from envs.errors import ConfigError
-from harness.config import load_config
-from harness.metrics_log import (
+from turngym.errors import ConfigError
+from turngym.harness.config import load_config
+from turngym.harness.learn.metrics_log import (
     TB_CONFIG_MARKER,
     MetricsLogger,
     config_text,
     read_metrics,
     wandb_mode,
 )
-from harness.train import train
+from turngym.harness.train import train
 
 #: 1 step of 1 task x 2 rollouts on a 2x2 maze with the tiny model.
 TINY = ["model.path=tiny", "env.id=turngym/Maze-v0", "env.kwargs={size: 2}", "steps=1",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.metrics_log import MetricsLogger, plot_curves, read_metrics, rollout_metrics
-from harness.trajectory import StopReason, Trajectory, Turn
+from turngym.harness.learn.metrics_log import MetricsLogger, plot_curves, read_metrics, rollout_metrics
+from turngym.harness.rollout.trajectory import StopReason, Trajectory, Turn
 
 
 def traj(won: bool, valid: list[bool], reward: float, kind: str,

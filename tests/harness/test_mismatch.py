@@ -1,4 +1,4 @@
-"""The mismatch correction's trainer glue (``harness.mismatch``): samples re-based on the
+"""The mismatch correction's trainer glue (``turngym.harness.learn.mismatch``): samples re-based on the
 learner's log-probs, advantages weighted, ``auto`` resolved per backend, and the async
 staleness correction running through the same code."""
 
@@ -10,12 +10,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from algos.mismatch import MismatchConfig
-from envs.errors import ConfigError
-from harness.config import load_config
-from harness.distributed.async_loop import importance_correct
-from harness.learner import Sample
-from harness.mismatch import correct_mismatch, resolve_mismatch
+from turngym.algos.mismatch import MismatchConfig
+from turngym.errors import ConfigError
+from turngym.harness.config import load_config
+from turngym.harness.distributed.async_loop import importance_correct
+from turngym.harness.learn.learner import Sample
+from turngym.harness.learn.mismatch import correct_mismatch, resolve_mismatch
 
 V = 4
 
@@ -139,7 +139,7 @@ def test_train_logs_the_mismatch_metrics(tmp_path) -> None:
     the learner's) corrects every step and logs a near-zero mismatch. OPD with the expert-hint
     teacher gives every token an advantage, so every step has samples to correct (with GRPO a
     step whose groups all tie has none: it is dropped before the correction)."""
-    from harness.train import train
+    from turngym.harness.train import train
 
     cfg = load_config(None, [
         "model.path=tiny", "env.id=turngym/Maze-v0", "env.kwargs={size: 2}", "steps=2",

@@ -14,9 +14,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import rollout_fakes
 
-from harness.cli.progress_view import ProgressView, clock_text
-from harness.progress import Progress
-from harness.rollout import RolloutConfig, RolloutEngine
+from turngym.harness.cli.progress_view import ProgressView, clock_text
+from turngym.harness.ui.progress import Progress
+from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
 
 
 class FakeClock:
@@ -104,7 +104,7 @@ def test_engine_reports_finished_episodes_up_to_the_total() -> None:
 
 
 def test_engine_in_worker_processes_reports_whole_groups() -> None:
-    from agents.scripted import ScriptedPolicy
+    from turngym.agents.scripted import ScriptedPolicy
 
     cfg = RolloutConfig.build(env_id="turngym/Maze-v0", group_size=3, max_turns=6,
                               scripted_processes=2)
@@ -129,8 +129,8 @@ COST = {"setup": 50.0, "baseline eval": 7.0, "rollout": 5.0, "scoring": 1.0,
 def test_train_reports_each_phase_its_episodes_and_the_eta(tmp_path: Path) -> None:
     from test_train import TINY
 
-    from harness.config import load_config
-    from harness.train import train
+    from turngym.harness.config import load_config
+    from turngym.harness.train import train
 
     rec = Recorder(COST)
     cb_steps: list[int] = []
@@ -159,8 +159,8 @@ def test_train_reports_each_phase_its_episodes_and_the_eta(tmp_path: Path) -> No
 # ---------------------------------------------------------------------- SFT
 @pytest.mark.slow
 def test_sft_reports_every_batch_and_the_expert_episodes(tmp_path: Path) -> None:
-    from harness.config import load_config
-    from harness.sft import run_sft
+    from turngym.harness.config import load_config
+    from turngym.harness.sft import run_sft
 
     rec = Recorder()
     epochs: list[int] = []
@@ -245,8 +245,8 @@ def test_clock_text(seconds: float, text: str) -> None:
 
 # ---------------------------------------------------------------------- turngym eval
 def test_suite_eval_reports_one_phase_per_entry_with_its_episodes() -> None:
-    from benchmarks.suite import Suite
-    from harness.evaluate import EvalSettings, evaluate
+    from turngym.harness.eval.suite import Suite
+    from turngym.harness.eval.evaluate import EvalSettings, evaluate
 
     suite = Suite(name="mini", seed=3, samples=2, entries=[
         {"name": "sokoban", "env_id": "turngym/Sokoban-v0", "split": "test", "num_tasks": 3,

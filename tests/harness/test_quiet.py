@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.quiet import ENV, LOGGERS, quiet_third_party
+from turngym.harness.ui.quiet import ENV, LOGGERS, quiet_third_party
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_sft_command_prints_no_library_bars_unless_verbose(tmp_path: Path, clean
                                                            verbose: bool) -> None:
     from typer.testing import CliRunner
 
-    from harness.cli.main import _register_commands, app
+    from turngym.harness.cli.main import _register_commands, app
 
     _register_commands()
     args = ["-v"] if verbose else []

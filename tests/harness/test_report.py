@@ -1,4 +1,4 @@
-"""``harness.report`` without a browser: contents, embedded data, errors, the CLI."""
+"""``turngym.harness.eval.report`` without a browser: contents, embedded data, errors, the CLI."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.suite import Suite
-from envs.errors import ConfigError
-from harness.cli.main import main as cli
-from harness.evaluate import EvalSettings, evaluate
-from harness.metrics_log import MetricsLogger
-from harness.report import build_report
+from turngym.harness.eval.suite import Suite
+from turngym.errors import ConfigError
+from turngym.harness.cli.main import main as cli
+from turngym.harness.eval.evaluate import EvalSettings, evaluate
+from turngym.harness.learn.metrics_log import MetricsLogger
+from turngym.harness.eval.report import build_report
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.suite import Suite
-from harness.evaluate import EvalSettings, evaluate
-from harness.metrics_log import MetricsLogger
-from harness.report import write_report
-from harness.trajectory import read_jsonl
+from turngym.harness.eval.suite import Suite
+from turngym.harness.eval.evaluate import EvalSettings, evaluate
+from turngym.harness.learn.metrics_log import MetricsLogger
+from turngym.harness.eval.report import write_report
+from turngym.harness.rollout.trajectory import read_jsonl
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -1,10 +1,10 @@
-"""Report plots: whole-number step ticks, and constant series drawn flat (harness/report.py)."""
+"""Report plots: whole-number step ticks, and constant series drawn flat (harness/eval/report.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness.plots import draw_curves, steady_ylim
+from turngym.harness.ui.plots import draw_curves, steady_ylim
 
 
 def visible_xticks(ax) -> list[float]:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from envs.errors import CheckpointError
-from harness.config import load_config
-from harness.train import train
+from turngym.errors import CheckpointError
+from turngym.harness.config import load_config
+from turngym.harness.train import train
 
 ARGS = ["model.path=tiny", "env.id=turngym/Maze-v0", "env.kwargs={size: 2}", "steps=3",
         "rollout.tasks_per_step=2", "rollout.group_size=2", "rollout.max_turns=2",
@@ -60,7 +60,7 @@ def test_resume_continues_exactly(tmp_path: Path, algo: str, request) -> None:
 
 
 def test_resume_from_nothing_fails_clearly(tmp_path: Path) -> None:
-    from harness.checkpoint import find_checkpoint
+    from turngym.harness.learn.checkpoint import find_checkpoint
 
     with pytest.raises(CheckpointError, match="no checkpoint"):
         find_checkpoint(tmp_path)
@@ -69,9 +69,9 @@ def test_resume_from_nothing_fails_clearly(tmp_path: Path) -> None:
 def test_checkpoints_are_atomic_pruned_and_reloadable(tmp_path: Path) -> None:
     import torch
 
-    from agents.models import tiny_model_dir
-    from harness.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
-    from harness.learner import Learner, load_model
+    from turngym.agents.models import tiny_model_dir
+    from turngym.harness.learn.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+    from turngym.harness.learn.learner import Learner, load_model
 
     cfg = load_config(None, ["model.path=tiny"])
     learner = Learner(tiny_model_dir(), cfg)

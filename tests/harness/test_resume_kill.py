@@ -20,8 +20,8 @@ QUIET = ["logging.tensorboard=true", "eval.at_start=true"]
 
 KILL_AT_2 = """
 import os, signal, sys
-from harness.config import load_config
-from harness.train import train
+from turngym.harness.config import load_config
+from turngym.harness.train import train
 
 def die(step, metrics):
     if step == 2:  # logged step 2; its checkpoint was never written

@@ -11,10 +11,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import rollout_fakes
 
-from envs.errors import ConfigError, UnknownEnvError
-from harness.rollout import RolloutConfig, RolloutEngine
-from harness.rollout_summary import summarize
-from harness.trajectory import StopReason, Trajectory, Turn, read_jsonl, write_jsonl
+from turngym.errors import ConfigError, UnknownEnvError
+from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
+from turngym.harness.rollout.summary import summarize
+from turngym.harness.rollout.trajectory import StopReason, Trajectory, Turn, read_jsonl, write_jsonl
 
 SOKOBAN = "turngym/Sokoban-v0"
 
@@ -47,7 +47,7 @@ def test_groups_ids_and_hand_computed_rewards() -> None:
 
 
 def test_state_key_is_the_state_acted_from() -> None:
-    import envs
+    from turngym import envs
 
     eng = _engine(group=1)
     traj = eng.run([("train-00001", 0)], progress=False)[0].trajectories[0]
@@ -127,7 +127,7 @@ def test_fork_trajectory_continues_from_turn_t() -> None:
 
 
 def test_fork_from_raw_snapshot() -> None:
-    import envs
+    from turngym import envs
 
     env = envs.make(SOKOBAN)
     env.reset(seed=0, options={"task_id": "train-00001"})
@@ -197,7 +197,7 @@ def test_gc_state_restored_and_progress_bar_runs() -> None:
 def test_inline_scripted_fast_path_matches_threads(env_id: str) -> None:
     from dataclasses import fields
 
-    from agents.scripted import ScriptedPolicy
+    from turngym.agents.scripted import ScriptedPolicy
 
     runs = {}
     for mode in ("inline", "threads"):  # threads take the generic submit/collect path

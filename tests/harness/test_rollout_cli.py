@@ -1,4 +1,4 @@
-"""``turngym rollout`` end to end with the real scripted policy (agents.scripted)."""
+"""``turngym rollout`` end to end with the real scripted policy (turngym.agents.scripted)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli.main import main
-from harness.rollout import RolloutConfig, RolloutEngine
-from harness.trajectory import StopReason, read_jsonl
+from turngym.harness.cli.main import main
+from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
+from turngym.harness.rollout.trajectory import StopReason, read_jsonl
 
 
 def test_cli_scripted_expert_writes_jsonl(tmp_path: Path, capsys) -> None:
@@ -43,7 +43,7 @@ def test_cli_bad_input_exits_2_with_a_clear_message(argv, message, tmp_path, cap
 
 
 def test_scripted_random_policy_differs_per_episode_and_repeats_per_seed() -> None:
-    from agents.scripted import ScriptedPolicy
+    from turngym.agents.scripted import ScriptedPolicy
 
     def actions(seed: int, mode: str = "inline"):
         cfg = RolloutConfig.build(env_id="turngym/Sokoban-v0", group_size=3, max_turns=6,

@@ -13,9 +13,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import rollout_fakes
 
-from harness.rollout import RolloutConfig, RolloutEngine
-from harness.rollout_workers import EnvFactory, InlinePool, ProcessPool, ThreadPool
-from harness.trajectory import StopReason
+from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
+from turngym.harness.rollout.workers import EnvFactory, InlinePool, ProcessPool, ThreadPool
+from turngym.harness.rollout.trajectory import StopReason
 
 TASKS = [("train-00000", 0), ("train-00001", 1), ("train-00002", 2)]
 
@@ -87,7 +87,7 @@ def test_process_pool_timeout_kills_only_that_worker() -> None:
     rollout_fakes.ensure_registered()
     factory = EnvFactory.for_env(rollout_fakes.FLAKY_ID, {"hang_task": "train-00001",
                                                           "hang_s": 30.0}, None)
-    from harness import rollout_calls as calls
+    from turngym.harness.rollout import calls as calls
 
     with ProcessPool(factory, 2, timeout_s=1.0) as pool:
         r0, r1 = pool.map([0, 1], calls.reset_call, [(0, "train-00000"), (0, "train-00001")])
@@ -104,7 +104,7 @@ def test_process_pool_timeout_kills_only_that_worker() -> None:
 
 @pytest.mark.slow
 def test_engine_with_processes_matches_inline() -> None:
-    from agents.scripted import ScriptedPolicy
+    from turngym.agents.scripted import ScriptedPolicy
 
     runs = {}
     for mode in ("inline", "processes"):

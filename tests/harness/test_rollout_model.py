@@ -15,11 +15,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import rollout_fakes
 
-from agents.agent import Agent
-from envs.errors import BackendError
-from harness.rollout import RolloutConfig, RolloutEngine
-from harness.rollout_loop import PARSE_NOTICE
-from harness.trajectory import StopReason
+from turngym.agents.agent import Agent
+from turngym.errors import BackendError
+from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
+from turngym.harness.rollout.loop import PARSE_NOTICE
+from turngym.harness.rollout.trajectory import StopReason
 
 SOKOBAN = "turngym/Sokoban-v0"
 MOVES = ("up", "down", "left", "right")
@@ -28,7 +28,7 @@ TASKS = [("train-00000", 0), ("train-00003", 1)]
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from agents.models import load_tokenizer, tiny_model_dir
+    from turngym.agents.models import load_tokenizer, tiny_model_dir
 
     return load_tokenizer(tiny_model_dir())
 
@@ -70,7 +70,7 @@ def test_fake_backend_records_ids_and_is_deterministic(tokenizer) -> None:
 
 
 def _reset(traj):
-    import envs
+    from turngym import envs
 
     return envs.make(SOKOBAN).reset(seed=traj.seed, options={"task_id": traj.task_id})
 
@@ -136,8 +136,8 @@ def test_pipelining_overlaps_env_and_model(tokenizer) -> None:
 
 @pytest.mark.slow
 def test_real_hf_backend_on_tiny_model(tokenizer) -> None:
-    from agents.hf import HFBackend
-    from agents.models import tiny_model_dir
+    from turngym.agents.hf import HFBackend
+    from turngym.agents.models import tiny_model_dir
 
     backend = HFBackend(tiny_model_dir(), device="cpu")
     agent = Agent(tokenizer=backend.tokenizer, family="sokoban", max_prompt_tokens=512)

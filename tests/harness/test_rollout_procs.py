@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import rollout_fakes
 
-from agents.scripted import ScriptedPolicy
-from harness.rollout import RolloutConfig, RolloutEngine
+from turngym.agents.scripted import ScriptedPolicy
+from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
 
 TASKS = [("train-00000", 0), ("train-00003", 4), ("train-00005", 1), ("train-00008", 2),
          ("train-00011", 3)]
@@ -58,7 +58,7 @@ def test_a_dead_worker_process_loses_no_episode(caplog) -> None:
     env_id = rollout_fakes.ensure_registered()
     # train-00003's env exits hard in a worker; re-run here, where it steps normally
     want, _ = _run(env_id, 0)
-    with caplog.at_level(logging.WARNING, logger="harness.rollout_procs"):
+    with caplog.at_level(logging.WARNING, logger="turngym.harness.rollout.procs"):
         got, m = _run(env_id, 2, die_in_worker_task="train-00003")
     assert "worker died" in caplog.text
     assert _content(got) == _content(want)

@@ -10,11 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.config import load_config
-from harness.metrics_log import sample_rollouts, truncate_steps
-from harness.report import build_report, last_values, load_run
-from harness.train import train
-from harness.trajectory import Trajectory, read_jsonl
+from turngym.harness.config import load_config
+from turngym.harness.learn.metrics_log import sample_rollouts, truncate_steps
+from turngym.harness.eval.report import build_report, last_values, load_run
+from turngym.harness.train import train
+from turngym.harness.rollout.trajectory import Trajectory, read_jsonl
 from tests.harness.test_train import TINY
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from envs.errors import ConfigError, MissingDependencyError
-from harness.config import load_config
-from harness.runs import RUN_FILES, check_new_run, check_run_start, free_run_dir
-from harness.train import train
+from turngym.errors import ConfigError, MissingDependencyError
+from turngym.harness.config import load_config
+from turngym.harness.runs import RUN_FILES, check_new_run, check_run_start, free_run_dir
+from turngym.harness.train import train
 
 #: 1 step of 1 task x 2 rollouts on a 2x2 maze with the tiny model.
 TINY = ["model.path=tiny", "env.id=turngym/Maze-v0", "env.kwargs={size: 2}", "steps=1",

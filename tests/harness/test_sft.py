@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import load_config
-from harness.train import train
+from turngym.harness.config import load_config
+from turngym.harness.train import train
 from tests.harness.conftest import SFT_TINY
 
 
@@ -28,7 +28,7 @@ def test_sft_fits_expert_turns_and_saves_a_loadable_model(sft_run: dict) -> None
 def test_sft_expert_plays_the_eval_turn_budget(tmp_path: Path) -> None:
     """A training budget tighter than the eval's (quickstart: 14 vs 20 turns) does not cut
     the expert's demonstrations: they play ``sft.max_turns``, else ``eval.max_turns``."""
-    from harness.sft import run_sft
+    from turngym.harness.sft import run_sft
 
     size3 = [o.replace("{size: 2}", "{size: 3}") for o in SFT_TINY if "max_turns" not in o]
     size3 += ["rollout.max_turns=2", "sft.num_tasks=3", "sft.epochs=1"]
@@ -60,7 +60,7 @@ def test_sft_model_acts_in_format_where_the_base_never_does(sft_run: dict, sft_o
 
 @pytest.mark.slow
 def test_quickstart_prints_the_before_after_table(tmp_path: Path, capsys) -> None:
-    from harness.cli.main import main
+    from turngym.harness.cli.main import main
 
     rc = main(["quickstart", "model.path=tiny", "model.backend=hf", "steps=1",
                "sft.num_tasks=4", "sft.epochs=1",
@@ -93,7 +93,7 @@ def test_quickstart_prints_the_before_after_table(tmp_path: Path, capsys) -> Non
 def test_quickstart_fallback_matches_the_yaml() -> None:
     """An installed wheel has no ``configs/quickstart.yaml``: its :data:`FALLBACK` settings
     must be the yaml's (training rollouts at T=1.3 / 14 turns, held-out evals at T=1 / 20)."""
-    from harness.cli.cmd_main_job import FALLBACK, quickstart_config
+    from turngym.harness.cli.cmd_main_job import FALLBACK, quickstart_config
 
     yaml, fallback = quickstart_config([]), load_config(None, FALLBACK)
     assert (yaml.rollout.temperature, yaml.rollout.max_turns) == (1.3, 14)

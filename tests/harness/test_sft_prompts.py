@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from agents.agent import Agent
-from agents.scripted import ScriptedBackend
-from harness.config import config_from_dict
-from harness.rollout import RolloutEngine, expert_response
-from harness.sft import collect_expert_samples
-from harness.tasks import split_task_ids
+from turngym.agents.agent import Agent
+from turngym.agents.scripted import ScriptedBackend
+from turngym.harness.config import config_from_dict
+from turngym.harness.rollout.engine import RolloutEngine, expert_response
+from turngym.harness.sft import collect_expert_samples
+from turngym.harness.learn.tasks import split_task_ids
 
 WEBSHOP = "turngym/WebShop-v0"
 SWE = "turngym/SWE-v0"
@@ -37,7 +37,7 @@ FAMILIES = [
 def shop_url():
     """One shop server for the WebShop case (as ``tests/envs/webshop/conftest.py`` starts
     it)."""
-    from envs.webshop.server import start_server
+    from turngym.envs.webshop.server import start_server
 
     server = start_server()
     yield server.url
@@ -107,8 +107,8 @@ def test_sft_prompts_are_the_rollout_prompts(env_id: str, kwargs: dict, turns: i
     ("<lookup>x</lookup>", "<tool_call><lookup>x</lookup></tool_call>"),  # no such tool
 ])
 def test_expert_response_of_a_tool_env_is_a_tool_call(action: str, want: str) -> None:
-    from agents.parsing import parse_tool_call
-    from envs.search.actions import TOOLS, parse_action
+    from turngym.agents.parsing import parse_tool_call
+    from turngym.envs.search.actions import TOOLS, parse_action
 
     assert expert_response(action, TOOLS) == want
     parsed = parse_tool_call(want, TOOLS)

@@ -11,10 +11,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import rollout_fakes
 
-from envs.errors import CheckpointError
-from harness.config import load_config
-from harness.rollout import RolloutConfig, RolloutEngine
-from harness.tasks import TaskSampler
+from turngym.errors import CheckpointError
+from turngym.harness.config import load_config
+from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
+from turngym.harness.learn.tasks import TaskSampler
 
 SOKOBAN = "turngym/Sokoban-v0"
 IDS = ["train-00000", "train-00001", "train-00002"]
@@ -62,7 +62,7 @@ def test_uniform_sampling_reports_nothing_and_ignores_outcomes() -> None:
 
 
 def test_bad_sampler_config_names_the_key() -> None:
-    from envs.errors import ConfigError
+    from turngym.errors import ConfigError
 
     with pytest.raises(ConfigError, match="sampler.name"):
         load_config(None, ["sampler.name=hardest"])

@@ -10,8 +10,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import rollout_fakes
 
-from harness.rollout import RolloutConfig, RolloutEngine
-from harness.teacher_hint import HINT, expert_actions, generation_suffix, hinted_prompts
+from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
+from turngym.harness.learn.teacher_hint import HINT, expert_actions, generation_suffix, hinted_prompts
 
 SOKOBAN = "turngym/Sokoban-v0"
 
@@ -23,14 +23,14 @@ def expert_trajectory():
 
 
 def tokenizer():
-    from agents.models import load_tokenizer, resolve_model_dir
+    from turngym.agents.models import load_tokenizer, resolve_model_dir
 
     return load_tokenizer(resolve_model_dir("tiny"))
 
 
 def test_replay_gives_the_expert_action_of_every_state_visited() -> None:
-    import envs
-    from envs.core import unwrapped_turn_env
+    from turngym import envs
+    from turngym.envs.core import unwrapped_turn_env
 
     traj = expert_trajectory()
     assert [t.action for t in traj.turns] == ["down", "down", "right"]  # hand-checked level
@@ -51,7 +51,7 @@ def test_replay_gives_the_expert_action_of_every_state_visited() -> None:
 
 
 def test_hint_goes_at_the_end_of_the_last_user_message() -> None:
-    from agents.agent import Agent
+    from turngym.agents.agent import Agent
 
     tok = tokenizer()
     suffix = generation_suffix(tok)

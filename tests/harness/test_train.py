@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.config import load_config
-from harness.train import train
+from turngym.harness.config import load_config
+from turngym.harness.train import train
 
 #: Small everything: 2 tasks x 2 rollouts x <= 2 turns x 6 tokens per step.
 TINY = ["model.path=tiny", "env.id=turngym/Maze-v0", "env.kwargs={size: 2}", "steps=2",
@@ -25,7 +25,7 @@ TINY = ["model.path=tiny", "env.id=turngym/Maze-v0", "env.kwargs={size: 2}", "st
 @pytest.fixture(scope="module")
 def teacher_dir() -> str:
     """A second tiny model (other init seed) as the OPD teacher."""
-    from agents.models import tiny_model_dir
+    from turngym.agents.models import tiny_model_dir
 
     return str(tiny_model_dir(seed=1))
 
@@ -157,7 +157,7 @@ def test_reinforce_pp_with_the_kl_penalty_in_the_reward(tmp_path: Path) -> None:
 
 
 def test_reinforce_pp_kl_needs_the_reference_model(tmp_path: Path) -> None:
-    from envs.errors import ConfigError
+    from turngym.errors import ConfigError
 
     with pytest.raises(ConfigError, match="algo.adv.kl_coef > 0"):
         load_config(None, [*TINY, "algo.name=reinforce_pp", "algo.adv={kl_coef: 0.1}",
@@ -186,8 +186,8 @@ def test_a_run_without_signal_leaves_the_policy_bit_identical(tmp_path: Path,
     # scores nothing (it scores only the samples that enter the update).
     from safetensors.torch import load_file
 
-    from agents.hf import HFBackend
-    from agents.models import tiny_model_dir
+    from turngym.agents.hf import HFBackend
+    from turngym.agents.models import tiny_model_dir
 
     scored: list[int] = []
     real_score = HFBackend.score

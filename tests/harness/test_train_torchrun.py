@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import load_config
-from harness.train import train
+from turngym.harness.config import load_config
+from turngym.harness.train import train
 
 ARGS = ["model.path=tiny", "env.id=turngym/Maze-v0", "env.kwargs={size: 2}", "steps=2",
         "rollout.tasks_per_step=2", "rollout.group_size=2", "rollout.max_turns=2",
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def torchrun_train(out: Path, *extra: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "harness.cli.main", "train", *ARGS, f"out_dir={out}", *extra]
+           "-m", "turngym.harness.cli.main", "train", *ARGS, f"out_dir={out}", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env,
                           check=False, cwd=ROOT)
@@ -70,8 +70,8 @@ def test_two_rank_train_matches_one_process_and_resumes_sharded(tmp_path: Path) 
     w1, w2 = weights(tmp_path / "one" / "checkpoints" / "step-000001"), weights(ck1)
     assert w1.keys() == w2.keys()
     moved = max(float((w1[k] - w2[k]).abs().max()) for k in w1)
-    from agents.models import resolve_model_dir
-    from harness.learner import load_model
+    from turngym.agents.models import resolve_model_dir
+    from turngym.harness.learn.learner import load_model
 
     start = load_model(resolve_model_dir("tiny")).state_dict()
     step = max(float((w1[k] - start[k]).abs().max()) for k in w1)
@@ -88,8 +88,8 @@ def test_two_rank_train_matches_one_process_and_resumes_sharded(tmp_path: Path) 
 
 
 def test_torchrun_refuses_lora_and_async_before_work() -> None:
-    from envs.errors import ConfigError
-    from harness.distributed.leader import check_torchrun_config
+    from turngym.errors import ConfigError
+    from turngym.harness.distributed.leader import check_torchrun_config
 
     with pytest.raises(ConfigError, match="lora.enabled"):
         check_torchrun_config(load_config(None, [*ARGS, "lora.enabled=true"]))

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from harness.trajectory import StopReason, Trajectory, Turn, read_jsonl, write_jsonl
+from turngym.harness.rollout.trajectory import StopReason, Trajectory, Turn, read_jsonl, write_jsonl
 
 
 def _traj(i: int, reason: StopReason) -> Trajectory:

@@ -13,13 +13,13 @@ import pytest
 pytest.importorskip("textworld", reason="needs textworld: pip install turngym[classic]")
 pytest.importorskip("alfworld", reason="needs alfworld: pip install turngym[classic]")
 
-import envs
-from envs.alfworld_pddl import AlfworldOfficialEnv, AlfworldPddlEnv
-from envs.alfworld_pddl.assets import alfred_domain, alfred_grammar
-from envs.alfworld_pddl.engine import PddlEngine
-from envs.household.env import HouseholdEnv
-from envs.household.pddl import alfworld_id, export_problem
-from envs.household.tasks import TASK_TYPES, make_task
+from turngym import envs
+from turngym.envs.alfworld_pddl import AlfworldOfficialEnv, AlfworldPddlEnv
+from turngym.envs.alfworld_pddl.assets import alfred_domain, alfred_grammar
+from turngym.envs.alfworld_pddl.engine import PddlEngine
+from turngym.envs.household.env import HouseholdEnv
+from turngym.envs.household.pddl import alfworld_id, export_problem
+from turngym.envs.household.tasks import TASK_TYPES, make_task
 
 pytestmark = pytest.mark.slow
 

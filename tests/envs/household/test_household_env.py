@@ -6,9 +6,9 @@ import pickle
 
 import pytest
 
-import envs
-from envs.household.prompt import system_prompt
-from envs.household.tasks import TASK_TYPES
+from turngym import envs
+from turngym.envs.household.prompt import system_prompt
+from turngym.envs.household.tasks import TASK_TYPES
 
 HEAT_TASK = "valid_seen-00004"  # kitchen-027, "put a hot plate in cabinet."; plate 1 on shelf 1
 HEAT_PLAN = ["go to shelf 1", "take plate 1 from shelf 1", "go to microwave 1",

@@ -10,8 +10,8 @@ import weakref
 
 import numpy as np
 
-import envs
-from envs.household.commands import MEMO_LIMIT, MEMO_MAX_CHARS
+from turngym import envs
+from turngym.envs.household.commands import MEMO_LIMIT, MEMO_MAX_CHARS
 
 #: Measured: +0.01 MB over 2,000 distinct 4 KB actions (before the fix: +8.5 MB, every
 #: string kept). The bound leaves room for allocator noise, far below 2,000 * 4 KB.
@@ -41,7 +41,7 @@ def test_distinct_long_actions_are_not_kept() -> None:
 
 
 def test_parser_memo_keeps_only_short_valid_commands_and_is_bounded() -> None:
-    from envs.household import commands
+    from turngym.envs.household import commands
 
     env = envs.make("turngym/Household-v0")
     _, info = env.reset(seed=0, options={"task_id": "train-00001"})

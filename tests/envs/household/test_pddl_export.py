@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from envs.household.env import HouseholdEnv
-from envs.household.pddl import alfworld_id, export_problem, pddl_id
-from envs.household.tasks import TASK_TYPES, make_task
+from turngym.envs.household.env import HouseholdEnv
+from turngym.envs.household.pddl import alfworld_id, export_problem, pddl_id
+from turngym.envs.household.tasks import TASK_TYPES, make_task
 
 HEAT_TASK = "valid_seen-00004"  # "put a hot plate in cabinet."; plate 1 on shelf 1
 

@@ -7,11 +7,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from envs.household.env import HouseholdEnv
-from envs.household.expert import goal_met
-from envs.household.scenes import make_layout
-from envs.household.sim import HouseState
-from envs.household.tasks import (
+from turngym.envs.household.env import HouseholdEnv
+from turngym.envs.household.expert import goal_met
+from turngym.envs.household.scenes import make_layout
+from turngym.envs.household.sim import HouseState
+from turngym.envs.household.tasks import (
     N_SEEN_LAYOUTS,
     SPLIT_SIZES,
     TASK_TYPES,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from envs.search.actions import TOOLS, parse_action
+from turngym.envs.search.actions import TOOLS, parse_action
 
 
 @pytest.mark.parametrize("action, name, args", [

@@ -8,11 +8,11 @@ import re
 
 import pytest
 
-import envs
-from envs.core import INFO_KEYS
-from envs.errors import ConfigError
-from envs.search import SearchEnv
-from envs.search.prompt import system_prompt
+from turngym import envs
+from turngym.envs.core import INFO_KEYS
+from turngym.errors import ConfigError
+from turngym.envs.search import SearchEnv
+from turngym.envs.search.prompt import system_prompt
 
 QTYPES = ("1hop", "2hop", "comparison", "3hop")
 
@@ -188,7 +188,7 @@ def test_prompt_mentions_both_tools() -> None:
 def test_random_action_is_a_well_formed_tool_use() -> None:
     import numpy as np
 
-    from agents.scripted import ScriptedPolicy
+    from turngym.agents.scripted import ScriptedPolicy
 
     env = envs.make("turngym/Search-v0", split="test")
     task_id = env.unwrapped.task_ids()[0]

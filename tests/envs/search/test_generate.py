@@ -9,10 +9,10 @@ import re
 
 import pytest
 
-from envs.search.corpus import DATA_DIR, SHIPPED_CORPUS
-from envs.search.generate import generate, main
-from envs.search.index import read_jsonl
-from envs.search.world import build_world, world_passages
+from turngym.envs.search.corpus import DATA_DIR, SHIPPED_CORPUS
+from turngym.envs.search.generate import generate, main
+from turngym.envs.search.index import read_jsonl
+from turngym.envs.search.world import build_world, world_passages
 
 
 def test_world_facts_match_their_passages() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from envs.search.grading import exact_match, f1_score, normalize_answer, token_f1
+from turngym.envs.search.grading import exact_match, f1_score, normalize_answer, token_f1
 
 
 @pytest.mark.parametrize("raw, norm", [

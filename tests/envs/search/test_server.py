@@ -13,12 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-import envs
-from envs.errors import EnvError
-from envs.search.corpus import SHIPPED_CORPUS
-from envs.search.index import default_index_dir, open_index
-from envs.search.remote import RemoteRetriever
-from envs.search.server import bind_socket, make_server
+from turngym import envs
+from turngym.errors import EnvError
+from turngym.envs.search.corpus import SHIPPED_CORPUS
+from turngym.envs.search.index import default_index_dir, open_index
+from turngym.envs.search.remote import RemoteRetriever
+from turngym.envs.search.server import bind_socket, make_server
 
 
 def _wait_until(predicate, timeout_s: float = 30.0) -> None:
@@ -100,7 +100,7 @@ def test_validation_errors_never_echo_the_input(server_url: str) -> None:
 
 
 def test_body_size_is_capped(server_url: str) -> None:
-    from envs.search.server import MAX_BODY_BYTES
+    from turngym.envs.search.server import MAX_BODY_BYTES
 
     big = b'{"queries": ["' + b"a" * MAX_BODY_BYTES + b'"]}'
     assert httpx.post(f"{server_url}/search", content=big).status_code == 413
@@ -163,7 +163,7 @@ def test_batcher_merges_waiting_requests() -> None:
     """Requests queued while the worker is busy are answered by one merged call."""
     import asyncio
 
-    from envs.search.server import _Batcher
+    from turngym.envs.search.server import _Batcher
 
     index = open_index(SHIPPED_CORPUS)
 
@@ -216,7 +216,7 @@ def test_unreachable_server_raises_env_error() -> None:
 def test_cli_serves_a_saved_index(tmp_path: Path) -> None:
     open_index(SHIPPED_CORPUS)  # make sure the index folder exists
     index_dir = default_index_dir(SHIPPED_CORPUS)
-    cmd = [sys.executable, "-m", "harness.cli.main", "serve", "retriever", "--index",
+    cmd = [sys.executable, "-m", "turngym.harness.cli.main", "serve", "retriever", "--index",
            str(index_dir), "--port", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -240,19 +240,19 @@ def _healthy(client: RemoteRetriever) -> bool:
 
 
 def test_cli_rejects_a_folder_that_is_not_an_index(tmp_path: Path) -> None:
-    from harness.cli.main import main
+    from turngym.harness.cli.main import main
 
     assert main(["serve", "retriever", "--index", str(tmp_path)]) == 2
 
 
 def test_bare_serve_still_runs_the_policy_server(monkeypatch) -> None:
-    """``turngym serve`` without a subcommand keeps calling agents.serve_hf.serve (a fake here;
+    """``turngym serve`` without a subcommand keeps calling turngym.agents.serve_hf.serve (a fake here;
     the agents tests run the real policy server)."""
-    import agents.serve_hf
-    from harness.cli.main import main
+    import turngym.agents.serve_hf
+    from turngym.harness.cli.main import main
 
     calls = []
-    monkeypatch.setattr(agents.serve_hf, "serve", lambda model, **kw: calls.append((model, kw)))
+    monkeypatch.setattr(turngym.agents.serve_hf, "serve", lambda model, **kw: calls.append((model, kw)))
     assert main(["serve", "--model", "tiny", "--port", "0"]) == 0
     assert calls == [("tiny", {"host": "127.0.0.1", "port": 0, "backend": "hf", "dtype": "auto",
                                "max_model_len": 2048})]

@@ -13,7 +13,7 @@ import pytest
 
 
 def _docker_answers() -> bool:
-    from envs.swe.backends import docker_available
+    from turngym.envs.swe.backends import docker_available
 
     return docker_available(timeout=3.0)
 
@@ -50,7 +50,7 @@ def docker_engine():
 @pytest.fixture(scope="session")
 def swe_image(docker_engine) -> str:
     """The SWE image, built with debootstrap once (skipped when the tag exists)."""
-    from envs.swe.docker_sandbox import DEFAULT_IMAGE, build_image
+    from turngym.envs.swe.docker_sandbox import DEFAULT_IMAGE, build_image
 
     return build_image(DEFAULT_IMAGE)
 
@@ -72,7 +72,7 @@ def testbed_image(swe_image, tmp_path_factory):
     returns (task, tag)."""
     import docker
 
-    from envs.swe.tasks import buggy_files, load_tasks, write_files
+    from turngym.envs.swe.tasks import buggy_files, load_tasks, write_files
 
     task = next(t for t in load_tasks() if t.task_id == "stats-0000")
     ctx = tmp_path_factory.mktemp("ctx")

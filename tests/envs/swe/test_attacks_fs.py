@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-import envs
-from envs.swe import tools as T
-from envs.swe import tree
+from turngym import envs
+from turngym.envs.swe import tools as T
+from turngym.envs.swe import tree
 
 LINK_NOTE = "the file tools never follow links."
 
@@ -246,7 +246,7 @@ HIDDEN_TEST = "from stats import mean\n\n\ndef test_hidden_mean():\n    assert m
 @pytest.fixture(scope="module")
 def swebench_file(testbed_image, tmp_path_factory):
     """An instance file whose image holds the buggy ``stats`` project at /testbed."""
-    from envs.swe.tasks import buggy_files
+    from turngym.envs.swe.tasks import buggy_files
 
     task, tag = testbed_image
     buggy = buggy_files(task)[task.path]
@@ -270,7 +270,7 @@ def swebench_file(testbed_image, tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("attack", ["hidden test file", "tests folder"])
 def test_swebench_hidden_patch_through_a_link(swebench_file, host, attack):
-    from envs.swe.swebench import SWEBenchEnv
+    from turngym.envs.swe.swebench import SWEBenchEnv
 
     target = host / "planted.py"
     command = {"hidden test file": f"ln -sf {target} tests/test_hidden.py",

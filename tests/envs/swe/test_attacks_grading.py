@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-import envs
-from envs.swe.tasks import load_tasks, project_files
+from turngym import envs
+from turngym.envs.swe.tasks import load_tasks, project_files
 
 TASK_ID = "stats-0000"  # mean([]) does not raise ValueError (test_mean_empty fails)
 TASK = next(t for t in load_tasks() if t.task_id == TASK_ID)
@@ -333,7 +333,7 @@ def pytest_testbed(swe_image, tmp_path_factory):
     import pluggy
     import pygments
 
-    from envs.swe.tasks import buggy_files, write_files
+    from turngym.envs.swe.tasks import buggy_files, write_files
 
     ctx = tmp_path_factory.mktemp("ctx")
     write_files(buggy_files(TASK), ctx / "testbed")
@@ -357,8 +357,8 @@ def pytest_testbed(swe_image, tmp_path_factory):
 def bench_env(pytest_testbed, tmp_path):
     import difflib
 
-    from envs.swe.swebench import SWEBenchEnv
-    from envs.swe.tasks import buggy_files
+    from turngym.envs.swe.swebench import SWEBenchEnv
+    from turngym.envs.swe.tasks import buggy_files
 
     buggy = buggy_files(TASK)[TASK.path]
     patch = "".join(difflib.unified_diff(buggy.splitlines(True), GOLD.splitlines(True),

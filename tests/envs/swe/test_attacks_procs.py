@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-import envs
-from envs.swe.sandbox import SANDBOX_UID, TMP_PREFIX, Limits
+from turngym import envs
+from turngym.envs.swe.sandbox import SANDBOX_UID, TMP_PREFIX, Limits
 
 UNSAFE = "local-unsafe"
 

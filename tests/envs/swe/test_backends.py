@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from envs.checker import check_env
-from envs.errors import ConfigError
-from envs.swe import backends as B
-from envs.swe.sandbox import BACKENDS, Limits
+from turngym.envs.checker import check_env
+from turngym.errors import ConfigError
+from turngym.envs.swe import backends as B
+from turngym.envs.swe.sandbox import BACKENDS, Limits
 
 TURNGYM = str(Path(sys.executable).parent / "turngym")
 
@@ -82,7 +82,7 @@ def test_cli_bad_tasks_file_fails_cleanly(tmp_path):
 @pytest.mark.skipif(__import__("shutil").which("bwrap") is None, reason="no bubblewrap")
 def test_benchmark_quick_path():
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-    from benchmarks import swe_sandbox
+    from turngym.benchmarks import swe_sandbox
 
     res = swe_sandbox.main(["--backends", "bwrap", "--reps", "2", "--expert-limit", "8",
                             "--docker-expert-limit", "0", "--no-write"])

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-import envs
-from envs.swe.sandbox import OWNER_FILE, TMP_PREFIX, _owner_of, sweep_stale
+from turngym import envs
+from turngym.envs.swe.sandbox import OWNER_FILE, TMP_PREFIX, _owner_of, sweep_stale
 
 CHILD = r"""
 import json, sys, envs
@@ -108,7 +108,7 @@ def test_close_removes_folder_and_is_idempotent():
 def test_docker_killed_run_container_is_swept(swe_image):
     import docker
 
-    from envs.swe.docker_sandbox import sweep_containers
+    from turngym.envs.swe.docker_sandbox import sweep_containers
 
     client = docker.from_env()
     info = _spawn_and_kill("docker")

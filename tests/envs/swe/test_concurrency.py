@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import envs
-from envs.swe.tasks import load_tasks
+from turngym import envs
+from turngym.envs.swe.tasks import load_tasks
 
 N = 6
 

@@ -7,11 +7,11 @@ import pickle
 
 import pytest
 
-import envs
-from envs.errors import ConfigError
-from envs.swe import SWEEnv
-from envs.swe.tasks import load_tasks
-from envs.swe.tools import tool_call
+from turngym import envs
+from turngym.errors import ConfigError
+from turngym.envs.swe import SWEEnv
+from turngym.envs.swe.tasks import load_tasks
+from turngym.envs.swe.tools import tool_call
 
 pytestmark = pytest.mark.skipif(__import__("shutil").which("bwrap") is None,
                                 reason="bubblewrap is not installed")
@@ -166,7 +166,7 @@ def test_bad_config_names_the_key(kwargs, key):
 
 
 def test_local_backend_is_labelled_not_isolated():
-    from envs.swe.local_sandbox import LocalSandbox
+    from turngym.envs.swe.local_sandbox import LocalSandbox
 
     assert LocalSandbox.isolated is False and "NOT ISOLATED" in LocalSandbox.__doc__
     for name in ("local", "local-unsafe"):  # refused unless asked for explicitly
@@ -182,7 +182,7 @@ def test_local_backend_is_labelled_not_isolated():
 
 
 def test_warm_pool_hands_out_started_sandboxes():
-    from envs.swe.pool import SandboxPool
+    from turngym.envs.swe.pool import SandboxPool
 
     pool = SandboxPool("bwrap", 2)
     try:
@@ -236,7 +236,7 @@ def test_odd_files_and_timeouts_are_invalid_not_hanging(env, action, fragment):
 def test_random_action_is_a_valid_tool_call(env):
     import numpy as np
 
-    from agents.scripted import ScriptedPolicy
+    from turngym.agents.scripted import ScriptedPolicy
 
     rng = np.random.default_rng(0)
     env.reset(seed=0, options={"task_id": TASK})

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from envs.swe.injector import RUNNER, Mutant, gold_edit, mutate_file, run_tests, verify
+from turngym.envs.swe.injector import RUNNER, Mutant, gold_edit, mutate_file, run_tests, verify
 
 SRC = '''"""Doc."""
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-import envs
-from envs.swe import safe_fs
-from envs.swe import tools as T
-from envs.swe.bwrap_sandbox import BwrapSandbox
+from turngym import envs
+from turngym.envs.swe import safe_fs
+from turngym.envs.swe import tools as T
+from turngym.envs.swe.bwrap_sandbox import BwrapSandbox
 
 pytestmark = pytest.mark.skipif(__import__("shutil").which("bwrap") is None,
                                 reason="bubblewrap is not installed")

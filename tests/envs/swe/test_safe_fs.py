@@ -1,4 +1,4 @@
-"""Host-side workspace file access (:mod:`envs.swe.safe_fs`, :mod:`envs.swe.tree`): no link
+"""Host-side workspace file access (:mod:`turngym.envs.swe.safe_fs`, :mod:`turngym.envs.swe.tree`): no link
 is followed at any component, special and hard-linked files are refused, writes are atomic,
 and walks, fingerprints and snapshots stay within their bounds. Every test runs with
 ``openat2`` and with the component walk that replaces it on older kernels."""
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from envs.swe import safe_fs as fs
-from envs.swe import tree
+from turngym.envs.swe import safe_fs as fs
+from turngym.envs.swe import tree
 
 
 @pytest.fixture(params=["openat2", "walk"])
@@ -281,7 +281,7 @@ def test_snapshot_round_trip_and_bound(work, tmp_path):
      "tests/test_hidden.py: refused: 'tests/test_hidden.py' is a fifo, not a regular file"),
 ])
 def test_a_patch_through_a_link_is_refused(work, plant, message):
-    from envs.swe.diffs import PatchError, apply_diff
+    from turngym.envs.swe.diffs import PatchError, apply_diff
 
     (work / "tests").mkdir()
     plant(work, outside_of(work))

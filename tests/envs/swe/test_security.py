@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import envs
+from turngym import envs
 
 
 @pytest.fixture

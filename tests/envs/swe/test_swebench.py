@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from envs.errors import ConfigError
-from envs.swe.diffs import PatchError, apply_diff, hunk_edits, parse_diff
-from envs.swe.swebench import load_instances, parse_test_output
+from turngym.errors import ConfigError
+from turngym.envs.swe.diffs import PatchError, apply_diff, hunk_edits, parse_diff
+from turngym.envs.swe.swebench import load_instances, parse_test_output
 
 DIFF = """diff --git a/pkg/m.py b/pkg/m.py
 --- a/pkg/m.py
@@ -83,7 +83,7 @@ HIDDEN_TEST = ("from stats import mean\n\n\n"
 
 
 def _write_instance(tmp_path: Path, task, tag: str) -> Path:
-    from envs.swe.tasks import buggy_files
+    from turngym.envs.swe.tasks import buggy_files
 
     buggy = buggy_files(task)[task.path]
     fixed = buggy.replace(task.buggy, task.fixed)
@@ -105,7 +105,7 @@ def _write_instance(tmp_path: Path, task, tag: str) -> Path:
 @pytest.mark.docker
 @pytest.mark.slow
 def test_swebench_instance_expert_and_baseline(testbed_image, tmp_path):
-    from envs.swe.swebench import SWEBenchEnv
+    from turngym.envs.swe.swebench import SWEBenchEnv
 
     task, tag = testbed_image
     env = SWEBenchEnv(str(_write_instance(tmp_path, task, tag)), test_timeout=60,
@@ -135,7 +135,7 @@ def test_swebench_instance_expert_and_baseline(testbed_image, tmp_path):
                                          ({"trust_test_process": False}, "trust_test_process"),
                                          ({"trust_test_process": "yes"}, "trust_test_process")])
 def test_swebench_bad_config_names_the_key(tmp_path, kwargs, key):
-    from envs.swe.swebench import SWEBenchEnv
+    from turngym.envs.swe.swebench import SWEBenchEnv
 
     (tmp_path / "i.jsonl").write_text(json.dumps(_instance()) + "\n")
     with pytest.raises(ConfigError, match=key):
@@ -146,7 +146,7 @@ def test_swebench_is_refused_without_the_explicit_trust(tmp_path):
     """Its grade comes from a pytest run that shares a process with the model's code, so,
     like local-unsafe, it is refused unless asked for, with a message that names the key
     and the safe alternative."""
-    from envs.swe.swebench import SWEBenchEnv
+    from turngym.envs.swe.swebench import SWEBenchEnv
 
     (tmp_path / "i.jsonl").write_text(json.dumps(_instance()) + "\n")
     with pytest.raises(ConfigError) as err:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from envs.swe.injector import run_tests
-from envs.swe.tasks import (
+from turngym.envs.swe.injector import run_tests
+from turngym.envs.swe.tasks import (
     PROJECTS_DIR,
     buggy_files,
     load_tasks,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from envs.swe import tools as T
+from turngym.envs.swe import tools as T
 
 
 @pytest.mark.parametrize("action, name, args", [

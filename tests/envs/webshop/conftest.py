@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from envs.webshop.server import ShopServer, start_server
+from turngym.envs.webshop.server import ShopServer, start_server
 
 
 @pytest.fixture(scope="session")
@@ -16,7 +16,7 @@ def shop() -> ShopServer:
 
 @pytest.fixture()
 def text_env(shop: ShopServer):
-    from envs.webshop import WebShopEnv
+    from turngym.envs.webshop import WebShopEnv
 
     env = WebShopEnv(mode="text", split="all", server_url=shop.url)
     yield env

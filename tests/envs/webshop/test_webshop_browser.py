@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from envs.webshop import WebShopEnv
+from turngym.envs.webshop import WebShopEnv
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from envs.webshop import WebShopEnv
-from envs.webshop.server import wait_ready
+from turngym.envs.webshop import WebShopEnv
+from turngym.envs.webshop.server import wait_ready
 
-SERVE = [sys.executable, "-m", "harness.cli.main", "serve", "webshop", "--port", "0"]
+SERVE = [sys.executable, "-m", "turngym.harness.cli.main", "serve", "webshop", "--port", "0"]
 
 
 @pytest.mark.slow
@@ -38,8 +38,8 @@ def test_serve_webshop_subprocess() -> None:
 def test_serve_webshop_help() -> None:
     from typer.testing import CliRunner
 
-    import harness.cli.cmd_serve_webshop  # noqa: F401  (adds the command)
-    from harness.cli.serve_group import serve_app
+    import turngym.harness.cli.cmd_serve_webshop  # noqa: F401  (adds the command)
+    from turngym.harness.cli.serve_group import serve_app
 
     result = CliRunner().invoke(serve_app, ["webshop", "--help"])
     assert result.exit_code == 0 and "--catalog" in result.output and "--port" in result.output

@@ -8,17 +8,17 @@ from collections import Counter
 
 import pytest
 
-from envs.errors import ConfigError
-from envs.webshop.build_data import goals_blob
-from envs.webshop.catalog import (
+from turngym.errors import ConfigError
+from turngym.envs.webshop.build_data import goals_blob
+from turngym.envs.webshop.catalog import (
     DEFAULT_CATALOG,
     Catalog,
     generate_catalog,
     load_catalog,
     save_products,
 )
-from envs.webshop.goals import DEFAULT_GOALS, generate_goals, load_goals, n_test, split_of
-from envs.webshop.reward import best_reward
+from turngym.envs.webshop.goals import DEFAULT_GOALS, generate_goals, load_goals, n_test, split_of
+from turngym.envs.webshop.reward import best_reward
 
 
 def test_shipped_catalogue_size_and_fields() -> None:

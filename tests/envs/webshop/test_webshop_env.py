@@ -8,12 +8,12 @@ import pickle
 import numpy as np
 import pytest
 
-import envs
-from envs.errors import ConfigError
-from envs.webshop import WebShopEnv
-from envs.webshop.catalog import generate_catalog
-from envs.webshop.prompt import system_prompt
-from envs.webshop.server import start_server
+from turngym import envs
+from turngym.errors import ConfigError
+from turngym.envs.webshop import WebShopEnv
+from turngym.envs.webshop.catalog import generate_catalog
+from turngym.envs.webshop.prompt import system_prompt
+from turngym.envs.webshop.server import start_server
 
 
 def play_expert(env, task_id: str) -> tuple[float, int, list[str]]:

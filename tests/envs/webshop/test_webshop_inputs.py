@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from envs.webshop.env import MAX_QUERY_CHARS
+from turngym.envs.webshop.env import MAX_QUERY_CHARS
 
 
 @pytest.mark.parametrize("query", ["y" * (MAX_QUERY_CHARS + 1), "[" * 2000, "red " * 1000])

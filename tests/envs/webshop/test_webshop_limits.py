@@ -8,9 +8,9 @@ import time
 import httpx
 import pytest
 
-from envs.errors import EnvError
-from envs.webshop.server import MAX_QUERY_CHARS, start_server
-from envs.webshop.sessions import SessionsFull, SessionStore
+from turngym.errors import EnvError
+from turngym.envs.webshop.server import MAX_QUERY_CHARS, start_server
+from turngym.envs.webshop.sessions import SessionsFull, SessionStore
 
 
 class _Clock:
@@ -63,7 +63,7 @@ def test_live_sessions_are_never_evicted(small_shop) -> None:
 @pytest.mark.parametrize("mode", ["text", pytest.param("browser", marks=[
     pytest.mark.browser, pytest.mark.slow])])
 def test_idle_sessions_expire_and_the_env_says_so(small_shop, mode: str) -> None:
-    from envs.webshop import WebShopEnv
+    from turngym.envs.webshop import WebShopEnv
 
     env = WebShopEnv(mode=mode, split="all", server_url=small_shop.url)
     try:
@@ -122,7 +122,7 @@ def test_page_parameters_are_bounded(shop, suffix: str, needle: str) -> None:
 def test_envs_at_the_cap_keep_their_episodes(small_shop) -> None:
     """Two live episodes fill the shop; a third env is refused (503), and the first two
     still step and restore their snapshots (before, the oldest session was evicted)."""
-    from envs.webshop import WebShopEnv
+    from turngym.envs.webshop import WebShopEnv
 
     envs_ = [WebShopEnv(mode="text", split="all", server_url=small_shop.url) for _ in range(3)]
     try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from envs.webshop.catalog import Product
-from envs.webshop.goals import Goal
-from envs.webshop.reward import best_reward, score, type_match
+from turngym.envs.webshop.catalog import Product
+from turngym.envs.webshop.goals import Goal
+from turngym.envs.webshop.reward import best_reward, score, type_match
 
 GOAL = Goal(index=0, asin="B0TARGET01", category="clothing", product_type="t-shirt",
             attributes=("machine washable", "cotton"), options={"size": "large", "color": "red"},

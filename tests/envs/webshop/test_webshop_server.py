@@ -5,12 +5,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from envs.webshop.catalog import load_catalog
-from envs.webshop.goals import load_goals
-from envs.webshop.reward import score
-from envs.webshop.search import SearchIndex
-from envs.webshop.state import PageState, from_url, to_path
-from envs.webshop.text_client import TextClient, simplify
+from turngym.envs.webshop.catalog import load_catalog
+from turngym.envs.webshop.goals import load_goals
+from turngym.envs.webshop.reward import score
+from turngym.envs.webshop.search import SearchIndex
+from turngym.envs.webshop.state import PageState, from_url, to_path
+from turngym.envs.webshop.text_client import TextClient, simplify
 
 
 def session(url: str, goal: int) -> str:

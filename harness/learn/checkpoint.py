@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from envs.errors import CheckpointError
+from turngym.errors import CheckpointError
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def save_checkpoint(out_dir: str | Path, step: int, learner: Any, extra: dict[st
     Checkpoints of later steps (left by a run that was resumed from an earlier one) are
     removed: they belong to a history this run has replaced.
 
-    With the FSDP learner under torchrun (:mod:`harness.distributed.leader`) the learner
+    With the FSDP learner under torchrun (:mod:`turngym.harness.distributed.leader`) the learner
     calls are collective: every rank writes its shards into the temporary directory before
     the rename (the directory must be on a filesystem all ranks share)."""
     root = Path(out_dir) / "checkpoints"

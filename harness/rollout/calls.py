@@ -11,8 +11,8 @@ import json
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, NamedTuple
 
-from envs.core import INFO_KEYS, TurnLimit, unwrapped_turn_env
-from harness.trajectory import StopReason, Turn
+from turngym.envs.core import INFO_KEYS, TurnLimit, unwrapped_turn_env
+from turngym.harness.rollout.trajectory import StopReason, Turn
 
 #: Info keys recorded in ``Turn.info`` only if they are JSON-serialisable.
 _SKIP_INFO = set(INFO_KEYS) | {"turn"}
@@ -240,7 +240,7 @@ class Episode:
         self.task = task_text(obs, info)
 
     def prompt(self, agent: Any, tools: list[dict[str, Any]] | None) -> Any:
-        """The agent's :class:`~agents.agent.Prompt` for this episode's next turn: the task,
+        """The agent's :class:`~turngym.agents.agent.Prompt` for this episode's next turn: the task,
         the memory window of ``history``, the notice about an unparseable last response
         before the observation, the admissible actions and the env's ``tools``.
 

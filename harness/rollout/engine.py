@@ -2,7 +2,7 @@
 
 Per turn, over all live episodes: build prompts (``Agent.build_prompt``) -> one
 ``backend.generate`` call -> ``Agent.parse`` -> env steps on a worker pool
-(:mod:`harness.rollout_workers`) -> one :class:`~harness.trajectory.Turn` per episode.
+(:mod:`turngym.harness.rollout.workers`) -> one :class:`~turngym.harness.rollout.trajectory.Turn` per episode.
 Finished episodes leave the batch.
 
 Overlap: with a concurrent pool (threads, processes, ray) the live episodes are split into
@@ -19,12 +19,12 @@ Decisions (documented in ``docs/rollout.md``):
 * An env call that raises or times out ends that episode with ``env_error`` (the error text
   is in ``Trajectory.error``); the turn is recorded with ``trainable=False`` and the env is
   rebuilt. A backend error is retried with exponential backoff, then the run fails with
-  :class:`~envs.errors.BackendError` (finished trajectories ride on the exception as
+  :class:`~turngym.errors.BackendError` (finished trajectories ride on the exception as
   ``partial_trajectories``).
 * Expert-prefix turns (TCOD b2f) have empty prompt/response ids, ``trainable=False`` and
   ``response_text = expert_response(A)`` (``<action>A</action>``; a ``<tool_call>`` in a
   tool env), so the student's history window shows them.
-* Prompts come from :meth:`~harness.rollout_calls.Episode.prompt`, which ``turngym sft``
+* Prompts come from :meth:`~turngym.harness.rollout.calls.Episode.prompt`, which ``turngym sft``
   uses too (with :func:`expert_response` as its target), so SFT trains on these prompts.
 * ``state_key`` of a turn is the key of the state the model acted *from*.
 """
@@ -43,15 +43,15 @@ from typing import Any
 
 import numpy as np
 
-import envs
-from agents.backend import Backend, SamplingParams
-from envs.errors import BackendError, ConfigError
-from harness import rollout_calls as calls
-from harness.rollout_calls import Episode
-from harness.rollout_config import RolloutConfig
-from harness.rollout_loop import EpisodeLoop, ProgressBar
-from harness.rollout_workers import EnvFactory, EnvPool, make_pool
-from harness.trajectory import Group, StopReason, Trajectory
+from turngym import envs
+from turngym.agents.backend import Backend, SamplingParams
+from turngym.errors import BackendError, ConfigError
+from turngym.harness.rollout import calls as calls
+from turngym.harness.rollout.calls import Episode
+from turngym.harness.rollout.config import RolloutConfig
+from turngym.harness.rollout.loop import EpisodeLoop, ProgressBar
+from turngym.harness.rollout.workers import EnvFactory, EnvPool, make_pool
+from turngym.harness.rollout.trajectory import Group, StopReason, Trajectory
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +105,9 @@ class RolloutEngine:
 
     Args:
         env_id: registered env id (must equal ``cfg.env_id`` when both are given).
-        backend_or_policy: an :class:`agents.backend.Backend` (needs ``agent``) or a scripted
+        backend_or_policy: an :class:`turngym.agents.backend.Backend` (needs ``agent``) or a scripted
             policy with ``act(env) -> str`` (no model: prompt/response ids stay empty).
-        agent: an ``agents.agent.Agent`` (``build_prompt`` / ``parse``).
+        agent: an ``turngym.agents.agent.Agent`` (``build_prompt`` / ``parse``).
         cfg: the :class:`RolloutConfig`; defaults to ``RolloutConfig(env_id=env_id)``.
     """
 
@@ -121,7 +121,7 @@ class RolloutEngine:
         self.backend = backend_or_policy if isinstance(backend_or_policy, Backend) else None
         self.policy = None if self.backend is not None else backend_or_policy
         if self.backend is not None and agent is None:
-            raise ConfigError("a backend needs an agent (agents.agent.Agent) to build prompts")
+            raise ConfigError("a backend needs an agent (turngym.agents.agent.Agent) to build prompts")
         if self.policy is not None and not callable(getattr(self.policy, "act", None)):
             raise ConfigError(f"{type(backend_or_policy).__name__} is neither a Backend nor a "
                               "scripted policy with act(env)")
@@ -131,12 +131,12 @@ class RolloutEngine:
         self.factory = EnvFactory.for_env(env_id, cfg.env_kwargs, cfg.max_turns)
         self.mode: str | None = None
         self._pool: EnvPool | None = None
-        self._procs: Any = None  # harness.rollout_procs.ScriptedProcessPool, when used
+        self._procs: Any = None  # turngym.harness.rollout.procs.ScriptedProcessPool, when used
         self._generate_calls = 0
         self.last_metrics: dict[str, float] = {}
         self.on_episodes: Any = None
         """``on_episodes(done, total, tokens)``: called as episodes of a run finish (running
-        counts; ``tokens`` generated so far), e.g. :meth:`harness.progress.Progress.advance`."""
+        counts; ``tokens`` generated so far), e.g. :meth:`turngym.harness.ui.progress.Progress.advance`."""
 
     # ------------------------------------------------------------------ pool
     def resolve_mode(self) -> str:
@@ -285,8 +285,8 @@ class RolloutEngine:
     def _run_in_processes(self, tasks: list[tuple[str, int]], horizon: int | None,
                           expert_prefix: int, progress: bool, id_prefix: str) -> list[Group]:
         """Scripted policy: whole groups in ``cfg.scripted_processes`` worker processes
-        (:mod:`harness.rollout_procs`); the same trajectories as one process."""
-        from harness.rollout_procs import ScriptedProcessPool, merge_metrics
+        (:mod:`turngym.harness.rollout.procs`); the same trajectories as one process."""
+        from turngym.harness.rollout.procs import ScriptedProcessPool, merge_metrics
 
         t0 = time.perf_counter()
         if self._procs is None:
@@ -341,7 +341,7 @@ class RolloutEngine:
 
     def episode_policy(self, e: Episode) -> Any:
         """A copy of the scripted policy for episode ``e``. A policy with ``seed`` and
-        ``reset()`` (``agents.scripted.ScriptedPolicy``) is reseeded from its seed, the run
+        ``reset()`` (``turngym.agents.scripted.ScriptedPolicy``) is reseeded from its seed, the run
         seed and the episode index, so episodes differ and runs repeat."""
         if not (hasattr(self.policy, "seed") and callable(getattr(self.policy, "reset", None))):
             return copy.deepcopy(self.policy)

@@ -1,7 +1,7 @@
 """From rollout records to training samples.
 
 :func:`turn_batch` flattens groups of trajectories into the per-turn arrays
-(:class:`algos.batch.TurnBatch`) that advantage estimators read; :func:`build_samples` pairs
+(:class:`turngym.algos.batch.TurnBatch`) that advantage estimators read; :func:`build_samples` pairs
 each trainable turn with its per-token advantage (the turn's RL advantage broadcast over its
 response tokens, plus per-token terms: OPD when a teacher scored it, or REINFORCE++'s
 token-level advantage with the KL penalty in the reward) into :class:`Sample` rows for
@@ -15,9 +15,9 @@ import hashlib
 
 import numpy as np
 
-from algos.batch import TurnBatch
-from harness.learner import Sample
-from harness.trajectory import Group, StopReason, Turn
+from turngym.algos.batch import TurnBatch
+from turngym.harness.learn.learner import Sample
+from turngym.harness.rollout.trajectory import Group, StopReason, Turn
 
 
 def flat_turns(groups: list[Group]) -> tuple[list[Turn], list[int], list[int]]:
@@ -62,8 +62,8 @@ def opd_token_adv(rows: list[Turn], mask_N: np.ndarray, traj_N: np.ndarray, beta
     """Per-token OPD advantage ``beta * (teacher - student)`` of each row (0 for rows without
     teacher log-probs), scaled by SOD step weights when ``sod``. Student = behaviour
     log-probs of the rollout."""
-    from algos.opd import opd_advantage
-    from algos.sod import sod_step_weights, turn_divergence
+    from turngym.algos.opd import opd_advantage
+    from turngym.algos.sod import sod_step_weights, turn_divergence
 
     out = [np.zeros(len(r.response_ids)) for r in rows]
     idx = [i for i, r in enumerate(rows) if mask_N[i] and r.teacher_logprobs is not None]
@@ -95,15 +95,15 @@ def reinforce_pp_kl_token_adv(batch: TurnBatch, rows: list[Turn], mask_N: np.nda
                               cfg: object) -> tuple[list[np.ndarray], dict[str, float]]:
     """REINFORCE++ with the KL penalty inside the reward, per token of each kept row.
 
-    Each row's turn return ``G`` (:func:`algos.reinforce_pp.reinforce_pp_returns`) lands on
+    Each row's turn return ``G`` (:func:`turngym.algos.reinforce_pp.reinforce_pp_returns`) lands on
     its last response token, every token gets ``-kl_coef * KL_t`` between the behaviour and
-    the reference log-probs, and :func:`algos.reinforce_pp.reinforce_pp_token_advantage`
+    the reference log-probs, and :func:`turngym.algos.reinforce_pp.reinforce_pp_token_advantage`
     whitens the token returns over the batch. Rows need ``ref_logprobs`` (``ref.enabled``).
     """
     import torch
 
-    from algos.kl import kl_estimate
-    from algos.reinforce_pp import reinforce_pp_returns, reinforce_pp_token_advantage
+    from turngym.algos.kl import kl_estimate
+    from turngym.algos.reinforce_pp import reinforce_pp_returns, reinforce_pp_token_advantage
 
     out = [np.zeros(len(r.response_ids)) for r in rows]
     idx = [i for i, r in enumerate(rows) if mask_N[i] and r.response_ids]
@@ -159,7 +159,7 @@ def signal_metrics(batch: TurnBatch, mask_N: np.ndarray, adv_N: np.ndarray | Non
                    token_adv: list[np.ndarray] | None) -> dict[str, float]:
     """How many task groups carry learning signal: a kept row with a non-zero advantage
     (turn advantage or any per-token term). A group whose trajectories all succeed or all
-    fail carries none under GRPO/RLOO, and the update skips it (``harness.learner``)."""
+    fail carries none under GRPO/RLOO, and the update skips it (``turngym.harness.learn.learner``)."""
     nonzero_N = np.zeros(len(batch), dtype=bool)
     if adv_N is not None:
         nonzero_N |= np.asarray(adv_N) != 0

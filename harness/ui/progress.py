@@ -1,7 +1,7 @@
 """Where a long run is: the phase, the progress inside it, and an ETA from completed steps.
 
-:func:`harness.train.train`, :func:`harness.sft.run_sft` and
-:func:`harness.evaluate.evaluate` take an optional ``reporter``: a :class:`Progress`. The
+:func:`turngym.harness.train.train`, :func:`turngym.harness.sft.run_sft` and
+:func:`turngym.harness.eval.evaluate.evaluate` take an optional ``reporter``: a :class:`Progress`. The
 loop announces each phase (``progress.phase("rollout", total=8, unit="episodes")``), counts
 inside it (``progress.advance(3)``: episodes finished, SFT batches, update samples) and, in
 a training run, brackets each step (``begin_step`` / ``end_step``) so the ETA can be taken
@@ -9,9 +9,9 @@ from the steps already done.
 
 This base class keeps that state and prints nothing (the library default; STYLE.md rule
 11). A front end overrides the ``on_*`` hooks: the CLI's live bar and its plain
-one-line-per-phase output are :mod:`harness.cli.progress_view`.
+one-line-per-phase output are :mod:`turngym.harness.cli.progress_view`.
 
-Phases of a training run, in order (``harness.train``): ``setup`` (models, engines),
+Phases of a training run, in order (``turngym.harness.train``): ``setup`` (models, engines),
 ``baseline eval`` (``eval.at_start``), then per step ``rollout`` (episodes; generated
 tokens), ``scoring`` (teacher / reference log-probs), ``advantages``, ``update`` (samples),
 ``eval`` (every ``eval.every`` steps), ``checkpoint`` (every ``checkpoint.every`` steps and
@@ -106,7 +106,7 @@ class Progress:
         self.on_advance()
 
     def watch(self, *engines: Any) -> None:
-        """Count the episodes of these :class:`harness.rollout.RolloutEngine`\\ s as the
+        """Count the episodes of these :class:`turngym.harness.rollout.engine.RolloutEngine`\\ s as the
         current phase's progress (their ``on_episodes`` hook)."""
         for engine in engines:
             engine.on_episodes = self.advance

@@ -1,15 +1,15 @@
 """Run an evaluation suite through the rollout engine and compute its metrics.
 
 Top to bottom: resolve every entry's ``(task_id, seed)`` pairs (fails before any model
-work), build the policy once, then per entry: a :class:`~harness.rollout.RolloutEngine`
+work), build the policy once, then per entry: a :class:`~turngym.harness.rollout.engine.RolloutEngine`
 with ``group_size = samples``, the suite's sampling parameters and seed, one ``run`` call,
-and :func:`harness.eval_metrics.entry_metrics` over its trajectories.
+and :func:`turngym.harness.eval.metrics.entry_metrics` over its trajectories.
 
 Determinism: task seeds come from the suite, the sampling seed of every generate call
 from the suite seed and the call count (:meth:`RolloutEngine.next_sampling`), and the
 scripted policies from the suite seed and the episode index. Two runs with the same suite
 and seed write the same results JSON, except the wall-clock keys
-(:func:`harness.eval_metrics.strip_timings`).
+(:func:`turngym.harness.eval.metrics.strip_timings`).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.suite import Suite, SuiteEntry, check_suite
-from envs.errors import ConfigError
-from harness.eval_metrics import entry_metrics, merge_metrics
-from harness.progress import Progress, or_silent
-from harness.trajectory import Trajectory, write_jsonl
+from turngym.harness.eval.suite import Suite, SuiteEntry, check_suite
+from turngym.errors import ConfigError
+from turngym.harness.eval.metrics import entry_metrics, merge_metrics
+from turngym.harness.ui.progress import Progress, or_silent
+from turngym.harness.rollout.trajectory import Trajectory, write_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def build_backend(settings: EvalSettings) -> Any:
     """The model backend of ``settings`` (None for the scripted policy)."""
     if settings.policy == "scripted":
         return None
-    from agents import make_backend
+    from turngym.agents import make_backend
 
     kwargs = dict(settings.backend_kwargs)
     if settings.model:
@@ -120,11 +120,11 @@ def build_backend(settings: EvalSettings) -> Any:
 def _actor(settings: EvalSettings, backend: Any, env_id: str, seed: int) -> tuple[Any, Any]:
     """``(backend_or_policy, agent)`` for one entry."""
     if backend is None:
-        from agents.scripted import ScriptedPolicy
+        from turngym.agents.scripted import ScriptedPolicy
 
         return ScriptedPolicy(settings.model or "expert", seed=seed), None
-    import envs
-    from agents.agent import Agent
+    from turngym import envs
+    from turngym.agents.agent import Agent
 
     agent = Agent.for_env(envs.spec(env_id).load(), backend.tokenizer,
                           history_length=settings.history_length,
@@ -136,7 +136,7 @@ def _run_entry(suite: Suite, entry: SuiteEntry, settings: EvalSettings, backend:
                tasks: list[tuple[str, int]], seed: int, progress: bool, reporter: Progress
                ) -> tuple[list[Trajectory], dict[str, Any]]:
     """Roll out one entry (one engine, G = samples) and compute its metrics."""
-    from harness.rollout import RolloutConfig, RolloutEngine
+    from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
 
     cfg = RolloutConfig.build(
         env_id=entry.env_id, env_kwargs=entry.env_kwargs, group_size=suite.samples,
@@ -171,7 +171,7 @@ def evaluate(suite: Suite, settings: EvalSettings, *, backend: Any = None,
     ``backend``: an already built backend to use instead of building one (it is not
     closed here); otherwise one is built from ``settings`` and closed at the end.
     ``progress``: the rollout engine's own bar of finished episodes. ``reporter``: a
-    :class:`harness.progress.Progress` that gets the phase ``setup`` (the model) and one
+    :class:`turngym.harness.ui.progress.Progress` that gets the phase ``setup`` (the model) and one
     ``eval ENTRY`` phase per entry with its episodes done.
     """
     reporter = or_silent(reporter)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from harness.trajectory import StopReason, Trajectory
+from turngym.harness.rollout.trajectory import StopReason, Trajectory
 
 
 def summarize(trajs: list[Trajectory]) -> dict[str, float]:

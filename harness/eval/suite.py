@@ -1,6 +1,6 @@
 """Evaluation suites: fixed task lists, seeds and sampling settings, stored as YAML.
 
-A suite is a file under ``benchmarks/suites/`` (or any path). It lists one or more
+A suite is a file under ``harness/eval/suites/`` (or any path). It lists one or more
 *entries*; each entry is one env id with its kwargs, a split, the tasks (explicit
 ``task_ids`` or the first ``num_tasks`` of the split), the seeds, and a turn limit. The
 suite gives the number of samples per task (``samples``, the n of pass@k) and the sampling
@@ -22,7 +22,7 @@ Seeds: task ``i`` of an entry gets ``seeds[i]`` when ``seeds`` is given (one per
 else ``suite.seed + i``. Every sample of a task starts from the same ``(task_id, seed)``.
 
 Loading validates with pydantic (``extra="forbid"``); a bad file raises
-:class:`envs.errors.ConfigError` naming the file and the key (``entries.0.num_tasks``).
+:class:`turngym.errors.ConfigError` naming the file and the key (``entries.0.num_tasks``).
 :func:`check_suite` also builds each env and checks that every task id exists.
 """
 
@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from envs.errors import ConfigError
+from turngym.errors import ConfigError
 
 #: Where the shipped suites live.
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
@@ -74,7 +74,7 @@ class SuiteEntry(BaseModel):
     max_turns: int | None = Field(default=None, ge=1)
     """Turn limit (the env's registered default when None)."""
     rollout: dict[str, Any] = Field(default_factory=dict)
-    """Extra :class:`harness.rollout.RolloutConfig` fields for this entry (``step_mode``,
+    """Extra :class:`turngym.harness.rollout.engine.RolloutConfig` fields for this entry (``step_mode``,
     ``num_workers``, ``env_timeout_s``, ...); checked by ``RolloutConfig``."""
     group_by: str = "task_type"
     """Info key for the per-type breakdown (``task_type``; ``question_type`` for search)."""
@@ -165,8 +165,8 @@ def load_suite(name_or_path: str | Path) -> Suite:
 def entry_tasks(entry: SuiteEntry, base_seed: int, env: Any = None) -> list[tuple[str, int]]:
     """The ``(task_id, seed)`` pairs of ``entry``; ``env`` (made with the entry's kwargs)
     is used to list the split and to check that every task id exists."""
-    import envs
-    from envs.core import unwrapped_turn_env
+    from turngym import envs
+    from turngym.envs.core import unwrapped_turn_env
 
     own = env is None
     if own:
@@ -201,8 +201,8 @@ def entry_tasks(entry: SuiteEntry, base_seed: int, env: Any = None) -> list[tupl
 
 def check_suite(suite: Suite) -> dict[str, list[tuple[str, int]]]:
     """Build each entry's env once and resolve its tasks (fails naming the entry)."""
-    import envs
-    from harness.rollout_config import RolloutConfig
+    from turngym import envs
+    from turngym.harness.rollout.config import RolloutConfig
 
     owned = {"env_id", "env_kwargs", "group_size", "max_turns", "temperature", "top_p",
              "top_k", "max_tokens", "seed"}

@@ -1,7 +1,7 @@
-"""The per-turn loop of :class:`harness.rollout.RolloutEngine` over a set of episodes.
+"""The per-turn loop of :class:`turngym.harness.rollout.engine.RolloutEngine` over a set of episodes.
 
 One :class:`EpisodeLoop` per ``run``/``fork`` call: reset every env, replay the expert
-prefix, then loop student turns until no episode is live. See :mod:`harness.rollout` for
+prefix, then loop student turns until no episode is live. See :mod:`turngym.harness.rollout.engine` for
 the decisions on invalid output, env errors and overlap.
 """
 
@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from envs.core import unwrapped_turn_env
-from harness import rollout_calls as calls
-from harness.rollout_calls import Episode, StepOut
-from harness.rollout_workers import CallResult, EnvPool, InlinePool
-from harness.trajectory import StopReason, Trajectory, Turn
+from turngym.envs.core import unwrapped_turn_env
+from turngym.harness.rollout import calls as calls
+from turngym.harness.rollout.calls import Episode, StepOut
+from turngym.harness.rollout.workers import CallResult, EnvPool, InlinePool
+from turngym.harness.rollout.trajectory import StopReason, Trajectory, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -324,7 +324,7 @@ class EpisodeLoop:
         logger.warning("episode %s ended with env_error: %s", e.traj_id, r.error)
 
     def _expert_text(self, action: str) -> str:
-        from harness.rollout import expert_response
+        from turngym.harness.rollout.engine import expert_response
 
         return expert_response(action, self.engine.tools)
 

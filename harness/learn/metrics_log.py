@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import yaml
 
-from envs.errors import MissingDependencyError
+from turngym.errors import MissingDependencyError
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class MetricsLogger:
     def __init__(self, out_dir: str | Path, *, tensorboard: bool = True, wandb: Any = None,
                  config: dict[str, Any] | None = None, resume: bool = False,
                  resume_step: int | None = None):
-        """``wandb``: a :class:`harness.config.WandbConfig` (``True``: its defaults; None or
+        """``wandb``: a :class:`turngym.harness.config.WandbConfig` (``True``: its defaults; None or
         disabled: no wandb). ``resume``: append to ``metrics.jsonl`` instead of starting it
         again; ``resume_step``: also drop its rows (and TensorBoard's points) after that
         step, which a run killed after its last checkpoint had logged."""
@@ -94,7 +94,7 @@ class MetricsLogger:
             purge = resume_step + 1 if resume and resume_step is not None else None
             self._tb = self._open_tensorboard(config, resume, purge)
         if wandb is True:
-            from harness.config import WandbConfig
+            from turngym.harness.config import WandbConfig
 
             wandb = WandbConfig(enabled=True)
         self._wandb = None
@@ -253,7 +253,7 @@ def log_rollouts(path: str | Path, groups: Iterable[Any], step: int, keep: int |
     """Append :func:`sample_rollouts` of a step to ``path`` (``rollouts.jsonl``) in the
     format of ``turngym eval``'s ``trajectories.jsonl`` plus ``"step"``; on resume the
     trainer cuts it with :func:`truncate_steps`. Returns how many were written."""
-    from harness.trajectory import write_jsonl
+    from turngym.harness.rollout.trajectory import write_jsonl
 
     chosen = sample_rollouts(groups, keep)
     return write_jsonl(path, chosen, append=True, extra={"step": step}) if chosen else 0
@@ -272,7 +272,7 @@ PLOT_KEYS = ("env/success", "eval/success", "env/return", "rollout/invalid_rate"
 def plot_curves(metrics_path: str | Path, png_path: str | Path,
                 keys: tuple[str, ...] = PLOT_KEYS) -> Path | None:
     """Plot the training curves in ``metrics.jsonl`` to a PNG (one panel per key)."""
-    from harness.plots import draw_curves, pyplot
+    from turngym.harness.ui.plots import draw_curves, pyplot
 
     fig = draw_curves(read_metrics(metrics_path), keys)
     if fig is None:

@@ -1,6 +1,6 @@
 """The typed config of the rollout engine (:class:`RolloutConfig`).
 
-Unknown keys and out-of-range values raise :class:`envs.errors.ConfigError` naming the key,
+Unknown keys and out-of-range values raise :class:`turngym.errors.ConfigError` naming the key,
 before any env or model is built.
 """
 
@@ -10,13 +10,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from envs.errors import ConfigError
+from turngym.errors import ConfigError
 
 StepMode = Literal["auto", "inline", "threads", "processes"]
 
 
 class RolloutConfig(BaseModel):
-    """How :class:`harness.rollout.RolloutEngine` runs episodes."""
+    """How :class:`turngym.harness.rollout.engine.RolloutEngine` runs episodes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -55,7 +55,7 @@ class RolloutConfig(BaseModel):
     """``auto``: envs whose mean reset is slower than this step in a thread pool."""
     scripted_processes: int = Field(default=0, ge=0, le=256)
     """Scripted policies only: play whole groups in this many worker processes
-    (:mod:`harness.rollout_procs`; same trajectories, W cores). 0 or 1 = this process."""
+    (:mod:`turngym.harness.rollout.procs`; same trajectories, W cores). 0 or 1 = this process."""
     pipeline_splits: int = Field(default=2, ge=1, le=8)
     """With a concurrent pool, live episodes are split into this many micro-batches so
     that one micro-batch's env steps overlap the next one's generation (1 = off)."""

@@ -1,11 +1,11 @@
-"""Trainer glue for the train-inference mismatch correction (maths in :mod:`algos.mismatch`).
+"""Trainer glue for the train-inference mismatch correction (maths in :mod:`turngym.algos.mismatch`).
 
 :func:`correct_mismatch` recomputes the learner's log-probs ``log pi_prox`` of every
 sample's response under the current weights, makes them the samples' ``old_logprobs``
 (decoupled PPO: the ratio starts at exactly 1) and multiplies each token's advantage by the
 weight ``w_t`` of ``algo.mismatch`` (truncated and/or masked ``pi_prox / pi_behav``). The
 async mode's staleness correction
-(:func:`harness.distributed.async_loop.importance_correct`) is the same computation with
+(:func:`turngym.harness.distributed.async_loop.importance_correct`) is the same computation with
 ``pi_behav`` an older policy, so it calls :func:`correct_mismatch` too, and one pass per step
 covers both causes.
 
@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
-from algos.mismatch import MismatchConfig, mismatch_weights, resolve_mode
-from envs.errors import ConfigError
+from turngym.algos.mismatch import MismatchConfig, mismatch_weights, resolve_mode
+from turngym.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 _WARNED: list[bool] = []  # the torchrun warning is logged once per process
@@ -62,7 +62,7 @@ def learner_logprobs(learner: Any, samples: list[Any], pad_id: int, micro_batch_
                      ) -> list[torch.Tensor]:
     """The learner's log-probs of each sample's response (float32 CPU rows, no gradient),
     at the rollout's log-prob temperature."""
-    from harness.learner import response_logprobs
+    from turngym.harness.learn.learner import response_logprobs
 
     temperature = getattr(learner, "logprob_temperature", 1.0)
     rows: list[torch.Tensor] = []
@@ -99,7 +99,7 @@ def correct_mismatch(learner: Any, samples: list[Any], pad_id: int, cfg: Mismatc
     ``cfg.mode`` must be resolved (:func:`resolve_mismatch`). ``off`` returns the samples
     unchanged; ``monitor`` returns them unchanged with the metrics; the correcting modes
     return new samples with ``old_logprobs = log pi_prox`` and ``adv_t *= w_t``.
-    Metrics: ``rollout/*`` of :func:`algos.mismatch.mismatch_weights`.
+    Metrics: ``rollout/*`` of :func:`turngym.algos.mismatch.mismatch_weights`.
     """
     if cfg.mode == "off" or not samples:
         return samples, {}

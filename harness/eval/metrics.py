@@ -10,7 +10,7 @@ import math
 from collections import Counter, defaultdict
 from typing import Any
 
-from harness.trajectory import StopReason, Trajectory
+from turngym.harness.rollout.trajectory import StopReason, Trajectory
 
 #: z of a two-sided 95% interval.
 Z95 = 1.959963984540054

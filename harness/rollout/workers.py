@@ -16,7 +16,7 @@ Pools:
   until it returns; its env is abandoned and replaced.
 * :class:`ProcessPool`: one process per slot (spawn), talking over a pipe. A timeout kills
   exactly that process. For heavy envs with modest concurrency.
-* :class:`harness.rollout_ray.RayPool`: one Ray actor per slot; same semantics on many
+* :class:`turngym.harness.rollout.ray_pool.RayPool`: one Ray actor per slot; same semantics on many
   cores or nodes.
 """
 
@@ -50,16 +50,16 @@ class EnvFactory:
     kwargs: tuple[tuple[str, Any], ...] = ()
     max_turns: int | None = None
     spec: Any = None
-    """The :class:`envs.registration.EnvSpec` to register in workers that lack it."""
+    """The :class:`turngym.envs.registration.EnvSpec` to register in workers that lack it."""
 
     @classmethod
     def for_env(cls, env_id: str, kwargs: dict[str, Any], max_turns: int | None) -> EnvFactory:
-        import envs
+        from turngym import envs
 
         return cls(env_id, tuple(sorted(kwargs.items())), max_turns, envs.spec(env_id))
 
     def __call__(self) -> Any:
-        import envs
+        from turngym import envs
 
         if self.env_id not in envs.registry and self.spec is not None:
             s = self.spec
@@ -111,7 +111,7 @@ class _BrokenEnv:
         self.error = error
 
     def __getattr__(self, name: str) -> Any:
-        from envs.errors import EnvError
+        from turngym.errors import EnvError
 
         raise EnvError(f"the env could not be rebuilt: {self.__dict__.get('error')}")
 
@@ -291,7 +291,7 @@ class ProcessPool(EnvPool):
         self.procs[slot], self.conns[slot] = proc, parent
 
     def _await_ready(self, slot: int) -> None:
-        from envs.errors import EnvError
+        from turngym.errors import EnvError
 
         conn = self.conns[slot]
         if not conn.poll(self.start_timeout_s):
@@ -368,9 +368,9 @@ def make_pool(mode: str, factory: EnvFactoryFn, n_slots: int, *, timeout_s: floa
     if mode == "processes":
         return ProcessPool(factory, n_slots, timeout_s)
     if mode == "ray":
-        from harness.rollout_ray import RayPool
+        from turngym.harness.rollout.ray_pool import RayPool
 
         return RayPool(factory, n_slots, timeout_s)
-    from envs.errors import ConfigError
+    from turngym.errors import ConfigError
 
     raise ConfigError(f"step_mode {mode!r} is not one of inline, threads, processes, ray")

@@ -7,6 +7,7 @@ calls :func:`write_result` so the latest numbers are committed under
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -15,7 +16,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def benchmarks_dir() -> Path:
+    """The performance scripts' folder (``turngym.benchmarks``), located without importing it
+    (``harness`` never imports ``benchmarks``)."""
+    spec = importlib.util.find_spec("turngym.benchmarks")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("turngym.benchmarks is not installed")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
+#: Where the committed result JSONs live (``benchmarks/results``).
+RESULTS_DIR = benchmarks_dir() / "results"
 
 
 def machine_info() -> dict[str, Any]:

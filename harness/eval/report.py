@@ -11,7 +11,7 @@ A run dir is an eval run (``results.json`` + ``trajectories.jsonl`` written by
 * plots as base64 PNGs (matplotlib): success per task type with CI error bars, turn-length
   histograms, and training curves when a training run is given; steps, turns and counts
   get whole-number ticks, and a series that is constant up to float noise is drawn flat
-  (:func:`harness.plots.steady_ylim`), not stretched until its noise looks like movement;
+  (:func:`turngym.harness.ui.plots.steady_ylim`), not stretched until its noise looks like movement;
 * a trajectory viewer (vanilla JS, episodes embedded as JSON): pick an episode, step
   through its turns, see prompt, response, action, reward, validity and ``state_key``.
   It holds the eval trajectories and the training rollouts (the newest ``max_episodes``,
@@ -31,9 +31,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from envs.errors import ConfigError
-from harness.plots import draw_curves, integer_ticks, pyplot
-from harness.trajectory import Trajectory, read_jsonl
+from turngym.errors import ConfigError
+from turngym.harness.ui.plots import draw_curves, integer_ticks, pyplot
+from turngym.harness.rollout.trajectory import Trajectory, read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
     if not res.exists() and not met.exists():
         raise ConfigError(f"{d} has neither results.json (turngym eval) nor metrics.jsonl "
                           "(turngym train)")
-    from harness.metrics_log import read_metrics
+    from turngym.harness.learn.metrics_log import read_metrics
 
     return {"name": d.name or str(d),
             "results": json.loads(res.read_text()) if res.exists() else None,
@@ -143,8 +143,8 @@ def plot_turn_hist(results: dict[str, Any], title: str) -> str:
 
 def plot_training(metrics_path: Path) -> str | None:
     """The training curves of ``metrics.jsonl`` (the keys of
-    :data:`harness.metrics_log.PLOT_KEYS`, drawn by :func:`draw_curves`)."""
-    from harness.metrics_log import PLOT_KEYS, read_metrics
+    :data:`turngym.harness.learn.metrics_log.PLOT_KEYS`, drawn by :func:`draw_curves`)."""
+    from turngym.harness.learn.metrics_log import PLOT_KEYS, read_metrics
 
     fig = draw_curves(read_metrics(metrics_path), PLOT_KEYS)
     if fig is None:

@@ -1,8 +1,8 @@
 """The critic's input: the final hidden state of each turn's last prompt token.
 
 PPO with GAE (``algo.name=ppo``) reads ``V(s_t)`` from a linear value head
-(:class:`harness.learner.Learner`) on this hidden state; the value loss is
-:func:`algos.value_loss.value_loss`.
+(:class:`turngym.harness.learn.learner.Learner`) on this hidden state; the value loss is
+:func:`turngym.algos.value_loss.value_loss`.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ so ``teacher_lp - student_lp`` rewards the tokens the hint makes likelier.
 The expert action of each turn comes from replaying the trajectory: one env per trajectory,
 ``reset(seed, task_id)`` as the rollout did, then for every turn ``expert_action()`` before
 stepping the action the rollout stepped (turns whose response did not parse stepped
-nothing). Envs are deterministic under seed and task id (``envs.checker`` tests it), so the
+nothing). Envs are deterministic under seed and task id (``turngym.envs.checker`` tests it), so the
 replay sees the states the student saw. It costs one env step per turn: cheap for the
 simulated envs, and counted in ``time/score_s`` for any env.
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from harness.trajectory import Trajectory
+from turngym.harness.rollout.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ def expert_actions(env_id: str, env_kwargs: dict[str, Any], traj: Trajectory
                    ) -> list[str | None]:
     """The env's expert action in the state before each turn of ``traj`` (None where the
     expert has none, or the replay could not reach the turn)."""
-    import envs
-    from envs.core import unwrapped_turn_env
+    from turngym import envs
+    from turngym.envs.core import unwrapped_turn_env
 
     hints: list[str | None] = [None] * len(traj.turns)
     if traj.turns and traj.turns[0].turn != 0:  # forked from a snapshot: no prefix to replay

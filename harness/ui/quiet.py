@@ -10,7 +10,7 @@ wants the same console calls it too. It silences, at the default level:
   DEBUG when imported; a filter on that logger drops its records below WARNING anyway);
 * Ray's and vLLM's start-up banners and vLLM's CPU set-up warnings (their level comes from
   :data:`ENV`, which they read when imported, and child processes inherit), vLLM's weight
-  loading bar (``agents.vllm_backend`` reads ``TQDM_DISABLE``) and its FutureWarnings
+  loading bar (``turngym.agents.vllm_backend`` reads ``TQDM_DISABLE``) and its FutureWarnings
   (:data:`WARNINGS`).
 
 Nothing heavy is imported here: the environment variables take effect when the libraries

@@ -1,6 +1,6 @@
 """Ray execution of env workers: one Ray actor per env slot (``workers: ray``).
 
-Same API and semantics as the local pools in :mod:`harness.rollout_workers`: a call that
+Same API and semantics as the local pools in :mod:`turngym.harness.rollout.workers`: a call that
 raises or times out comes back as a failed :class:`CallResult`, and that slot's actor is
 killed and replaced.
 """
@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from harness.rollout_workers import CallResult, EnvFactoryFn, EnvPool, _close_quietly, run_call
+from turngym.harness.rollout.workers import CallResult, EnvFactoryFn, EnvPool, _close_quietly, run_call
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class RayPool(EnvPool):
         try:
             import ray
         except ImportError as exc:
-            from envs.errors import MissingDependencyError
+            from turngym.errors import MissingDependencyError
 
             raise MissingDependencyError("workers=ray needs Ray: pip install 'turngym[ray]'"
                                          ) from exc
@@ -56,7 +56,7 @@ class RayPool(EnvPool):
 
     def _await_ready(self, actors: list[Any]) -> None:
         """Wait until actors have built their envs, so call deadlines exclude start-up."""
-        from envs.errors import EnvError
+        from turngym.errors import EnvError
 
         try:
             self.ray.get([a.ready.remote() for a in actors], timeout=self.start_timeout_s)

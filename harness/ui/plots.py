@@ -1,5 +1,5 @@
-"""Matplotlib figures shared by the run's ``curves.png`` (:mod:`harness.metrics_log`) and the
-HTML report (:mod:`harness.report`): whole-number step ticks, constant series drawn flat."""
+"""Matplotlib figures shared by the run's ``curves.png`` (:mod:`turngym.harness.learn.metrics_log`) and the
+HTML report (:mod:`turngym.harness.eval.report`): whole-number step ticks, constant series drawn flat."""
 
 from __future__ import annotations
 

@@ -12,14 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from envs.errors import ConfigError
+from turngym.errors import ConfigError
 
 
 def split_task_ids(env_id: str, env_kwargs: dict[str, Any], split: str
                    ) -> tuple[list[str], str]:
     """The task ids of ``split`` for ``env_id`` and the env family (fails naming ``env.*``)."""
-    import envs
-    from envs.core import unwrapped_turn_env
+    from turngym import envs
+    from turngym.envs.core import unwrapped_turn_env
 
     try:
         env = envs.make(env_id, **env_kwargs)
@@ -43,8 +43,8 @@ def split_task_ids(env_id: str, env_kwargs: dict[str, Any], split: str
 class TaskSampler:
     """Sampling of train tasks with per-draw env seeds: uniform, or by difficulty.
 
-    ``difficulty`` (an :class:`algos.task_sampler.TaskSamplerConfig`) draws the ids with an
-    :class:`algos.task_sampler.DifficultySampler` (favouring tasks solved about half the
+    ``difficulty`` (an :class:`turngym.algos.task_sampler.TaskSamplerConfig`) draws the ids with an
+    :class:`turngym.algos.task_sampler.DifficultySampler` (favouring tasks solved about half the
     time), fed by :meth:`observe` after every rollout; seeds come from this sampler's own
     generator either way. Thread-safe (async mode samples from the producer thread).
     """
@@ -56,7 +56,7 @@ class TaskSampler:
         self.rng = np.random.default_rng(seed)
         self.difficulty = None
         if difficulty is not None:
-            from algos.task_sampler import DifficultySampler
+            from turngym.algos.task_sampler import DifficultySampler
 
             self.difficulty = DifficultySampler(self.task_ids, difficulty, seed=seed + 1)
         self._lock = threading.Lock()
@@ -93,7 +93,7 @@ class TaskSampler:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
         if (self.difficulty is None) != ("difficulty" not in state):
-            from envs.errors import CheckpointError
+            from turngym.errors import CheckpointError
 
             raise CheckpointError("sampler: the checkpoint was saved with another "
                                   "sampler.name (uniform vs difficulty)")

@@ -15,7 +15,7 @@ so the model only has to return the last ``T + 1`` logit rows (``logits_to_keep`
 
 PPO's critic (``algo.name: ppo``): :attr:`Learner.value_head` is a ``Linear(hidden, 1)`` on
 the final hidden state of each turn's last prompt token, ``V(s_t)``
-(:func:`harness.critic.prompt_hidden`; with LoRA the adapted model's decoder). The hidden
+(:func:`turngym.harness.learn.critic.prompt_hidden`; with LoRA the adapted model's decoder). The hidden
 state is read without gradient, so the value loss trains the head only: the policy moves on
 advantages alone (no signal, no step, as for the critic-free estimators) and a poor critic
 cannot disturb its features. The head has its own AdamW param group (``algo.value.lr``), is
@@ -32,10 +32,10 @@ from typing import Any
 
 import torch
 
-from agents.backend import score_temperature
-from algos.value_loss import value_loss
-from envs.errors import CheckpointError, ConfigError
-from harness.critic import prompt_hidden
+from turngym.agents.backend import score_temperature
+from turngym.algos.value_loss import value_loss
+from turngym.errors import CheckpointError, ConfigError
+from turngym.harness.learn.critic import prompt_hidden
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def response_logprobs(model: Any, prompts: list[list[int]], responses: list[list
     """Per-token log-probs of ``responses`` given ``prompts`` under ``softmax(logits / T)``.
 
     ``temperature`` is the rollout's sampling temperature
-    (:func:`agents.backend.score_temperature`), so the learner's distribution is the one
+    (:func:`turngym.agents.backend.score_temperature`), so the learner's distribution is the one
     the behaviour log-probs were recorded under (verl's convention); the entropy is that
     distribution's too.
     Returns ``(logprobs_BT, entropy_BT or None, mask_BT)``; padded positions hold 0.
@@ -147,7 +147,7 @@ class Learner:
     """Model + AdamW + warmup scheduler (+ optional LoRA)."""
 
     def __init__(self, model_dir: str | Path, cfg: Any):
-        """``cfg`` is a :class:`harness.config.TrainConfig`."""
+        """``cfg`` is a :class:`turngym.harness.config.TrainConfig`."""
         self.cfg = cfg
         self.logprob_temperature = score_temperature(cfg.rollout.temperature)
         """Log-probs (PPO ratio, KL, entropy) are of ``softmax(logits / T)`` at this T."""
@@ -306,7 +306,7 @@ def ppo_update(learner: Learner, samples: list[Sample], loss_cfg: Any, *, seed: 
     Each mini-batch of ``optim.mini_batch_size`` samples is one AdamW step (after gradient
     clipping); it is split into micro-batches of ``optim.micro_batch_size`` whose token-mean
     losses are weighted by their share of the mini-batch's response tokens, so accumulation
-    gives the same gradient as one big batch. ``loss_cfg`` is the ``algos.ppo_loss`` config.
+    gives the same gradient as one big batch. ``loss_cfg`` is the ``turngym.algos.ppo_loss`` config.
     Log-probs are taken at ``learner.logprob_temperature`` (the rollout's temperature).
     Shuffling uses its own generator seeded by ``seed`` (exact resume).
 
@@ -317,7 +317,7 @@ def ppo_update(learner: Learner, samples: list[Sample], loss_cfg: Any, *, seed: 
     gradient norm is 0 has its grads set to None, so AdamW leaves it (and its moments)
     alone while the other part steps.
 
-    Data parallel (``harness.distributed.fsdp``): with ``world_size > 1`` every rank gets
+    Data parallel (``turngym.harness.distributed.fsdp``): with ``world_size > 1`` every rank gets
     the same ``samples`` and seed, and works on ``mini[rank::world_size]`` of each
     mini-batch; shares stay relative to the whole mini-batch and are scaled by
     ``world_size`` because FSDP averages gradients over ranks. Ranks run equally many
@@ -384,7 +384,7 @@ def _accumulate(learner: Learner, mini: list[Sample], loss_cfg: Any, pad_id: int
                 with_entropy: bool, temperature: float, rank: int, world_size: int,
                 sums: dict[str, float], counts: dict[str, int]) -> None:
     """Backward the loss of one mini-batch (this rank's micro-batches) into the grads."""
-    from algos.ppo_loss import ppo_policy_loss
+    from turngym.algos.ppo_loss import ppo_policy_loss
 
     head = getattr(learner, "value_head", None)
     pol_mini = [s for s in mini if moves_policy(s, loss_cfg)]
@@ -438,7 +438,7 @@ def _policy_kl(learner: Learner, samples: list[Sample], pad_id: int, temperature
     ``old_logprobs``, the behaviour policy); one no-grad forward pass after the update. The
     in-update ``algo/approx_kl`` is 0 with one optimizer step per RL step (the loss is taken
     before the step), so this is the per-step drift to watch."""
-    from algos.kl import kl_estimate
+    from turngym.algos.kl import kl_estimate
 
     if not samples:
         return
