@@ -27,16 +27,22 @@ from turngym.errors import ConfigError
 
 
 class OPDConfig(BaseModel):
-    """Config of the on-policy distillation term."""
+    """Config of the on-policy distillation term; the train config's ``algo.opd`` section is
+    this class (``algo.name`` opd or gigpo+opd), so its defaults are the trainer's."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: Literal["opd"] = "opd"
     beta: float = Field(1.0, gt=0.0, le=100.0)
     """Coefficient of the teacher-minus-student log-prob advantage."""
-    rl_coef: float = Field(0.0, ge=0.0, le=100.0)
-    """Weight of the RL advantage it is added to (0 = pure distillation)."""
-    step_weights: Literal["none", "sod"] = "none"
+    rl_coef: float = Field(1.0, ge=0.0, le=100.0)
+    """Weight of the RL advantage the OPD term is added to (gigpo+opd; pure ``opd`` has no
+    RL term, so it does not apply there)."""
+    sod: bool = True
     """Scale each turn's term by SOD step weights (:mod:`turngym.algos.sod`)."""
+    sod_delta: float = Field(0.2, ge=0.0, le=10.0)
+    """SOD: a turn's weight is at most ``1 + sod_delta``."""
+    sod_eps: float = Field(1e-6, gt=0.0, le=1.0)
+    """SOD: smoothing of the divergence ratio."""
 
 
 def opd_advantage(student_lp_BT, teacher_lp_BT, mask_BT, beta: float):

@@ -30,32 +30,40 @@ KL(old || new), as verl), ``algo/approx_kl`` (k3 estimate, always >= 0),
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from turngym.algos.kl import kl_estimate
 from turngym.errors import ConfigError
+
+if TYPE_CHECKING:  # torch is imported on use: the train config (turngym.harness.config)
+    import torch   # holds PPOLossConfig and loads without torch
 
 Aggregation = Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum"]
 
 
 class PPOLossConfig(BaseModel):
-    """Config of :func:`ppo_policy_loss`."""
+    """Config of :func:`ppo_policy_loss`; the train config's ``algo.loss`` section is this class.
+
+    Its defaults are the trainer's (clip-higher 0.28, KL 0.01 with k3): the one place they
+    are set. A unit of the loss alone passes ``kl_coef=0`` when it has no reference."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: Literal["ppo"] = "ppo"
     clip_low: float = Field(0.2, ge=0.0, le=1.0)
     """Lower clip: the ratio is clipped at ``1 - clip_low``."""
-    clip_high: float = Field(0.2, ge=0.0, le=10.0)
-    """Upper clip: the ratio is clipped at ``1 + clip_high`` (DAPO uses 0.28)."""
+    clip_high: float = Field(0.28, ge=0.0, le=10.0)
+    """Upper clip: the ratio is clipped at ``1 + clip_high``. 0.28 is DAPO's clip-higher;
+    set it equal to ``clip_low`` for symmetric PPO."""
     dual_clip: float | None = Field(None, gt=1.0, le=100.0)
     """``c`` of the dual clip for negative advantages (e.g. 3.0); None = off."""
     agg: Aggregation = "token-mean"
     """How token losses are averaged."""
-    kl_coef: float = Field(0.0, ge=0.0, le=10.0)
-    """Weight of the KL to the reference policy (needs ``ref_logprobs_BT``)."""
+    kl_coef: float = Field(0.01, ge=0.0, le=10.0)
+    """Weight of the KL to the reference policy (needs ``ref_logprobs_BT``; in training the
+    initial weights, ``ref.enabled`` follows it). 0.01 with k3, as the GiGPO paper: a trust
+    region around the warm start for the small, noisy batches of turn-level RL
+    (docs/training.md). 0 trains without a reference model."""
     kl_estimator: Literal["k1", "k2", "k3"] = "k3"
     """Per-token KL estimator."""
     entropy_coef: float = Field(0.0, ge=0.0, le=1.0)
@@ -85,6 +93,10 @@ def ppo_policy_loss(logprobs_BT: torch.Tensor, old_logprobs_BT: torch.Tensor,
                     entropy_BT: torch.Tensor | None = None,
                     ) -> tuple[torch.Tensor, dict[str, float]]:
     """The PPO loss (a scalar with gradient through ``logprobs_BT``) and its metrics."""
+    import torch
+
+    from turngym.algos.kl import kl_estimate
+
     _check_inputs(logprobs_BT, old_logprobs_BT, adv_BT, mask_BT, cfg, ref_logprobs_BT,
                   entropy_BT)
     m = mask_BT.to(logprobs_BT.dtype)

@@ -8,7 +8,7 @@ and calls :func:`compute_advantages`; there is no ``if/elif`` over algorithm nam
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -31,9 +31,10 @@ ADVANTAGES: dict[str, tuple[type[BaseModel], Callable[[TurnBatch, Any], Advantag
     "gae": (GAEConfig, gae_advantage_result),  # PPO's critic advantage: needs batch.value_N
 }
 
-AdvantageConfig = Annotated[GRPOConfig | RLOOConfig | ReinforcePPConfig | GiGPOConfig
-                            | HGPOConfig | GAEConfig, Field(discriminator="name")]
-"""Any advantage config; pydantic picks the model by its ``name`` field."""
+AdvantageConfig = Annotated[Union[tuple(model for model, _ in ADVANTAGES.values())],  # noqa: UP007
+                            Field(discriminator="name")]
+"""Any advantage config; pydantic picks the model by its ``name`` field. Built from
+:data:`ADVANTAGES`, so a new estimator is one file plus one line there."""
 
 
 def make_config(name: str, **fields: Any) -> BaseModel:

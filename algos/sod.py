@@ -32,20 +32,28 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from turngym.algos.grouping import dense_ids
-from turngym.algos.opd import numel, opd_advantage
+from turngym.algos.opd import OPDConfig, numel, opd_advantage
 from turngym.errors import ConfigError
 
 
+_OPD = OPDConfig.model_fields
+#: SOD's defaults are :class:`turngym.algos.opd.OPDConfig`'s (``sod_delta``, ``sod_eps``),
+#: the trainer's ``algo.opd`` section: set once, there.
+DELTA: float = _OPD["sod_delta"].default
+EPS: float = _OPD["sod_eps"].default
+
+
 class SODConfig(BaseModel):
-    """Config of SOD-weighted on-policy distillation."""
+    """Config of SOD-weighted on-policy distillation (:func:`sod_opd_advantage`); defaults
+    from :class:`turngym.algos.opd.OPDConfig` (``beta``, ``sod_delta``, ``sod_eps``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: Literal["sod"] = "sod"
-    beta: float = Field(1.0, gt=0.0, le=100.0)
+    beta: float = Field(_OPD["beta"].default, gt=0.0, le=100.0)
     """OPD coefficient."""
-    delta: float = Field(0.2, ge=0.0, le=10.0)
+    delta: float = Field(DELTA, ge=0.0, le=10.0)
     """A turn's weight is at most ``1 + delta``."""
-    eps: float = Field(1e-6, gt=0.0, le=1.0)
+    eps: float = Field(EPS, gt=0.0, le=1.0)
     """Smoothing of the divergence ratio."""
 
 
@@ -65,7 +73,7 @@ def turn_divergence(student_lp_BT, teacher_lp_BT, mask_BT) -> np.ndarray:
 
 
 def sod_step_weights(student_lp_BT, teacher_lp_BT, mask_BT, traj_B, turn_B,
-                     delta: float = 0.2, eps: float = 1e-6) -> np.ndarray:
+                     delta: float = DELTA, eps: float = EPS) -> np.ndarray:
     """``w_B``, the SOD weight of each turn row (float64; see the module docstring)."""
     d_B = turn_divergence(student_lp_BT, teacher_lp_BT, mask_BT)
     traj_B, turn_B = np.asarray(traj_B), np.asarray(turn_B)

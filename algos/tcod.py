@@ -33,16 +33,23 @@ from turngym.errors import CheckpointError, ConfigError
 
 
 class TCODConfig(BaseModel):
-    """Config of a TCOD curriculum."""
+    """Config of a TCOD curriculum; the train config's ``curriculum`` section is this class
+    (``curriculum.name: tcod``), so its defaults are the trainer's.
+
+    ``delta`` defaults to 1, the value training runs have always used (the train config's
+    default before it held this class): one stage per step suits the short runs turn-level
+    RL makes on a CPU; the paper's schedules are longer (``delta=10`` in the worked example
+    above)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: Literal["tcod"] = "tcod"
     mode: Literal["f2b", "b2f"] = "f2b"
     """Front-to-back horizon growth, or back-to-front expert-prefix shrinking."""
-    delta: int = Field(10, ge=1, le=1_000_000)
+    delta: int = Field(1, ge=1, le=1_000_000)
     """Delta: training steps per curriculum stage."""
-    t_max: int = Field(50, ge=1, le=100_000)
-    """T_max: the longest student horizon (f2b)."""
+    t_max: int | None = Field(None, ge=1, le=100_000)
+    """T_max: the longest student horizon (f2b); None = the episode's turn budget
+    (``max_turns`` of :func:`make_schedule`; the trainer passes ``rollout.max_turns``)."""
     k0: int = Field(1, ge=1, le=100_000)
     """Student turns at step 0 (f2b)."""
 
@@ -116,10 +123,14 @@ class B2FSchedule:
         self.step = int(state["step"])
 
 
-def make_schedule(cfg: TCODConfig) -> F2BSchedule | B2FSchedule:
-    """The scheduler a :class:`TCODConfig` describes."""
+def make_schedule(cfg: TCODConfig, max_turns: int | None = None) -> F2BSchedule | B2FSchedule:
+    """The scheduler a :class:`TCODConfig` describes; ``max_turns`` is f2b's ``T_max`` when
+    ``cfg.t_max`` is None."""
     if cfg.mode == "f2b":
-        return F2BSchedule(t_max=cfg.t_max, delta=cfg.delta, k0=cfg.k0)
+        t_max = cfg.t_max or max_turns
+        if t_max is None:
+            raise ConfigError("TCOD f2b needs t_max (or make_schedule(cfg, max_turns=...))")
+        return F2BSchedule(t_max=t_max, delta=cfg.delta, k0=cfg.k0)
     return B2FSchedule(delta=cfg.delta)
 
 

@@ -95,7 +95,8 @@ METHODS = {
     "hgpo": ["algo.name=hgpo"],
     "opd": ["algo.name=opd", "algo.opd.sod=false"],
     "gigpo+opd+sod": ["algo.name=gigpo+opd", "algo.opd.sod=true"],
-    "gigpo+tcod_f2b": ["algo.name=gigpo", "curriculum.name=tcod_f2b", "curriculum.delta=2"],
+    "gigpo+tcod_f2b": ["algo.name=gigpo", "curriculum.name=tcod", "curriculum.mode=f2b",
+                       "curriculum.delta=2"],
     "control": ["algo.name=grpo", "optim.lr=1e-12"],
 }
 TEACHER = {"opd", "gigpo+opd+sod"}

@@ -1,7 +1,7 @@
 """turngym environments: the contract, the registry, and the built-in envs.
 
-``envs.make("turngym/Sokoban-v0")`` builds an env; ``gymnasium.make`` works too.
-Built-in envs are registered here by entry-point string, so importing ``envs`` imports no
+``turngym.make("turngym/Sokoban-v0")`` builds an env; ``gymnasium.make`` works too.
+Built-in envs are registered here by entry-point string, so importing ``turngym.envs`` imports no
 env module (and no optional dependency).
 """
 

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from turngym.harness.config import TrainConfig
+from turngym.harness.learn.tasks import TaskSampler
 from turngym.harness.rollout.trajectory import Group
 
 if TYPE_CHECKING:
+    from turngym.algos.ppo_loss import PPOLossConfig
     from turngym.harness.learn.learner import Sample
 
 logger = logging.getLogger(__name__)
@@ -97,11 +99,9 @@ def build_runtime(cfg: TrainConfig) -> Runtime:
                    eval_ids=eval_ids, family=family, cfg=cfg, teacher=teacher, ref=ref)
 
 
-def build_loss_config(cfg: TrainConfig) -> Any:
-    """The ``turngym.algos.ppo_loss`` config from the ``algo.loss`` section."""
-    from turngym.algos.ppo_loss import PPOLossConfig
-
-    return PPOLossConfig(**cfg.algo.loss.model_dump())
+def build_loss_config(cfg: TrainConfig) -> PPOLossConfig:
+    """The ``turngym.algos.ppo_loss`` config: the ``algo.loss`` section is that class."""
+    return cfg.algo.loss
 
 
 class Curriculum:
@@ -137,30 +137,27 @@ def build_curriculum(cfg: TrainConfig) -> Curriculum | None:
     c = cfg.curriculum
     if c.name == "none":
         return None
-    from turngym.algos.tcod import B2FSchedule, F2BSchedule
+    from turngym.algos.tcod import make_schedule
 
-    if c.name == "tcod_f2b":
-        sched = F2BSchedule(t_max=c.t_max or cfg.rollout.max_turns, delta=c.delta, k0=c.k0)
-    else:
-        sched = B2FSchedule(delta=c.delta)
-    return Curriculum(c.name, sched)
+    # f2b's T_max defaults to the run's turn budget
+    return Curriculum(f"tcod_{c.mode}", make_schedule(c, max_turns=cfg.rollout.max_turns))
 
 
 def expert_length(cfg: TrainConfig, task_id: str, seed: int, limit: int = 200) -> int:
-    """Turns the scripted expert needs to solve ``task_id`` (for b2f's prefix)."""
+    """Turns the scripted expert needs to solve ``task_id`` (for b2f's prefix), played by
+    the one expert replay (:func:`turngym.harness.rollout.expert.expert_turns`)."""
+    from itertools import islice
+
     from turngym import envs
+    from turngym.harness.rollout import calls
+    from turngym.harness.rollout.expert import expert_turns
 
     env = envs.make(cfg.env.id, **cfg.env.kwargs)
     try:
-        env.reset(seed=seed, options={"task_id": task_id})
-        for n in range(limit):
-            action = env.expert_action()
-            if action is None:
-                return n
-            _, _, term, trunc, _ = env.step(action)
-            if term or trunc:
-                return n + 1
-        return limit
+        episode = calls.Episode(index=0, slot=0, group_id="expert", task_id=task_id,
+                                traj_id=f"expert/{task_id}@{seed}", seed=seed)
+        episode.start(*calls.reset_call(env, seed, task_id))
+        return sum(1 for _ in islice(expert_turns(env, episode), limit))
     finally:
         env.close()
 
@@ -183,6 +180,17 @@ def roll_out(rt: Runtime, tasks: list[tuple[str, int]], *, horizon: int | None, 
                                     id_prefix=f"{tag}c{c}/"))
     order = {t: i for i, t in enumerate(tasks)}
     return sorted(groups, key=lambda g: order.get((g.task_id, g.seed), 0))
+
+
+def plan_and_roll_out(rt: Runtime, sampler: TaskSampler, curriculum: Any, step: int
+                      ) -> tuple[list[tuple[str, int]], int | None, list[Group]]:
+    """Phases 1-2 of the training loop for batch ``step``: what the async producer
+    (``turngym.harness.distributed.async_loop.AsyncRollouts``) runs."""
+    tasks = sampler.sample(rt.cfg.rollout.tasks_per_step)
+    horizon, prefix = curriculum.plan() if curriculum is not None else (None, 0)
+    groups = roll_out(rt, tasks, horizon=horizon, prefix=prefix, step=step,
+                      curriculum=curriculum)
+    return tasks, horizon, groups
 
 
 def score_groups(rt: Runtime, cfg: TrainConfig, groups: list[Group], *, ref: bool = True

@@ -20,7 +20,10 @@ from typing import Any
 
 import yaml
 
+from turngym.agents.models import hub_model_dir, is_hub_id
 from turngym.errors import CheckpointError, ConfigError, MissingDependencyError
+from turngym.harness.config import TrainConfig
+from turngym.harness.learn.checkpoint import resolve_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -56,15 +59,13 @@ def free_run_dir(out_dir: str | Path) -> Path:
         n += 1
 
 
-def check_run_start(cfg: Any, resume: str | Path | None) -> None:
+def check_run_start(cfg: TrainConfig, resume: str | Path | None) -> None:
     """What ``turngym.harness.train.train`` checks before any work, on every rank: a new run
     (``resume`` None) needs an ``out_dir`` that holds none (:func:`check_new_run`); a hub id
     in ``model.path`` (or the teacher's ``teacher.path``) must be in the local Hugging Face
     cache (:func:`turngym.agents.models.hub_model_dir`); ``logging.wandb.enabled`` needs wandb."""
     if resume is None:
         check_new_run(cfg.out_dir)
-    from turngym.agents.models import hub_model_dir, is_hub_id
-
     paths = [("model.path", cfg.model.path)]
     if cfg.algo.uses_teacher:
         paths.append(("teacher.path", cfg.teacher.path))
@@ -101,7 +102,7 @@ def config_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     return out
 
 
-def check_resume_config(ck: Path, cfg: Any) -> list[str]:
+def check_resume_config(ck: Path, cfg: TrainConfig) -> list[str]:
     """Compare checkpoint ``ck``'s ``config.yaml`` with ``cfg``; raise
     :class:`CheckpointError` listing the differences unless
     ``cfg.checkpoint.resume_allow_changes`` (then log them); return them."""
@@ -121,6 +122,14 @@ def check_resume_config(ck: Path, cfg: Any) -> list[str]:
     return changes
 
 
+def resolve_run_paths(cfg: TrainConfig) -> None:
+    """``model.path`` / ``teacher.path`` naming a training run become its newest intact
+    model dir (:func:`run_model_dir`), in place. ``train`` and ``run_sft`` call it first,
+    before any work, so the run's ``config.yaml`` records the model actually loaded."""
+    cfg.model.path = run_model_dir(cfg.model.path) or cfg.model.path
+    cfg.teacher.path = run_model_dir(cfg.teacher.path)
+
+
 def run_model_dir(path: str | None) -> str | None:
     """``path`` itself unless it is a training run (or its ``checkpoints`` dir, or one
     ``step-N`` dir) rather than a model dir; then the ``model/`` of its newest intact
@@ -133,8 +142,6 @@ def run_model_dir(path: str | None) -> str | None:
     if not ((p / "checkpoints").is_dir() or (p / "latest").is_file()
             or (p / "model" / "config.json").is_file()):
         return path
-    from turngym.harness.learn.checkpoint import resolve_checkpoint
-
     model = resolve_checkpoint(p) / "model"
     if not (model / "config.json").is_file():
         raise CheckpointError(f"{path}: its checkpoint {model.parent} has no model/config.json")

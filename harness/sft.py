@@ -8,8 +8,9 @@
    (``Episode.start`` / ``Episode.apply`` keep the state as the engine does); the agent is
    built as ``turngym train`` builds it (``rollout.history_length``,
    ``rollout.max_prompt_tokens``).
-2. Each expert turn becomes a sample: the prompt ids, and the response
-   :func:`turngym.harness.rollout.engine.expert_response` (the text a TCOD expert-prefix turn records:
+2. Each expert turn (:func:`turngym.harness.rollout.expert.expert_turns`) becomes a sample:
+   the prompt ids, and the response :func:`~turngym.harness.rollout.expert.expert_response`
+   (the text a TCOD expert-prefix turn records:
    ``<action>A</action>``, or ``<tool_call>{"name": …, "arguments": {…}}</tool_call>`` in a
    tool env) followed by the end-of-turn (EOS) token. The agent parses that response as it
    parses a model's, and the env steps the parsed action, as in a rollout. An episode stops
@@ -29,7 +30,11 @@ from typing import Any
 
 import torch
 
+from turngym.envs.core import unwrapped_turn_env
 from turngym.harness.config import TrainConfig
+from turngym.harness.rollout import calls
+from turngym.harness.rollout.expert import expert_turns
+from turngym.harness.rollout.workers import EnvFactory
 from turngym.harness.ui.progress import Progress, or_silent
 
 logger = logging.getLogger(__name__)
@@ -46,37 +51,23 @@ def expert_episode(env: Any, agent: Any, tokenizer: Any, task_id: str, seed: int
                    max_tokens: int, max_model_len: int | None = None
                    ) -> tuple[list[tuple[list[int], list[int]]], bool]:
     """Play the env's scripted expert on one task as a rollout plays it (module docstring,
-    step 1-2); returns each expert turn's ``(prompt_ids, response_ids)`` and whether it won.
+    step 1-2; :func:`turngym.harness.rollout.expert.expert_turns`); returns each expert
+    turn's ``(prompt_ids, response_ids)`` and whether it won.
 
     ``max_tokens`` / ``max_model_len``: the rollout's prompt-fits check
     (:func:`turngym.harness.rollout.calls.prompt_fits`); ``max_model_len=None`` checks the prompt
     budget only (SFT has no backend whose context length it could read).
     """
-    from turngym.envs.core import unwrapped_turn_env
-    from turngym.errors import EnvError
-    from turngym.harness.rollout import calls as calls
-    from turngym.harness.rollout.engine import expert_response
-
-    base = unwrapped_turn_env(env)
-    tools = getattr(base, "tools", None)  # the engine's ``tools``: the env class's schemas
+    tools = getattr(unwrapped_turn_env(env), "tools", None)  # the engine's: the env class's
     e = calls.Episode(index=0, slot=0, group_id="sft", traj_id=f"sft/{task_id}@{seed}",
                       task_id=task_id, seed=seed)
     e.start(*calls.reset_call(env, seed, task_id))
     pairs: list[tuple[list[int], list[int]]] = []
-    while e.live:
-        action = base.expert_action()
-        if action is None:
+    for turn in expert_turns(env, e, agent=agent, tools=tools):
+        if not calls.prompt_fits(turn.prompt, agent.max_prompt_tokens, max_tokens,
+                                 max_model_len):
             break
-        prompt = e.prompt(agent, tools)
-        if not calls.prompt_fits(prompt, agent.max_prompt_tokens, max_tokens, max_model_len):
-            break
-        text = expert_response(action, tools)
-        parsed = agent.parse(text, admissible=e.info.get("admissible_actions"), tools=tools)
-        if not parsed.valid:
-            raise EnvError(f"the expert's response {text!r} does not parse ({parsed.error}); "
-                           f"{type(base).__name__}.expert_action() gave {action!r}")
-        pairs.append((list(prompt.ids), response_ids(tokenizer, text)))
-        e.apply(calls.step_call(env, parsed.action), text)
+        pairs.append((list(turn.prompt.ids), response_ids(tokenizer, turn.text)))
     return pairs, e.won
 
 
@@ -90,8 +81,6 @@ def collect_expert_samples(cfg: TrainConfig, agent: Any, tokenizer: Any, tasks: 
     the episodes done.
     """
     reporter = or_silent(reporter)
-    from turngym.harness.rollout.workers import EnvFactory
-
     max_turns = cfg.sft.max_turns or cfg.eval.max_turns or cfg.rollout.max_turns
     env = EnvFactory.for_env(cfg.env.id, cfg.env.kwargs, max_turns)()
     pairs: list[tuple[list[int], list[int]]] = []
@@ -170,8 +159,10 @@ def run_sft(cfg: TrainConfig, progress_cb: Any = None, reporter: Progress | None
     from turngym.agents.models import load_tokenizer, resolve_model_dir
     from turngym.harness.learn.learner import Learner
     from turngym.harness.learn.tasks import TaskSampler, split_task_ids
+    from turngym.harness.runs import resolve_run_paths
     from turngym.harness.train import seed_everything
 
+    resolve_run_paths(cfg)  # model.path=RUN_DIR: that run's newest intact model
     seed_everything(cfg.seed)
     t0 = time.perf_counter()
     train_ids, family = split_task_ids(cfg.env.id, cfg.env.kwargs, cfg.env.train_split)

@@ -18,7 +18,6 @@ Each step:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import random
@@ -29,9 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from turngym.harness.config import TrainConfig, advantage_config, dump_config
+from turngym.harness.config import TrainConfig, dump_config
 from turngym.harness.ui.progress import Progress, or_silent
-from turngym.harness.rollout.trajectory import Group
+from turngym.harness.rollout.trajectory import Group, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +58,6 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     :class:`turngym.harness.ui.progress.Progress` told each phase, the episodes/samples done in it and
     each step's end (the CLI's display and ETA); the phases are listed in that module.
     """
-    from turngym.algos.registry import ADVANTAGES
     from turngym.harness.learn.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
     from turngym.harness.components import (
         build_curriculum,
@@ -76,23 +74,18 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     from turngym.harness.learn.metrics_log import (
         MetricsLogger,
         log_rollouts,
-        plot_curves,
         rollout_metrics,
         truncate_steps,
     )
     from turngym.harness.learn.mismatch import correct_mismatch, resolve_mismatch
-    from turngym.harness.runs import check_resume_config, check_run_start
-    from turngym.harness.learn.samples import (
-        batch_digest,
-        build_samples,
-        opd_token_adv,
-        reinforce_pp_kl_token_adv,
-        signal_metrics,
-        turn_batch,
-    )
+    from turngym.harness.runs import check_resume_config, check_run_start, resolve_run_paths
+    from turngym.harness.learn.credit import assign_credit, reference_first
+    from turngym.harness.learn.samples import batch_digest
     from turngym.harness.learn.tasks import TaskSampler
+    from turngym.harness.ui.plots import plot_curves
 
     # ---------------------------------------------------------------- setup
+    resolve_run_paths(cfg)  # model.path=RUN_DIR: that run's newest intact model
     check_run_start(cfg, resume)  # a used out_dir unless resuming: refused before any work
     world = init_distributed(cfg.distributed.timeout_min)  # (0, 1, cpu) outside torchrun
     if world[1] > 1:
@@ -123,8 +116,11 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
                           difficulty=cfg.sampler if cfg.sampler.name == "difficulty" else None)
     curriculum = build_curriculum(cfg)
     loss_cfg = build_loss_config(cfg)
-    adv_cfg = advantage_config(cfg)
-    adv_fn = ADVANTAGES[cfg.algo.rl_name][1] if cfg.algo.rl_name else None
+    ref_first = reference_first(cfg)
+    values = None  # PPO: the critic's V(s_t) of every turn, for GAE and the value loss
+    if getattr(learner, "value_head", None) is not None:
+        def values(rows: list[Turn], mask_N: np.ndarray) -> np.ndarray:
+            return learner.values([r.prompt_ids for r in rows], mask_N, rt.pad_id)
     mismatch = resolve_mismatch(cfg, world[1])  # engine != learner: tis+mask (turngym.algos.mismatch)
     start = 0
     if ck is not None:
@@ -151,7 +147,8 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
 
     prefetch = None  # async mode: a producer thread rolls out ahead (turngym.harness.distributed)
     if cfg.distributed.async_staleness:
-        from turngym.harness.distributed.async_loop import AsyncRollouts, plan_and_roll_out
+        from turngym.harness.components import plan_and_roll_out
+        from turngym.harness.distributed.async_loop import AsyncRollouts
 
         prefetch = AsyncRollouts(lambda b: plan_and_roll_out(rt, sampler, curriculum, b),
                                  staleness=cfg.distributed.async_staleness, start=start,
@@ -185,45 +182,17 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         # ------------------------------------------------ 3. teacher + reference scoring
         reporter.phase("scoring")
         t0 = time.perf_counter()
-        # the reference only where the advantages need it (REINFORCE++'s KL in the reward);
+        # the reference only where credit reads it (REINFORCE++'s KL in the reward);
         # otherwise after the samples without signal are dropped (score_reference, below)
-        ref_first = cfg.algo.rl_name == "reinforce_pp" and adv_cfg.kl_coef > 0
         groups, score_m = score_groups(rt, cfg, groups, ref=ref_first)
         timing["time/score_s"] = time.perf_counter() - t0
 
-        # ------------------------------------------------ 4. advantages
+        # ------------------------------------------------ 4. credit assignment
         reporter.phase("advantages")
         t0 = time.perf_counter()
-        batch, rows = turn_batch(groups)
-        if getattr(learner, "value_head", None) is not None:  # PPO: the critic's V(s_t)
-            batch = dataclasses.replace(batch, value_N=learner.values(
-                [r.prompt_ids for r in rows], batch.mask_N, rt.pad_id))
-        metrics: dict[str, float] = {**score_m, **sampler_m}
-        adv_N = return_N = None
-        if adv_fn is not None:
-            res = adv_fn(batch, adv_cfg)
-            adv_N, return_N = res.adv_N, res.return_N  # return_N: GAE's critic targets
-            metrics.update(res.metrics)
-        token_adv = None
-        mask_N = batch.mask_N.copy()
-        if cfg.algo.dynamic_sampling and adv_N is not None:
-            keep_N, m = _informative_groups(batch)
-            mask_N &= keep_N
-            metrics.update(m)
-        if cfg.algo.uses_teacher:
-            o = cfg.algo.opd
-            token_adv, m = opd_token_adv(rows, mask_N, batch.traj_N, o.beta, o.sod,
-                                       o.sod_delta, o.sod_eps)
-            metrics.update(m)
-        if cfg.algo.rl_name == "reinforce_pp" and adv_cfg.kl_coef > 0:
-            # REINFORCE++ with the KL in the reward: a per-token advantage replaces the
-            # per-turn one (the turn return lands on the last token of each turn)
-            token_adv, m = reinforce_pp_kl_token_adv(batch, rows, mask_N, adv_cfg)
-            adv_N = None
-            metrics.update(m)
-        metrics.update(signal_metrics(batch, mask_N, adv_N, token_adv))
-        samples = build_samples(rows, mask_N, adv_N, token_adv, cfg.algo.opd.rl_coef,
-                                return_N, batch.value_N)
+        credit = assign_credit(groups, cfg, values=values)  # estimator + modifiers
+        samples = credit.samples
+        metrics: dict[str, float] = {**score_m, **sampler_m, **credit.metrics}
         # no update without signal: samples whose advantages are all 0 leave here, before
         # the reference and the mismatch correction score them (the learner drops them too)
         samples, zero_adv = drop_unsignalled(samples, loss_cfg)
@@ -329,10 +298,3 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         finish_distributed()
     return {"history": history, "before": before, "after": after, "out_dir": str(out)}
 
-
-def _informative_groups(batch: Any) -> tuple[np.ndarray, dict[str, float]]:
-    """DAPO dynamic sampling: keep rows of groups whose episode returns are not all equal."""
-    from turngym.algos.dynamic_sampling import filter_batch
-
-    res = filter_batch(batch)
-    return np.asarray(res.keep_J, dtype=bool), dict(res.metrics)

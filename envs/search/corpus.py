@@ -12,13 +12,15 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from turngym.errors import ConfigError
-from turngym.envs.search.index import read_jsonl
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SHIPPED_CORPUS = DATA_DIR / "corpus.jsonl.gz"
@@ -38,6 +40,18 @@ class QAItem:
     (HotpotQA ``bridge``/``comparison``, Search-R1 ``data_source``) otherwise."""
     chain: tuple[tuple[str, str | None], ...] = field(default=())
     """Hops ``(query, passage id or None)`` that retrieve the evidence, in order."""
+
+
+def read_jsonl(path: Path) -> Iterable[dict]:
+    """Rows of a ``.jsonl`` or ``.jsonl.gz`` file.
+
+    It lives here, below :mod:`~turngym.envs.search.index` (which reads its saved passages
+    with it and builds from :func:`load_corpus`), so the two modules import one way."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
 
 
 def _dataset_rows(path: Path) -> list[dict]:

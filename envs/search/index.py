@@ -18,12 +18,13 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from turngym.envs.search.corpus import load_corpus, read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -72,15 +73,6 @@ def query_terms(query: str) -> list[str]:
         stem = _LOCAL.stemmer = _stemmer()  # PyStemmer objects are not thread-safe
     stop = _stopwords()
     return stem.stemWords([t for t in _TOKEN.findall(query.lower()) if t not in stop])
-
-
-def read_jsonl(path: Path) -> Iterable[dict]:
-    """Rows of a ``.jsonl`` or ``.jsonl.gz`` file."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
 
 
 class BM25Index:
@@ -211,8 +203,6 @@ def open_index(corpus: Path, index_dir: Path | None = None) -> BM25Index:
     Loads ``index_dir`` (default :func:`default_index_dir`) when it matches the corpus
     bytes; otherwise builds the index and saves it there.
     """
-    from turngym.envs.search.corpus import load_corpus
-
     corpus = Path(corpus).resolve()
     directory = Path(index_dir or default_index_dir(corpus)).resolve()
     stat = corpus.stat()

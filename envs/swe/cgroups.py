@@ -35,6 +35,19 @@ PREFIX = "turngym-swe-"
 _V1_CONTROLLERS = ("memory", "pids")
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a process of another user counts). It lives here, at
+    the bottom of the sandbox modules, because both the cgroup sweep and the sandbox folder
+    and container sweeps ask it."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _mounts() -> tuple[str | None, dict[str, str]]:
     """``(v2 mount point or None, {v1 controller: mount point})``."""
     v2, v1 = None, {}
@@ -211,8 +224,6 @@ def create(memory_mb: int, pids: int) -> SandboxCgroup | None:
 
 def sweep_stale_cgroups() -> int:
     """Kill and remove sandbox cgroups whose owner process is gone (after a hard kill)."""
-    from turngym.envs.swe.sandbox import _pid_alive
-
     v2_mount, v1_mounts = _mounts()
     own = _own_paths()
     parents = []
@@ -230,7 +241,7 @@ def sweep_stale_cgroups() -> int:
                 pid = int(folder.name[len(PREFIX):].split("-", 1)[0])
             except ValueError:
                 continue
-            if pid == os.getpid() or _pid_alive(pid):
+            if pid == os.getpid() or pid_alive(pid):
                 continue
             kill = folder / "cgroup.kill"
             SandboxCgroup([folder], kill if kill.exists() else None, False, False).remove()

@@ -41,14 +41,13 @@ import weakref
 from pathlib import Path
 
 from turngym.errors import ConfigError, MissingDependencyError
-from turngym.envs.swe.cgroups import _mounts
+from turngym.envs.swe.cgroups import _mounts, pid_alive
 from turngym.envs.swe.sandbox import (
     RUNNER_INSIDE,
     SANDBOX_UID,
     ExecResult,
     Limits,
     Sandbox,
-    _pid_alive,
 )
 
 logger = logging.getLogger(__name__)
@@ -96,7 +95,7 @@ def sweep_containers(client) -> int:
     for row in rows:
         owner = (row.get("Labels") or {}).get(f"{LABEL}.owner", "")
         name, _, pid = owner.rpartition(":")
-        if name == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if name == host and pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             try:
                 client.api.remove_container(row["Id"], force=True)
                 removed += 1

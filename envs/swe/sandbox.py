@@ -327,16 +327,6 @@ def _within_quota(work: Path, max_bytes: int, max_files: int) -> bool:
     return True
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _owner_of(folder: Path) -> int | None:
     """The pid that made ``folder`` (``.owner``; older folders: ``turngym-swe-<pid>-...``)."""
     try:
@@ -358,7 +348,7 @@ def sweep_stale() -> int:
     base = Path(tempfile.gettempdir())
     for folder in base.glob(f"{TMP_PREFIX}*"):
         pid = _owner_of(folder)
-        if pid is None or pid == os.getpid() or _pid_alive(pid) or not folder.is_dir():
+        if pid is None or pid == os.getpid() or cgroups.pid_alive(pid) or not folder.is_dir():
             continue
         _umount(folder)  # EINVAL when it is no mount point: harmless
         shutil.rmtree(folder, ignore_errors=True)

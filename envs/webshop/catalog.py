@@ -1,5 +1,9 @@
 """The product catalogue: the :class:`Product` record, a seeded generator, and JSON io.
 
+It holds the :class:`Goal` record too (made in :mod:`~turngym.envs.webshop.goals`), so that
+:mod:`~turngym.envs.webshop.reward`, which scores a goal against a product, and ``goals``,
+which keeps only goals some product scores 1 on, both import down to here.
+
 The shipped catalogue (``data/catalog.json.gz``) is ``generate_catalog(seed=0)``; rebuild
 it with ``python -m turngym.envs.webshop.build_data``. A user's own catalogue is a JSON list (or a
 gzip of one) of objects with the :class:`Product` fields; ``load_catalog(path)`` validates it
@@ -87,6 +91,27 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.products)
+
+
+class Goal(BaseModel):
+    """One shopping task."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index: int
+    """Position in the goal list; decides the split."""
+    asin: str
+    """The product the goal was generated from (others may satisfy it too)."""
+    category: str
+    """The target's category: the env's ``task_type``."""
+    product_type: str
+    attributes: tuple[str, ...]
+    options: dict[str, str]
+    """Option dimension -> wanted value."""
+    price_upper: float
+    instruction: str
+    query: str
+    """The goal's key terms (attributes and type): what the expert searches for."""
 
 
 def _asin(rng: np.random.Generator, taken: set[str]) -> str:

@@ -16,13 +16,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from turngym.errors import ConfigError
 from turngym.envs.webshop.catalog import (
     DATA_DIR,
     DEFAULT_CATALOG,
     Catalog,
+    Goal,
     Product,
     load_catalog,
     read_json,
@@ -34,27 +34,6 @@ from turngym.envs.webshop.vocab import INSTRUCTION_TEMPLATES, OPTION_PHRASES
 DEFAULT_GOALS = DATA_DIR / "goals.json.gz"
 GOAL_SEED = 1
 MAX_TEST = 300
-
-
-class Goal(BaseModel):
-    """One shopping task."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    index: int
-    """Position in the goal list; decides the split."""
-    asin: str
-    """The product the goal was generated from (others may satisfy it too)."""
-    category: str
-    """The target's category: the env's ``task_type``."""
-    product_type: str
-    attributes: tuple[str, ...]
-    options: dict[str, str]
-    """Option dimension -> wanted value."""
-    price_upper: float
-    instruction: str
-    query: str
-    """The goal's key terms (attributes and type): what the expert searches for."""
 
 
 def n_test(n_goals: int) -> int:

@@ -22,11 +22,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from turngym.envs.webshop.catalog import Product
-    from turngym.envs.webshop.goals import Goal
+from turngym.envs.webshop.catalog import Goal, Product
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 
 #: Modules under benchmarks/ with a ``main`` that are not performance scripts (``learning`` is a
 #: multi-seed training run of about an hour: run it on its own).
-NOT_BENCHMARKS = frozenset({"suite", "reference_rows", "learning"})
-#: The repository root: scripts run from here so ``import benchmarks`` works.
+NOT_BENCHMARKS = frozenset({"reference_rows", "learning"})
+#: The repository root: scripts run from here (their relative paths, a source checkout).
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _MAIN = re.compile(r"^def main\(", re.MULTILINE)
 

@@ -36,35 +36,19 @@ def pick_tasks(env_id: str, env_kwargs: dict[str, Any], n: int, split: str | Non
 def build_policy(policy: str, env_id: str, *, model: str | None, seed: int,
                  history_length: int, max_prompt_tokens: int,
                  base_url: str | None) -> tuple[Any, Any]:
-    """``(backend_or_policy, agent)`` for ``--policy`` and ``--model`` (as ``turngym eval``
-    reads them: the scripted policy's ``--model`` is ``expert`` (default) or ``random``)."""
-    from turngym import envs
-    from turngym.errors import ConfigError
-    from turngym.harness.eval.evaluate import POLICIES, SCRIPTED_KINDS
-
-    if policy == "scripted":
-        from turngym.agents.scripted import ScriptedPolicy
-
-        if (model or "expert") not in SCRIPTED_KINDS:
-            raise ConfigError(f"--model {model!r}: the scripted policy is one of "
-                              f"{', '.join(SCRIPTED_KINDS)}")
-        return ScriptedPolicy(model or "expert", seed=seed), None
-    if policy not in POLICIES:
-        raise ConfigError(f"--policy {policy!r} is not one of {', '.join(POLICIES)}")
-    from turngym.agents import make_backend
-    from turngym.agents.agent import Agent
+    """``(backend_or_policy, agent)`` for ``--policy`` and ``--model``, built as ``turngym
+    eval`` builds them (:func:`turngym.harness.eval.evaluate.build_actor`): the scripted
+    policy's ``--model`` is ``expert`` (default) or ``random``; a training run's folder
+    names its newest checkpoint's model (hf, vllm)."""
+    from turngym.harness.eval.evaluate import EvalSettings, build_actor, build_backend
     from turngym.harness.runs import run_model_dir
 
-    kwargs: dict[str, Any] = {}
-    if model:  # a training run's folder names its newest checkpoint's model (not openai's)
-        kwargs["model"] = model if policy == "openai" else run_model_dir(model)
-    if base_url:
-        kwargs["base_url"] = base_url
-    backend = make_backend(policy, **kwargs)
-    env_cls = envs.spec(env_id).load()
-    agent = Agent.for_env(env_cls, backend.tokenizer, history_length=history_length,
-                          max_prompt_tokens=max_prompt_tokens)
-    return backend, agent
+    if policy in ("hf", "vllm"):
+        model = run_model_dir(model)
+    settings = EvalSettings(policy=policy, model=model, base_url=base_url,
+                            history_length=history_length, max_prompt_tokens=max_prompt_tokens)
+    settings.check()
+    return build_actor(settings, build_backend(settings), env_id, seed)
 
 
 def _scripted_flag(expert: bool, random_: bool) -> str | None:
@@ -111,8 +95,10 @@ def rollout(
 ) -> None:
     """Run N tasks x G rollouts, write them as JSONL and print a summary.
 
-    ``--json`` prints the summary's metrics (``rollout/*`` keys) as one JSON object."""
-    from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
+    ``--json`` prints the summary's metrics (``env/*``, ``rollout/*`` keys, as training logs
+    them) and the engine's as one JSON object."""
+    from turngym.harness.rollout.config import RolloutConfig
+    from turngym.harness.rollout.engine import RolloutEngine
     from turngym.harness.rollout.summary import summarize, summary_rows
     from turngym.harness.rollout.trajectory import write_jsonl
 
@@ -141,7 +127,7 @@ def rollout(
     trajs = [t for g in groups for t in g.trajectories]
     n = write_jsonl(out, trajs)
     if json_out:
-        emit_json({**summarize(trajs), **engine.last_metrics}, console)
+        emit_json({**summarize(trajs, detail=True), **engine.last_metrics}, console)
     else:
         emit_table(["metric", "value"], summary_rows(trajs, engine.last_metrics),
                    title=f"{env} · {policy} · {len(groups)} tasks x {group}",

@@ -72,23 +72,11 @@ def importance_correct(learner: Any, samples: list[Any], pad_id: int, clip: floa
                  "async/behav_kl": float(sum(gaps) / max(len(gaps), 1))}
 
 
-def plan_and_roll_out(rt: Any, sampler: Any, curriculum: Any, step: int
-                      ) -> tuple[list[tuple[str, int]], int | None, list[Any]]:
-    """Phases 1-2 of the training loop for batch ``step`` (what the producer runs)."""
-    from turngym.harness.components import roll_out
-
-    tasks = sampler.sample(rt.cfg.rollout.tasks_per_step)
-    horizon, prefix = curriculum.plan() if curriculum is not None else (None, 0)
-    groups = roll_out(rt, tasks, horizon=horizon, prefix=prefix, step=step,
-                      curriculum=curriculum)
-    return tasks, horizon, groups
-
-
 class AsyncRollouts:
     """The producer thread and its bookkeeping (see the module docstring).
 
     Args:
-        produce: ``produce(batch_index) -> value`` (e.g. :func:`plan_and_roll_out`); runs in
+        produce: ``produce(batch_index) -> value`` (e.g. :func:`turngym.harness.components.plan_and_roll_out`); runs in
             the producer thread while holding :attr:`engine_lock`.
         staleness: ``k >= 1``, the bound.
         start: the first batch index (= the learner's version now).

@@ -31,12 +31,16 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from turngym.errors import ConfigError
 from turngym.harness.learn.learner import Learner, ppo_update
+
+if TYPE_CHECKING:
+    from turngym.algos.ppo_loss import PPOLossConfig
+    from turngym.harness.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +151,7 @@ def shard_model(model: Any, device: torch.device) -> Any:
 class FSDPLearner(Learner):
     """:class:`turngym.harness.learn.learner.Learner` with its model sharded by FSDP2 over all ranks."""
 
-    def __init__(self, model_dir: str | Path, cfg: Any, *, rank: int, world_size: int,
+    def __init__(self, model_dir: str | Path, cfg: TrainConfig, *, rank: int, world_size: int,
                  device: torch.device):
         if cfg.lora.enabled:
             raise ConfigError("lora.enabled: the FSDP learner trains full weights; "
@@ -163,7 +167,7 @@ class FSDPLearner(Learner):
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
 
-    def update(self, samples: list[Any], loss_cfg: Any, *, seed: int, pad_id: int
+    def update(self, samples: list[Any], loss_cfg: PPOLossConfig, *, seed: int, pad_id: int
                ) -> dict[str, float]:
         """One PPO update on this rank's share (same ``samples`` and ``seed`` on all ranks).
         Collective."""

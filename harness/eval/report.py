@@ -79,7 +79,7 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
     if not res.exists() and not met.exists():
         raise ConfigError(f"{d} has neither results.json (turngym eval) nor metrics.jsonl "
                           "(turngym train)")
-    from turngym.harness.learn.metrics_log import read_metrics
+    from turngym.harness.ui.plots import read_metrics
 
     return {"name": d.name or str(d),
             "results": json.loads(res.read_text()) if res.exists() else None,
@@ -143,8 +143,8 @@ def plot_turn_hist(results: dict[str, Any], title: str) -> str:
 
 def plot_training(metrics_path: Path) -> str | None:
     """The training curves of ``metrics.jsonl`` (the keys of
-    :data:`turngym.harness.learn.metrics_log.PLOT_KEYS`, drawn by :func:`draw_curves`)."""
-    from turngym.harness.learn.metrics_log import PLOT_KEYS, read_metrics
+    :data:`turngym.harness.ui.plots.PLOT_KEYS`, drawn by :func:`draw_curves`)."""
+    from turngym.harness.ui.plots import PLOT_KEYS, read_metrics
 
     fig = draw_curves(read_metrics(metrics_path), PLOT_KEYS)
     if fig is None:

@@ -28,7 +28,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -36,6 +36,10 @@ from turngym.agents.backend import score_temperature
 from turngym.algos.value_loss import value_loss
 from turngym.errors import CheckpointError, ConfigError
 from turngym.harness.learn.critic import prompt_hidden
+
+if TYPE_CHECKING:
+    from turngym.algos.ppo_loss import PPOLossConfig
+    from turngym.harness.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +150,7 @@ def load_model(model_dir: str | Path, dtype: str = "float32") -> Any:
 class Learner:
     """Model + AdamW + warmup scheduler (+ optional LoRA)."""
 
-    def __init__(self, model_dir: str | Path, cfg: Any):
+    def __init__(self, model_dir: str | Path, cfg: TrainConfig):
         """``cfg`` is a :class:`turngym.harness.config.TrainConfig`."""
         self.cfg = cfg
         self.logprob_temperature = score_temperature(cfg.rollout.temperature)
@@ -213,7 +217,7 @@ class Learner:
             out_N[chunk] = v_B.double().cpu().numpy()
         return out_N
 
-    def update(self, samples: list[Sample], loss_cfg: Any, *, seed: int, pad_id: int
+    def update(self, samples: list[Sample], loss_cfg: PPOLossConfig, *, seed: int, pad_id: int
                ) -> dict[str, float]:
         """One PPO update (:func:`ppo_update`) over ``samples``."""
         return ppo_update(self, samples, loss_cfg, seed=seed, pad_id=pad_id)
@@ -264,7 +268,7 @@ def has_signal(sample: Sample) -> bool:
     return any(a != 0.0 for a in sample.adv)
 
 
-def regularised(loss_cfg: Any) -> bool:
+def regularised(loss_cfg: PPOLossConfig) -> bool:
     """Whether the loss moves the policy on samples without advantage: an entropy bonus.
 
     The KL to the reference does not count. It regularises the policy-gradient step; on its
@@ -274,13 +278,13 @@ def regularised(loss_cfg: Any) -> bool:
     return loss_cfg.entropy_coef > 0
 
 
-def moves_policy(sample: Sample, loss_cfg: Any) -> bool:
+def moves_policy(sample: Sample, loss_cfg: PPOLossConfig) -> bool:
     """Whether ``sample`` enters the policy loss: it has advantage, or the loss is
     :func:`regularised`."""
     return regularised(loss_cfg) or has_signal(sample)
 
 
-def drop_unsignalled(samples: list[Sample], loss_cfg: Any) -> tuple[list[Sample], int]:
+def drop_unsignalled(samples: list[Sample], loss_cfg: PPOLossConfig) -> tuple[list[Sample], int]:
     """``samples`` without those that carry no signal, and how many were dropped. A sample
     carries signal when it :func:`moves_policy` or has a critic target (``value_target``;
     such a sample with all-zero advantages trains the value head only)."""
@@ -290,7 +294,7 @@ def drop_unsignalled(samples: list[Sample], loss_cfg: Any) -> tuple[list[Sample]
     return kept, len(samples) - len(kept)
 
 
-def ppo_update(learner: Learner, samples: list[Sample], loss_cfg: Any, *, seed: int,
+def ppo_update(learner: Learner, samples: list[Sample], loss_cfg: PPOLossConfig, *, seed: int,
                pad_id: int, with_entropy: bool = True, rank: int = 0,
                world_size: int = 1) -> dict[str, float]:
     """PPO epochs over ``samples`` in shuffled mini-batches with grad accumulation.
@@ -380,7 +384,7 @@ def ppo_update(learner: Learner, samples: list[Sample], loss_cfg: Any, *, seed: 
     return out
 
 
-def _accumulate(learner: Learner, mini: list[Sample], loss_cfg: Any, pad_id: int,
+def _accumulate(learner: Learner, mini: list[Sample], loss_cfg: PPOLossConfig, pad_id: int,
                 with_entropy: bool, temperature: float, rank: int, world_size: int,
                 sums: dict[str, float], counts: dict[str, int]) -> None:
     """Backward the loss of one mini-batch (this rank's micro-batches) into the grads."""

@@ -3,7 +3,7 @@
 Keys are namespaced (``env/success``, ``rollout/turns``, ``algo/step_group_size``,
 ``train/clip_frac``, ``time/rollout_s``, ``eval/success``); the full table is in
 ``docs/training.md``. :func:`rollout_metrics` turns a batch of trajectories into the
-``env/`` and ``rollout/`` numbers.
+``env/`` and ``rollout/`` numbers (:mod:`turngym.harness.rollout.summary`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import logging
 import math
 import netrc
 import os
-from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -24,47 +23,22 @@ import yaml
 
 from turngym.errors import MissingDependencyError
 
+if TYPE_CHECKING:
+    from turngym.harness.config import WandbConfig
+from turngym.harness.rollout.summary import summarize
+
 logger = logging.getLogger(__name__)
 
 
 def rollout_metrics(trajectories: Iterable[Any], prefix: str = "") -> dict[str, float]:
     """Success (overall and per task type), return, turns, invalid-action rate (the env could
     not apply the action, format errors included), format-error rate (the response did not
-    parse), stop reasons.
+    parse), tokens, stop reasons: :func:`turngym.harness.rollout.summary.summarize`, the one
+    summariser (its ``METRICS`` are the rows of ``docs/training.md``'s table).
 
     ``prefix`` is prepended to the namespace (``eval/`` gives ``eval/success``).
     """
-    trajs = list(trajectories)
-    if not trajs:
-        return {}
-    # training: env/success, rollout/turns; eval: one namespace, eval/success, eval/turns
-    env_ns, ro_ns = (prefix.rstrip("/"),) * 2 if prefix else ("env", "rollout")
-    m: dict[str, float] = {}
-    m[f"{env_ns}/success"] = float(np.mean([t.won for t in trajs]))
-    m[f"{env_ns}/return"] = float(np.mean([t.total_reward for t in trajs]))
-    by_type: dict[str, list[bool]] = defaultdict(list)
-    for t in trajs:
-        by_type[t.task_type or "all"].append(t.won)
-    if len(by_type) > 1 or "all" not in by_type:
-        for name, wins in sorted(by_type.items()):
-            m[f"{env_ns}/success/{name}"] = float(np.mean(wins))
-    turns = [t.num_turns for t in trajs]
-    m[f"{ro_ns}/turns"] = float(np.mean(turns))
-    student = [u for t in trajs for u in t.turns if u.trainable]
-    if student:
-        m[f"{ro_ns}/invalid_rate"] = float(np.mean([not u.action_valid for u in student]))
-        m[f"{ro_ns}/format_error_rate"] = float(np.mean([not u.format_valid for u in student]))
-        m[f"{ro_ns}/response_tokens"] = float(np.mean([len(u.response_ids) for u in student]))
-        m[f"{ro_ns}/prompt_tokens"] = float(np.mean([len(u.prompt_ids) for u in student]))
-        m[f"{ro_ns}/prompt_truncated"] = float(np.mean([u.prompt_truncated for u in student]))
-    reasons: dict[str, int] = defaultdict(int)
-    for t in trajs:
-        reasons[t.stop_reason.value] += 1
-    for r, n in reasons.items():
-        m[f"{ro_ns}/stop/{r}"] = n / len(trajs)
-    # episodes whose env crashed or timed out: left out of advantages and the loss
-    m[f"{ro_ns}/env_errors"] = float(reasons.get("env_error", 0))
-    return m
+    return summarize(trajectories, prefix)
 
 
 class MetricsLogger:
@@ -75,7 +49,8 @@ class MetricsLogger:
     as ``config=`` when its run is created; a resumed run continues the wandb run whose id
     is kept in ``wandb/run-id`` (``resume="allow"``), so its curves go on."""
 
-    def __init__(self, out_dir: str | Path, *, tensorboard: bool = True, wandb: Any = None,
+    def __init__(self, out_dir: str | Path, *, tensorboard: bool = True,
+                 wandb: WandbConfig | bool | None = None,
                  config: dict[str, Any] | None = None, resume: bool = False,
                  resume_step: int | None = None):
         """``wandb``: a :class:`turngym.harness.config.WandbConfig` (``True``: its defaults; None or
@@ -116,7 +91,7 @@ class MetricsLogger:
             marker.write_text("the run's config is in these event files (text, step 0)\n")
         return tb
 
-    def _open_wandb(self, wcfg: Any, config: dict[str, Any] | None, resume: bool) -> Any:
+    def _open_wandb(self, wcfg: WandbConfig, config: dict[str, Any] | None, resume: bool) -> Any:
         try:
             import wandb as wb
         except ImportError:
@@ -259,25 +234,3 @@ def log_rollouts(path: str | Path, groups: Iterable[Any], step: int, keep: int |
     return write_jsonl(path, chosen, append=True, extra={"step": step}) if chosen else 0
 
 
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """Read ``metrics.jsonl`` back."""
-    p = Path(path)
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
-
-
-PLOT_KEYS = ("env/success", "eval/success", "env/return", "rollout/invalid_rate",
-             "algo/loss", "algo/entropy", "algo/kl_ref", "algo/pg_clip_frac")
-
-
-def plot_curves(metrics_path: str | Path, png_path: str | Path,
-                keys: tuple[str, ...] = PLOT_KEYS) -> Path | None:
-    """Plot the training curves in ``metrics.jsonl`` to a PNG (one panel per key)."""
-    from turngym.harness.ui.plots import draw_curves, pyplot
-
-    fig = draw_curves(read_metrics(metrics_path), keys)
-    if fig is None:
-        return None
-    plt = pyplot()
-    fig.savefig(png_path, dpi=80)
-    plt.close(fig)
-    return Path(png_path)

@@ -18,24 +18,27 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from turngym.algos.mismatch import MismatchConfig, mismatch_weights, resolve_mode
 from turngym.errors import ConfigError
 
+if TYPE_CHECKING:
+    from turngym.harness.config import TrainConfig
+
 logger = logging.getLogger(__name__)
 _WARNED: list[bool] = []  # the torchrun warning is logged once per process
 
 
-def engine_is_learner(cfg: Any) -> bool:
+def engine_is_learner(cfg: TrainConfig) -> bool:
     """Whether rollouts are scored by the learner's own forward pass (the ``hf`` backend in
     this process)."""
     return cfg.model.backend == "hf" and cfg.distributed.mode == "local"
 
 
-def resolve_mismatch(cfg: Any, world_size: int = 1) -> MismatchConfig:
+def resolve_mismatch(cfg: TrainConfig, world_size: int = 1) -> MismatchConfig:
     """``cfg.algo.mismatch`` with ``mode`` resolved (never ``auto``).
 
     Under torchrun (``world_size > 1``) the learner's forward pass is collective across the

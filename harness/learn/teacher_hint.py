@@ -26,6 +26,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from turngym import envs
+from turngym.harness.rollout.expert import expert_labels
 from turngym.harness.rollout.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
@@ -46,23 +48,16 @@ def generation_suffix(tokenizer: Any) -> str:
 def expert_actions(env_id: str, env_kwargs: dict[str, Any], traj: Trajectory
                    ) -> list[str | None]:
     """The env's expert action in the state before each turn of ``traj`` (None where the
-    expert has none, or the replay could not reach the turn)."""
-    from turngym import envs
-    from turngym.envs.core import unwrapped_turn_env
-
+    expert has none, or the replay could not reach the turn):
+    :func:`turngym.harness.rollout.expert.expert_labels` along its actions."""
     hints: list[str | None] = [None] * len(traj.turns)
     if traj.turns and traj.turns[0].turn != 0:  # forked from a snapshot: no prefix to replay
         return hints
     env = envs.make(env_id, **env_kwargs)
     try:
-        env.reset(seed=traj.seed, options={"task_id": traj.task_id})
-        base = unwrapped_turn_env(env)
-        for k, turn in enumerate(traj.turns):
-            hints[k] = base.expert_action()
-            if turn.action:
-                _, _, term, trunc, _ = env.step(turn.action)
-                if term or trunc:
-                    break
+        for k, label in enumerate(expert_labels(env, traj.seed, traj.task_id,
+                                                [t.action for t in traj.turns])):
+            hints[k] = label
     except Exception as exc:  # noqa: BLE001 - a replay failure costs hints, not the run
         logger.warning("expert-hint replay of %s failed: %s", traj.traj_id, exc)
     finally:

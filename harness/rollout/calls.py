@@ -3,6 +3,7 @@
 The ``*_call(env, ...)`` functions run wherever the env lives (this thread, a worker
 thread, a worker process or a Ray actor), so they are plain module-level functions with
 picklable arguments and results. Each returns what the engine needs to record a turn.
+The expert's step is :func:`turngym.harness.rollout.expert.expert_step`.
 """
 
 from __future__ import annotations
@@ -64,12 +65,6 @@ def _step(env: Any, action: str, key: str | None = None) -> StepOut:
 def step_call(env: Any, action: str, key: str | None = None) -> StepOut:
     """One ``env.step(action)``; ``key`` is the state key before it when already known."""
     return _step(env, action, key)
-
-
-def expert_step_call(env: Any) -> StepOut | None:
-    """Step the env's expert action; None when the expert has no action."""
-    action = unwrapped_turn_env(env).expert_action()
-    return None if action is None else _step(env, action)
 
 
 def policy_step_call(env: Any, policy: Any, key: str | None = None) -> tuple[StepOut, Any]:

@@ -23,9 +23,10 @@ Decisions (documented in ``docs/rollout.md``):
   ``partial_trajectories``).
 * Expert-prefix turns (TCOD b2f) have empty prompt/response ids, ``trainable=False`` and
   ``response_text = expert_response(A)`` (``<action>A</action>``; a ``<tool_call>`` in a
-  tool env), so the student's history window shows them.
+  tool env), so the student's history window shows them
+  (:mod:`turngym.harness.rollout.expert`: the one place the expert is played).
 * Prompts come from :meth:`~turngym.harness.rollout.calls.Episode.prompt`, which ``turngym sft``
-  uses too (with :func:`expert_response` as its target), so SFT trains on these prompts.
+  uses too (with ``expert_response`` as its target), so SFT trains on these prompts.
 * ``state_key`` of a turn is the key of the state the model acted *from*.
 """
 
@@ -34,9 +35,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import gc
-import json
 import logging
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -47,57 +46,23 @@ from turngym import envs
 from turngym.agents.backend import Backend, SamplingParams
 from turngym.errors import BackendError, ConfigError
 from turngym.harness.rollout import calls as calls
+from turngym.harness.rollout import ray_pool as _ray_pool  # noqa: F401 - the "ray" pool kind
 from turngym.harness.rollout.calls import Episode
 from turngym.harness.rollout.config import RolloutConfig
 from turngym.harness.rollout.loop import EpisodeLoop, ProgressBar
-from turngym.harness.rollout.workers import EnvFactory, EnvPool, make_pool
+from turngym.harness.rollout.procs import ScriptedProcessPool, merge_metrics
 from turngym.harness.rollout.trajectory import Group, StopReason, Trajectory
+from turngym.harness.rollout.workers import EnvFactory, EnvPool, make_pool
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RolloutConfig", "RolloutEngine", "episode_seed", "expert_response"]
+__all__ = ["RolloutConfig", "RolloutEngine", "episode_seed"]
 
 
 def episode_seed(policy_seed: int, run_seed: int, index: int) -> int:
     """The seed of episode ``index``'s scripted-policy copy."""
     state = np.random.SeedSequence([policy_seed, run_seed, index]).generate_state(1)
     return int(state[0] & 0x7FFFFFFF)
-
-
-def expert_response(action: str, tools: list[dict[str, Any]] | None = None) -> str:
-    """The response text of an expert turn: what the model would have to write for the
-    agent to parse ``action`` from it.
-
-    Recorded by expert-prefix turns (so the student's memory window shows them) and used
-    as the target of ``turngym sft``, so both are the same text.
-
-    * text envs: ``<action>A</action>``;
-    * tool envs (``tools`` given): ``<tool_call>{"name": ..., "arguments": {...}}
-      </tool_call>``, the format the agent's tool parser reads. A tag action
-      ``<tool>text</tool>`` (the Search-R1 format) becomes a call of that tool with
-      ``text`` as its only required string parameter; a JSON action (or any other) goes
-      in as it is.
-    """
-    if not tools:
-        return f"<action>{action}</action>"
-    return f"<tool_call>{_as_tool_call(action, tools)}</tool_call>"
-
-
-def _as_tool_call(action: str, tools: list[dict[str, Any]]) -> str:
-    """``action`` as the JSON ``{"name": ..., "arguments": {...}}`` (see expert_response)."""
-    stripped = action.strip()
-    m = re.fullmatch(r"<(\w+)>(.*)</\1>", stripped, re.DOTALL)
-    if m is None:
-        return stripped
-    name, text = m.groups()
-    for tool in tools:
-        fn = tool.get("function", tool)
-        params = fn.get("parameters") or {}
-        required = params.get("required") or []
-        if fn.get("name") == name and len(required) == 1 and \
-                (params.get("properties") or {}).get(required[0], {}).get("type") == "string":
-            return json.dumps({"name": name, "arguments": {required[0]: text}})
-    return stripped
 
 
 class RolloutEngine:
@@ -131,7 +96,7 @@ class RolloutEngine:
         self.factory = EnvFactory.for_env(env_id, cfg.env_kwargs, cfg.max_turns)
         self.mode: str | None = None
         self._pool: EnvPool | None = None
-        self._procs: Any = None  # turngym.harness.rollout.procs.ScriptedProcessPool, when used
+        self._procs: ScriptedProcessPool | None = None
         self._generate_calls = 0
         self.last_metrics: dict[str, float] = {}
         self.on_episodes: Any = None
@@ -286,12 +251,11 @@ class RolloutEngine:
                           expert_prefix: int, progress: bool, id_prefix: str) -> list[Group]:
         """Scripted policy: whole groups in ``cfg.scripted_processes`` worker processes
         (:mod:`turngym.harness.rollout.procs`); the same trajectories as one process."""
-        from turngym.harness.rollout.procs import ScriptedProcessPool, merge_metrics
-
         t0 = time.perf_counter()
         if self._procs is None:
-            self._procs = ScriptedProcessPool(self.env_id, self.factory.spec, self.policy,
-                                              self.cfg, self.cfg.scripted_processes)
+            # workers hold plain inline engines (pickled by reference: RolloutEngine)
+            self._procs = ScriptedProcessPool(RolloutEngine, self.env_id, self.factory.spec,
+                                              self.policy, self.cfg, self.cfg.scripted_processes)
 
         G = self.cfg.group_size
         with ProgressBar(len(tasks) * G, f"rollout {self.env_id}", enabled=progress) as bar:

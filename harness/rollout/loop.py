@@ -15,8 +15,9 @@ from typing import Any
 from turngym.envs.core import unwrapped_turn_env
 from turngym.harness.rollout import calls as calls
 from turngym.harness.rollout.calls import Episode, StepOut
-from turngym.harness.rollout.workers import CallResult, EnvPool, InlinePool
+from turngym.harness.rollout.expert import expert_response, expert_step
 from turngym.harness.rollout.trajectory import StopReason, Trajectory, Turn
+from turngym.harness.rollout.workers import CallResult, EnvPool, InlinePool
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class EpisodeLoop:
         for _ in range(c):
             if not active:
                 break
-            results = self._collect([self.pool.submit(e.slot, calls.expert_step_call)
+            results = self._collect([self.pool.submit(e.slot, expert_step)
                                      for e in active])
             still = []
             for e, r in zip(active, results):
@@ -112,7 +113,7 @@ class EpisodeLoop:
                     self._env_failed(e, r, {"response_text": "", "action": ""})
                 elif r.value is not None:
                     out: StepOut = r.value
-                    text = self._expert_text(out.action)
+                    text = expert_response(out.action, self.engine.tools)
                     self._record_step(e, out, dict(response_text=text, action=out.action,
                                                    trainable=False))
                     if e.live:
@@ -323,11 +324,6 @@ class EpisodeLoop:
         self._count("rollout/env_errors")
         logger.warning("episode %s ended with env_error: %s", e.traj_id, r.error)
 
-    def _expert_text(self, action: str) -> str:
-        from turngym.harness.rollout.engine import expert_response
-
-        return expert_response(action, self.engine.tools)
-
     # ------------------------------------------------------------------ bookkeeping
     def _collect(self, handles: list[Any]) -> list[CallResult]:
         t0 = time.perf_counter()
@@ -351,7 +347,7 @@ class EpisodeLoop:
     def metrics(self, wall_s: float, trajs: list[Trajectory]) -> dict[str, float]:
         """Engine-level numbers of this loop (``rollout/*`` keys)."""
         turns = sum(t.num_turns for t in trajs)
-        out = {"rollout/episodes": float(len(trajs)), "rollout/turns": float(turns),
+        out = {"rollout/episodes": float(len(trajs)), "rollout/turns_total": float(turns),
                "rollout/wall_s": wall_s, "rollout/turns_per_s": turns / max(wall_s, 1e-9),
                "rollout/model_wall_s": self.model_wall, "rollout/env_wait_s": self.env_wait,
                "rollout/agent_wall_s": self.agent_wall,

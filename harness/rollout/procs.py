@@ -28,6 +28,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from turngym.harness.rollout.workers import ensure_registered
+
 logger = logging.getLogger(__name__)
 
 #: The worker's engine (built once per worker process by :func:`_init_worker`).
@@ -37,21 +39,19 @@ _ENGINE: Any = None
 CHUNKS = 4
 
 #: ``rollout/*`` metrics that add up over shares (the rest are recomputed by the parent).
-ADDITIVE = ("rollout/episodes", "rollout/turns", "rollout/model_wall_s", "rollout/env_wait_s",
+ADDITIVE = ("rollout/episodes", "rollout/turns_total", "rollout/model_wall_s", "rollout/env_wait_s",
             "rollout/agent_wall_s", "rollout/env_errors", "rollout/backend_retries",
             "rollout/generate_calls", "rollout/env_timeouts", "rollout/env_rebuilds")
 
 
-def _init_worker(env_id: str, spec: Any, policy: Any, cfg: Any) -> None:
-    """Worker initializer: register ``spec`` when the id is missing here, build the engine."""
-    global _ENGINE
-    from turngym import envs
-    from turngym.harness.rollout.engine import RolloutEngine
+def _init_worker(engine_cls: Any, env_id: str, spec: Any, policy: Any, cfg: Any) -> None:
+    """Worker initializer: register ``spec`` when the id is missing here, build the engine.
 
-    if env_id not in envs.registry and spec is not None:
-        envs.register(spec.id, spec.entry_point, max_turns=spec.max_turns, kwargs=spec.kwargs,
-                      requires=spec.requires, extra=spec.extra, description=spec.description)
-    _ENGINE = RolloutEngine(env_id, policy, None, cfg)
+    ``engine_cls`` is the parent's engine class, pickled by reference (so this module needs
+    no import of the engine, which imports it)."""
+    global _ENGINE
+    ensure_registered(env_id, spec)
+    _ENGINE = engine_cls(env_id, policy, None, cfg)
 
 
 def play_share(engine: Any, share: list[tuple[int, str, int]], horizon: int | None,
@@ -87,13 +87,13 @@ def _loads(blob: bytes) -> Any:
 
 
 class ScriptedProcessPool:
-    """``n`` spawned worker processes, each with an inline engine for ``env_id``."""
+    """``n`` spawned worker processes, each with an inline ``engine_cls`` for ``env_id``."""
 
-    def __init__(self, env_id: str, spec: Any, policy: Any, cfg: Any, n: int):
+    def __init__(self, engine_cls: Any, env_id: str, spec: Any, policy: Any, cfg: Any, n: int):
         self.n = int(n)
-        self._args = (env_id, spec, policy, cfg.model_copy(update={"scripted_processes": 0,
-                                                                   "step_mode": "inline",
-                                                                   "env_timeout_s": None}))
+        inline = cfg.model_copy(update={"scripted_processes": 0, "step_mode": "inline",
+                                        "env_timeout_s": None})
+        self._args = (engine_cls, env_id, spec, policy, inline)
         self._executor: ProcessPoolExecutor | None = None
 
     def _pool(self) -> ProcessPoolExecutor:
@@ -147,5 +147,5 @@ def merge_metrics(parts: list[dict[str, float]], wall_s: float) -> dict[str, flo
             if k in ADDITIVE or k not in out:
                 out[k] = out.get(k, 0.0) + v if k in ADDITIVE else v
     out["rollout/wall_s"] = wall_s
-    out["rollout/turns_per_s"] = out.get("rollout/turns", 0.0) / max(wall_s, 1e-9)
+    out["rollout/turns_per_s"] = out.get("rollout/turns_total", 0.0) / max(wall_s, 1e-9)
     return out

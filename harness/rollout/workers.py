@@ -16,8 +16,8 @@ Pools:
   until it returns; its env is abandoned and replaced.
 * :class:`ProcessPool`: one process per slot (spawn), talking over a pipe. A timeout kills
   exactly that process. For heavy envs with modest concurrency.
-* :class:`turngym.harness.rollout.ray_pool.RayPool`: one Ray actor per slot; same semantics on many
-  cores or nodes.
+* :class:`turngym.harness.rollout.ray_pool.RayPool`: envs in Ray actors; same semantics on many
+  cores or nodes (registered in :data:`POOL_KINDS` by that module).
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+from turngym import envs
+from turngym.errors import ConfigError, EnvError
 
 logger = logging.getLogger(__name__)
 
@@ -54,18 +57,20 @@ class EnvFactory:
 
     @classmethod
     def for_env(cls, env_id: str, kwargs: dict[str, Any], max_turns: int | None) -> EnvFactory:
-        from turngym import envs
-
         return cls(env_id, tuple(sorted(kwargs.items())), max_turns, envs.spec(env_id))
 
     def __call__(self) -> Any:
-        from turngym import envs
-
-        if self.env_id not in envs.registry and self.spec is not None:
-            s = self.spec
-            envs.register(s.id, s.entry_point, max_turns=s.max_turns, kwargs=s.kwargs,
-                          requires=s.requires, extra=s.extra, description=s.description)
+        ensure_registered(self.env_id, self.spec)
         return envs.make(self.env_id, max_turns=self.max_turns, **dict(self.kwargs))
+
+
+def ensure_registered(env_id: str, spec: Any) -> None:
+    """Register ``spec`` (an :class:`turngym.envs.registration.EnvSpec`) when ``env_id`` is
+    missing from this process's registry: an id registered at run time (not through an
+    entry point) is missing in a fresh worker process."""
+    if env_id not in envs.registry and spec is not None:
+        envs.register(spec.id, spec.entry_point, max_turns=spec.max_turns, kwargs=spec.kwargs,
+                      requires=spec.requires, extra=spec.extra, description=spec.description)
 
 
 class CallResult(NamedTuple):
@@ -111,8 +116,6 @@ class _BrokenEnv:
         self.error = error
 
     def __getattr__(self, name: str) -> Any:
-        from turngym.errors import EnvError
-
         raise EnvError(f"the env could not be rebuilt: {self.__dict__.get('error')}")
 
 
@@ -291,8 +294,6 @@ class ProcessPool(EnvPool):
         self.procs[slot], self.conns[slot] = proc, parent
 
     def _await_ready(self, slot: int) -> None:
-        from turngym.errors import EnvError
-
         conn = self.conns[slot]
         if not conn.poll(self.start_timeout_s):
             raise EnvError(f"env worker {slot} did not start in {self.start_timeout_s:g}s")
@@ -358,19 +359,33 @@ class ProcessPool(EnvPool):
             self.procs[slot] = None
 
 
+def _inline(factory: EnvFactoryFn, n_slots: int, *, timeout_s: float | None,
+            num_workers: int) -> EnvPool:
+    return InlinePool(factory, n_slots)
+
+
+def _threads(factory: EnvFactoryFn, n_slots: int, *, timeout_s: float | None,
+             num_workers: int) -> EnvPool:
+    return ThreadPool(factory, n_slots, timeout_s, num_workers=num_workers)
+
+
+def _processes(factory: EnvFactoryFn, n_slots: int, *, timeout_s: float | None,
+               num_workers: int) -> EnvPool:
+    return ProcessPool(factory, n_slots, timeout_s)
+
+
+#: Step mode -> pool builder ``(factory, n_slots, *, timeout_s, num_workers)``. The local
+#: kinds are here; :mod:`turngym.harness.rollout.ray_pool` adds ``ray`` when imported (the
+#: engine imports it), so this module never imports the layer that knows Ray.
+POOL_KINDS: dict[str, Callable[..., EnvPool]] = {
+    "inline": _inline, "threads": _threads, "processes": _processes}
+
+
 def make_pool(mode: str, factory: EnvFactoryFn, n_slots: int, *, timeout_s: float | None,
               num_workers: int) -> EnvPool:
-    """Build the pool for a resolved ``mode``: inline, threads, processes or ray."""
-    if mode == "inline":
-        return InlinePool(factory, n_slots)
-    if mode == "threads":
-        return ThreadPool(factory, n_slots, timeout_s, num_workers=num_workers)
-    if mode == "processes":
-        return ProcessPool(factory, n_slots, timeout_s)
-    if mode == "ray":
-        from turngym.harness.rollout.ray_pool import RayPool
-
-        return RayPool(factory, n_slots, timeout_s)
-    from turngym.errors import ConfigError
-
-    raise ConfigError(f"step_mode {mode!r} is not one of inline, threads, processes, ray")
+    """Build the pool for a resolved ``mode`` (a key of :data:`POOL_KINDS`: inline, threads,
+    processes or ray)."""
+    build = POOL_KINDS.get(mode)
+    if build is None:
+        raise ConfigError(f"step_mode {mode!r} is not one of {', '.join(POOL_KINDS)}")
+    return build(factory, n_slots, timeout_s=timeout_s, num_workers=num_workers)

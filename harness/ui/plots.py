@@ -1,8 +1,11 @@
-"""Matplotlib figures shared by the run's ``curves.png`` (:mod:`turngym.harness.learn.metrics_log`) and the
-HTML report (:mod:`turngym.harness.eval.report`): whole-number step ticks, constant series drawn flat."""
+"""A run's ``metrics.jsonl`` read back, and the matplotlib figures drawn from it: the run's
+``curves.png`` (written by the train loop) and the HTML report's
+(:mod:`turngym.harness.eval.report`); whole-number step ticks, constant series drawn flat."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 
@@ -64,3 +67,25 @@ def draw_curves(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> Any:
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """Read ``metrics.jsonl`` back."""
+    p = Path(path)
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+
+
+PLOT_KEYS = ("env/success", "eval/success", "env/return", "rollout/invalid_rate",
+             "algo/loss", "algo/entropy", "algo/kl_ref", "algo/pg_clip_frac")
+
+
+def plot_curves(metrics_path: str | Path, png_path: str | Path,
+                keys: tuple[str, ...] = PLOT_KEYS) -> Path | None:
+    """Plot the training curves in ``metrics.jsonl`` to a PNG (one panel per key)."""
+    fig = draw_curves(read_metrics(metrics_path), keys)
+    if fig is None:
+        return None
+    plt = pyplot()
+    fig.savefig(png_path, dpi=80)
+    plt.close(fig)
+    return Path(png_path)

@@ -18,9 +18,9 @@ def lp_of(ratios):
 
 
 @pytest.mark.parametrize("cfg, loss, clip_frac", [
-    (PPOLossConfig(), (-1.2 + 0.8) / 2, 1.0),
-    (PPOLossConfig(clip_high=0.28), (-1.28 + 0.8) / 2, 1.0),
-    (PPOLossConfig(clip_low=0.6, clip_high=0.6), (-1.5 + 0.5) / 2, 0.0),
+    (PPOLossConfig(clip_high=0.2, kl_coef=0), (-1.2 + 0.8) / 2, 1.0),
+    (PPOLossConfig(kl_coef=0), (-1.28 + 0.8) / 2, 1.0),  # the default: clip-higher 0.28
+    (PPOLossConfig(clip_low=0.6, clip_high=0.6, kl_coef=0), (-1.5 + 0.5) / 2, 0.0),
 ])
 def test_ppo_clip_and_clip_higher(cfg, loss, clip_frac):
     lp = lp_of([1.5, 0.5]).requires_grad_()
@@ -40,8 +40,10 @@ def test_ppo_dual_clip():
     lp = lp_of([5.0, 5.0])
     adv = torch.tensor([[-1.0, 1.0]], dtype=torch.float64)
     old = torch.zeros(1, 2, dtype=torch.float64)
-    plain, _ = ppo_policy_loss(lp, old, adv, torch.ones(1, 2), PPOLossConfig())
-    dual, m = ppo_policy_loss(lp, old, adv, torch.ones(1, 2), PPOLossConfig(dual_clip=3.0))
+    sym = {"clip_high": 0.2, "kl_coef": 0.0}
+    plain, _ = ppo_policy_loss(lp, old, adv, torch.ones(1, 2), PPOLossConfig(**sym))
+    dual, m = ppo_policy_loss(lp, old, adv, torch.ones(1, 2),
+                              PPOLossConfig(dual_clip=3.0, **sym))
     # A<0 token: max(5, 1.2) = 5, dual clip caps it at 3; A>0 token: max(-5, -1.2) = -1.2
     assert float(plain) == pytest.approx((5.0 - 1.2) / 2)
     assert float(dual) == pytest.approx((3.0 - 1.2) / 2)
@@ -55,7 +57,7 @@ def test_ppo_aggregations(agg, want):
     lp = torch.zeros(3, 3)
     adv = torch.tensor([[1.0, 2.0, 9.0], [4.0, 9.0, 9.0], [9.0, 9.0, 9.0]])
     mask = torch.tensor([[1, 1, 0], [1, 0, 0], [0, 0, 0]])  # row 2 is all padding
-    loss, _ = ppo_policy_loss(lp, lp, adv, mask, PPOLossConfig(agg=agg))
+    loss, _ = ppo_policy_loss(lp, lp, adv, mask, PPOLossConfig(agg=agg, kl_coef=0))
     assert float(loss) == pytest.approx(want)
 
 
@@ -92,7 +94,8 @@ def test_ppo_input_errors():
         ppo_policy_loss(z, z, torch.zeros(2, 2), z, PPOLossConfig())
     with pytest.raises(ConfigError, match="needs ref_logprobs_BT"):
         ppo_policy_loss(z, z, z, z, PPOLossConfig(kl_coef=0.1))
-    loss, _ = ppo_policy_loss(z.requires_grad_(), z, z, torch.zeros(1, 2), PPOLossConfig())
+    loss, _ = ppo_policy_loss(z.requires_grad_(), z, z, torch.zeros(1, 2),
+                              PPOLossConfig(kl_coef=0))
     assert float(loss.detach()) == 0.0 and loss.requires_grad  # fully masked: 0, still in the graph
     assert float(aggregate(torch.ones(2, 2), torch.zeros(2, 2), "seq-mean-token-sum")) == 0.0
 

@@ -207,7 +207,8 @@ GIGPO = [*TINY, "algo.name=gigpo", "optim.lr=1e-3", "rollout.group_size=2",
 
 
 @pytest.mark.parametrize(("change", "want"), [
-    (["algo.name=rloo"], ["algo.name: 'gigpo' -> 'rloo'"]),
+    (["algo.advantage.gamma=0.5", "algo.loss.clip_high=0.2"],
+     ["algo.advantage.gamma: 0.95 -> 0.5", "algo.loss.clip_high: 0.28 -> 0.2"]),
     (["optim.lr=2e-3", "rollout.group_size=4"],
      ["optim.lr: 0.001 -> 0.002", "rollout.group_size: 2 -> 4"]),
     (["env.id=turngym/Sokoban-v0"], ["env.id: 'turngym/Maze-v0' -> 'turngym/Sokoban-v0'"]),
@@ -242,7 +243,7 @@ def test_truncate_steps_drops_later_rows_and_torn_lines(tmp_path: Path) -> None:
 # ------------------------------------------------------- model.path=RUN_DIR, --model RUN_DIR
 def test_run_dir_names_its_newest_intact_model(run: Path) -> None:
     from turngym.agents.models import tiny_model_dir
-    from turngym.harness.runs import run_model_dir
+    from turngym.harness.runs import resolve_run_paths, run_model_dir
 
     model = str(_ck(run, 2) / "model")
     assert run_model_dir(str(run)) == model
@@ -250,7 +251,10 @@ def test_run_dir_names_its_newest_intact_model(run: Path) -> None:
     assert run_model_dir(str(_ck(run, 1))) == str(_ck(run, 1) / "model")
     for same in ("tiny", "default", str(tiny_model_dir()), model, str(run / "nothing")):
         assert run_model_dir(same) == same  # model dirs and other names pass through
-    assert load_config(None, [f"model.path={run}"]).model.path == model
+    cfg = load_config(None, [f"model.path={run}", f"teacher.path={run}"])
+    assert cfg.model.path == str(run)  # loading keeps what the user wrote
+    resolve_run_paths(cfg)  # train / run_sft resolve it first, before any work
+    assert cfg.model.path == model and cfg.teacher.path == model
     flip_byte(_ck(run, 2) / "model" / "model.safetensors")
     assert run_model_dir(str(run)) == str(_ck(run, 1) / "model")  # falls back
 

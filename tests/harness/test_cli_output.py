@@ -159,7 +159,7 @@ def test_rollout_plain_and_json(app, tmp_path: Path) -> None:
     assert lines[-1] == f"wrote 4 trajectories to {tmp_path / 'r.jsonl'}"
     res = CliRunner().invoke(app, [*args, "--json"])
     doc = json.loads(res.stdout)  # the "wrote" line went to stderr
-    assert (doc["rollout/episodes"], doc["rollout/success"], doc["rollout/invalid_rate"],
+    assert (doc["rollout/episodes"], doc["env/success"], doc["rollout/invalid_rate"],
             doc["rollout/stop/terminated"]) == (4.0, 1.0, 0.0, 1.0)
     assert res.stderr == f"wrote 4 trajectories to {tmp_path / 'r.jsonl'}\n"
 

@@ -28,7 +28,7 @@ def test_trust_region_defaults() -> None:
     assert cfg.ref.enabled is True
     assert load_config(None, ["algo.loss.kl_coef=0"]).ref.enabled is False
     assert load_config(None, ["algo.loss.kl_coef=0", "ref.enabled=true"]).ref.enabled is True
-    rpp = ["algo.name=reinforce_pp", "algo.loss.kl_coef=0", "algo.adv={kl_coef: 0.1}"]
+    rpp = ["algo.name=reinforce_pp", "algo.loss.kl_coef=0", "algo.advantage={kl_coef: 0.1}"]
     assert load_config(None, rpp).ref.enabled is True
 
 
@@ -51,7 +51,8 @@ def test_every_algorithm_has_an_example_config() -> None:
     (["lora.enabled=true"], ("lora", "enabled"), True),
     (["env.kwargs={size: 3}"], ("env", "kwargs"), {"size": 3}),
     (["optim.betas=[0.8, 0.9]"], ("optim", "betas"), (0.8, 0.9)),
-    (["curriculum.name=tcod_f2b", "curriculum.delta=3"], ("curriculum", "delta"), 3),
+    (["curriculum.name=tcod", "curriculum.mode=f2b", "curriculum.delta=3"],
+     ("curriculum", "delta"), 3),
 ])
 def test_dotted_overrides(overrides: list[str], key: tuple[str, str], value: object) -> None:
     cfg = load_config(None, overrides)
@@ -76,8 +77,8 @@ def test_override_beats_yaml(tmp_path: Path) -> None:
     (["optim.micro_batch_size=64", "optim.mini_batch_size=8"], "micro_batch_size"),
     (["algo.name=opd"], "teacher.path"),
     (["algo.loss.kl_coef=0.1", "ref.enabled=false"], "ref.enabled"),
-    (["algo.adv.gama=0.9"], "algo.adv.gama"),
-    (["algo.adv.gamma=2.0"], "algo.adv.gamma"),
+    (["algo.advantage.gama=0.9"], "algo.advantage.gama"),
+    (["algo.advantage.gamma=2.0"], "algo.advantage.gamma"),
     (["rollout.step_mode=inline", "rollout.env_timeout_s=5"], "env_timeout_s"),
 ])
 def test_bad_keys_and_values_name_the_key(overrides: list[str], named: str) -> None:

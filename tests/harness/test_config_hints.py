@@ -14,7 +14,10 @@ from turngym.harness.config import load_config
     ("stps=3", "stps: unknown key (got 3) (did you mean steps?)"),
     ("algo.loss.kl_coeff=0", ("algo.loss.kl_coeff: unknown key (got 0) (did you mean "
                               "algo.loss.kl_coef?)")),
-    ("algo.adv.gama=1", "algo.adv.gama: unknown key (got 1) (did you mean algo.adv.gamma?)"),
+    ("algo.advantage.gama=1", ("algo.advantage.gama: unknown key (got 1) (did you mean "
+                               "algo.advantage.gamma?)")),
+    ("algo.adv.gamma=1", ("algo.adv was renamed algo.advantage (the estimator's typed settings, "
+                          "e.g. algo.advantage.gamma; algo.name picks the estimator)")),
     ("model=tiny", "model: a section, not a value (got 'tiny') (did you mean model.path=tiny?)"),
     ("env=turngym/Maze-v0", ("env: a section, not a value (got 'turngym/Maze-v0') (did you "
                              "mean env.id=turngym/Maze-v0?)")),

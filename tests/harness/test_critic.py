@@ -51,14 +51,14 @@ def test_gae_entry_whitens_and_reports_the_critic() -> None:
 
 
 def test_ppo_config() -> None:
-    cfg = load_config(None, ["algo.name=ppo", "algo.adv={lam: 0.9, whiten: false}",
+    cfg = load_config(None, ["algo.name=ppo", "algo.advantage={lam: 0.9, whiten: false}",
                              "algo.value.clip=0.2"])
     assert cfg.algo.rl_name == "gae" and cfg.algo.uses_critic
     assert (cfg.algo.value.coef, cfg.algo.value.clip) == (0.5, 0.2)
     with pytest.raises(ConfigError, match="algo.value.coef"):
         load_config(None, ["algo.name=ppo", "algo.value.coef=0"])
-    with pytest.raises(ConfigError, match="algo.adv.lam"):
-        load_config(None, ["algo.name=ppo", "algo.adv={lam: 2}"])
+    with pytest.raises(ConfigError, match="algo.advantage.lam"):
+        load_config(None, ["algo.name=ppo", "algo.advantage={lam: 2}"])
 
 
 def _learner(*overrides: str) -> Learner:
@@ -79,7 +79,7 @@ def test_value_only_samples_train_the_head_not_the_policy(tmp_path: Path) -> Non
     # all-zero advantages, critic targets 1: the critic's signal only
     samples = [Sample(prompt_ids=p, response_ids=[3, 4], old_logprobs=[-1.0, -1.0],
                       adv=[0.0, 0.0], value_target=1.0, old_value=0.0) for p in prompts]
-    m = ppo_update(learner, samples, PPOLossConfig(), seed=0, pad_id=0)
+    m = ppo_update(learner, samples, PPOLossConfig(kl_coef=0), seed=0, pad_id=0)
     assert m["train/value_only_samples"] == 3 and m["train/optimizer_steps"] == 1
     assert m["algo/value_loss"] == pytest.approx(0.5)  # coef 0.5 * (0 - 1)^2
     assert "algo/pg_loss" not in m  # no policy loss was computed

@@ -69,7 +69,7 @@ def test_update_moves_logprob_with_the_advantage(tiny, sign: float) -> None:
     s = Sample(prompt_ids=prompt, response_ids=resp, old_logprobs=old, adv=[sign] * 3)
     from turngym.algos.ppo_loss import PPOLossConfig
 
-    m = ppo_update(learner, [s], PPOLossConfig(), seed=0, pad_id=0)
+    m = ppo_update(learner, [s], PPOLossConfig(kl_coef=0), seed=0, pad_id=0)
     with torch.no_grad():
         after = response_logprobs(learner.model, [prompt], [resp], 0)[0][0].sum().item()
     assert m["train/optimizer_steps"] == 1.0 and m["train/grad_norm"] > 0
@@ -90,8 +90,8 @@ def test_grad_accumulation_equals_one_big_batch(tiny) -> None:
         with torch.no_grad():
             old = response_logprobs(a.model, [p], [r], 0)[0][0, :n].tolist()
         samples.append(Sample(p, r, old_logprobs=old, adv=rng.normal(size=n).tolist()))
-    ma = ppo_update(a, samples, PPOLossConfig(), seed=1, pad_id=0, with_entropy=False)
-    mb = ppo_update(b, samples, PPOLossConfig(), seed=1, pad_id=0, with_entropy=False)
+    ma = ppo_update(a, samples, PPOLossConfig(kl_coef=0), seed=1, pad_id=0, with_entropy=False)
+    mb = ppo_update(b, samples, PPOLossConfig(kl_coef=0), seed=1, pad_id=0, with_entropy=False)
     assert ma["train/grad_norm"] == pytest.approx(mb["train/grad_norm"], rel=1e-4)
     for (k, pa), pb in zip(a.model.named_parameters(), b.model.parameters()):
         assert torch.allclose(pa.grad, pb.grad, atol=1e-6, rtol=1e-4), k
@@ -126,14 +126,16 @@ def test_build_samples_broadcasts_turn_advantage_and_adds_opd() -> None:
 
 def test_dynamic_sampling_keeps_only_informative_groups() -> None:
     from turngym.algos.batch import TurnBatch
-    from turngym.harness.train import _informative_groups
+    from turngym.harness.learn.credit import CreditState, _dynamic_sampling
 
     # group 0: returns 1 and 0 (kept); group 1: returns 0 and 0 (dropped)
     batch = TurnBatch.from_lists(group=[0, 0, 0, 1, 1], traj=[0, 0, 1, 2, 3],
                                  turn=[0, 1, 0, 0, 0], reward=[0.0, 1.0, 0.0, 0.0, 0.0],
                                  state=["a", "b", "a", "c", "c"])
-    keep, metrics = _informative_groups(batch)
-    assert keep.tolist() == [True, True, True, False, False]
+    state = CreditState(batch=batch, rows=[], mask_N=batch.mask_N.copy(),
+                        adv_N=np.zeros(len(batch)))
+    metrics = _dynamic_sampling(state, None)
+    assert state.mask_N.tolist() == [True, True, True, False, False]
     assert metrics["algo/groups_dropped"] == 1.0
 
 
@@ -195,8 +197,8 @@ def test_zero_advantage_samples_are_dropped_before_the_update(tiny) -> None:
 
     a, b = make_learner(tiny), make_learner(tiny)
     mixed = _samples(a, [[0.0, 0.0], [0.7, 0.7, 0.7], [0.0]])
-    ma = ppo_update(a, mixed, PPOLossConfig(), seed=5, pad_id=0)
-    mb = ppo_update(b, [mixed[1]], PPOLossConfig(), seed=5, pad_id=0)
+    ma = ppo_update(a, mixed, PPOLossConfig(kl_coef=0), seed=5, pad_id=0)
+    mb = ppo_update(b, [mixed[1]], PPOLossConfig(kl_coef=0), seed=5, pad_id=0)
     assert (ma["train/samples"], ma["train/zero_adv_samples"]) == (1.0, 2.0)
     assert (mb["train/samples"], mb["train/zero_adv_samples"]) == (1.0, 0.0)
     for (k, pa), pb in zip(a.model.named_parameters(), b.model.parameters()):
@@ -208,8 +210,8 @@ def test_an_entropy_bonus_still_trains_on_zero_advantage_samples(tiny) -> None:
 
     learner = make_learner(tiny)
     snap = _snapshot(learner)
-    m = ppo_update(learner, _samples(learner, [[0.0] * 3]), PPOLossConfig(entropy_coef=0.01),
-                   seed=0, pad_id=0)
+    m = ppo_update(learner, _samples(learner, [[0.0] * 3]),
+                   PPOLossConfig(entropy_coef=0.01, kl_coef=0), seed=0, pad_id=0)
     assert (m["train/samples"], m["train/optimizer_steps"]) == (1.0, 1.0)
     assert not torch.equal(next(learner.model.parameters()), next(iter(snap[0].values())))
 
@@ -301,7 +303,7 @@ def test_policy_kl_measures_the_drift_of_the_update(tiny) -> None:
 
     learner = make_learner(tiny, "optim.lr=1e-3")
     samples = _samples(learner, [[1.0, 1.0, 1.0], [-1.0, -1.0], [0.0]])
-    m = ppo_update(learner, samples, PPOLossConfig(), seed=0, pad_id=0)
+    m = ppo_update(learner, samples, PPOLossConfig(kl_coef=0), seed=0, pad_id=0)
     assert m["algo/approx_kl"] == pytest.approx(0.0, abs=1e-9)
     learner.model.eval()
     kl, n = 0.0, 0
@@ -313,6 +315,6 @@ def test_policy_kl_measures_the_drift_of_the_update(tiny) -> None:
             n += len(s.response_ids)
     assert m["train/policy_kl"] == pytest.approx(kl / n, rel=1e-4)
     assert m["train/policy_kl"] > 1e-6
-    skipped = ppo_update(learner, _samples(learner, [[0.0, 0.0]]), PPOLossConfig(), seed=1,
-                         pad_id=0)
+    skipped = ppo_update(learner, _samples(learner, [[0.0, 0.0]]), PPOLossConfig(kl_coef=0),
+                         seed=1, pad_id=0)
     assert "train/policy_kl" not in skipped

@@ -125,7 +125,7 @@ def action_probs(model_dir: str | Path) -> dict[str, float]:
     from turngym.agents import make_backend
     from turngym.agents.agent import Agent
     from turngym.agents.models import load_tokenizer
-    from turngym.harness.rollout.engine import expert_response
+    from turngym.harness.rollout.expert import expert_response
     from turngym.harness.sft import response_ids
 
     tok = load_tokenizer(model_dir)
@@ -248,7 +248,7 @@ def test_gigpo_beats_grpo_on_credit_assignment(tmp_path: Path, warm_start: str) 
     target = 0.9
     grpo, g_out = run(tmp_path / "grpo", warm_start, *credit, "algo.name=grpo")
     gigpo, s_out = run(tmp_path / "gigpo", warm_start, *credit, "algo.name=gigpo",
-                       "algo.adv={mode: mean_std_norm, gamma: 0.95, step_weight: 1.0}")
+                       "algo.advantage={mode: mean_std_norm, gamma: 0.95, step_weight: 1.0}")
     assert grpo[0] == gigpo[0] <= 0.5, (grpo, gigpo)  # same warm start, same eval seeds
     assert steps_to(gigpo, target) <= 5, gigpo
     assert steps_to(gigpo, target) < steps_to(grpo, target), (grpo, gigpo)
@@ -269,7 +269,7 @@ def test_hgpo_learns_the_credit_task(tmp_path: Path, warm_start: str) -> None:
     credit = [f"env.id={le.CORRIDOR_ID}", "rollout.max_turns=8", "eval.max_turns=2",
               "optim.lr=3e-4", "steps=5"]
     curve, out = run(tmp_path, warm_start, *credit, "algo.name=hgpo",
-                     "algo.adv={mode: mean_std_norm, gamma: 0.95, step_weight: 1.0, "
+                     "algo.advantage={mode: mean_std_norm, gamma: 0.95, step_weight: 1.0, "
                      "history_levels: 2}")
     assert curve[0] <= 0.5, curve
     assert steps_to(curve, 0.9) <= 5, curve

@@ -15,10 +15,10 @@ from turngym.harness.learn.metrics_log import (
     TB_CONFIG_MARKER,
     MetricsLogger,
     config_text,
-    read_metrics,
     wandb_mode,
 )
 from turngym.harness.train import train
+from turngym.harness.ui.plots import read_metrics
 
 #: 1 step of 1 task x 2 rollouts on a 2x2 maze with the tiny model.
 TINY = ["model.path=tiny", "env.id=turngym/Maze-v0", "env.kwargs={size: 2}", "steps=1",

@@ -154,28 +154,34 @@ def test_bad_input_fails_before_work() -> None:
         RolloutEngine("turngym/Sokobn-v0", rollout_fakes.ExpertPolicy())
 
 
-def _turn(valid: bool, reward: float, trainable: bool = True, info=None) -> Turn:
+def _turn(valid: bool, reward: float, trainable: bool = True, info=None,
+          format_valid: bool = True) -> Turn:
     return Turn("g", "t", "x", 0, [], [], [], reward, "k", valid, False, False,
-                trainable=trainable, info=info or {})
+                trainable=trainable, info=info or {}, format_valid=format_valid)
 
 
 def test_summary_hand_computed() -> None:
     a = Trajectory("g", "a", "x", 0, "e", (_turn(True, 1.0), _turn(False, 0.0)),
                    StopReason.TERMINATED, True, metrics={"env_s": 1.0, "model_s": 3.0})
     b = Trajectory("g", "b", "x", 0, "e", (_turn(True, 0.0, trainable=False),
-                                          _turn(False, -1.0, info={"parse_error": "x"})),
+                                          _turn(False, -1.0, info={"parse_error": "x"},
+                                                format_valid=False)),
                    StopReason.ENV_ERROR, False, error="boom", metrics={"env_s": 0.5})
-    m = summarize([a, b])
-    assert m["rollout/success"] == 0.5
-    assert m["rollout/return_mean"] == 0.0
-    assert m["rollout/turns_mean"] == 2.0
+    m = summarize([a, b], detail=True)
+    assert m["env/success"] == 0.5
+    assert m["env/return"] == 0.0
+    assert m["rollout/turns"] == 2.0
     assert m["rollout/student_turns"] == 3.0
     assert m["rollout/invalid_rate"] == pytest.approx(2 / 3)
-    assert m["rollout/parse_error_rate"] == pytest.approx(1 / 3)
+    assert m["rollout/format_error_rate"] == pytest.approx(1 / 3)
     assert m["rollout/stop/terminated"] == 0.5 and m["rollout/stop/env_error"] == 0.5
     assert m["rollout/env_s"] == 1.5 and m["rollout/model_s"] == 3.0
     assert m["rollout/env_errors"] == 1.0
-    assert summarize([]) == {"rollout/episodes": 0.0}
+    assert "rollout/env_s" not in summarize([a, b])  # the detail keys only on request
+    assert summarize([]) == {}
+    ev = summarize([a, b], "eval/")
+    assert ev["eval/success"] == 0.5 and ev["eval/format_error_rate"] == pytest.approx(1 / 3)
+    assert not [k for k in ev if not k.startswith("eval/")]
 
 
 def test_gc_state_restored_and_progress_bar_runs() -> None:

@@ -49,7 +49,7 @@ def test_processes_play_the_same_trajectories_as_one_process(env_id: str) -> Non
     assert [g.group_id for g in two] == [g.group_id for g in one]  # task order kept
     assert _content(two) == _content(one)
     assert m2["rollout/processes"] == 2.0
-    assert m2["rollout/turns"] == m1["rollout/turns"] > len(TASKS) * 3
+    assert m2["rollout/turns_total"] == m1["rollout/turns_total"] > len(TASKS) * 3
     assert m2["rollout/episodes"] == len(TASKS) * 3
 
 

@@ -117,7 +117,7 @@ def test_difficulty_sampler_drives_task_choice(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_tcod_f2b_cuts_episodes_at_the_horizon(tmp_path: Path) -> None:
-    out = run(tmp_path, "curriculum.name=tcod_f2b", "curriculum.delta=1",
+    out = run(tmp_path, "curriculum.name=tcod", "curriculum.mode=f2b", "curriculum.delta=1",
               "rollout.max_turns=3")
     assert_trained(out)
     h1, h2 = (h["metrics"] for h in out["history"])
@@ -127,7 +127,7 @@ def test_tcod_f2b_cuts_episodes_at_the_horizon(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_tcod_b2f_replays_expert_prefix(tmp_path: Path) -> None:
-    out = run(tmp_path, "curriculum.name=tcod_b2f", "curriculum.delta=1",
+    out = run(tmp_path, "curriculum.name=tcod", "curriculum.mode=b2f", "curriculum.delta=1",
               "rollout.max_turns=4", "env.num_train_tasks=1")  # same task both steps
     assert_trained(out)
     h1, h2 = (h["metrics"] for h in out["history"])
@@ -148,7 +148,8 @@ def test_lora(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_reinforce_pp_with_the_kl_penalty_in_the_reward(tmp_path: Path) -> None:
-    out = run(tmp_path, "algo.name=reinforce_pp", "algo.adv={kl_coef: 0.1}", "ref.enabled=true")
+    out = run(tmp_path, "algo.name=reinforce_pp", "algo.advantage={kl_coef: 0.1}",
+              "ref.enabled=true")
     assert_trained(out)
     m1, m2 = (h["metrics"] for h in out["history"])
     assert abs(m1["algo/kl_reward_mean"]) < 1e-4  # step 1: policy == reference
@@ -159,8 +160,8 @@ def test_reinforce_pp_with_the_kl_penalty_in_the_reward(tmp_path: Path) -> None:
 def test_reinforce_pp_kl_needs_the_reference_model(tmp_path: Path) -> None:
     from turngym.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="algo.adv.kl_coef > 0"):
-        load_config(None, [*TINY, "algo.name=reinforce_pp", "algo.adv={kl_coef: 0.1}",
+    with pytest.raises(ConfigError, match="algo.advantage.kl_coef > 0"):
+        load_config(None, [*TINY, "algo.name=reinforce_pp", "algo.advantage={kl_coef: 0.1}",
                            "algo.loss.kl_coef=0", "ref.enabled=false", f"out_dir={tmp_path}"])
 
 
