@@ -4,6 +4,9 @@ GiGPO compares turns that acted from the same state *within one batch*; a state 
 in a batch (a singleton step group) gets no step signal. :class:`StateGraph` keeps, across
 training iterations, what earlier batches earned from each state, so an estimator can compare
 a turn with the state's history instead (:mod:`turngym.algos.graph_credit`).
+In training, ``algo.state_graph.enabled`` (:class:`StateGraphConfig`) makes the train loop
+keep one graph across steps, the ``state_graph`` credit modifier read it and then update it
+with every batch, and every checkpoint save it (docs/step-credit.md).
 
 **Keys.** ``TurnBatch.state_N`` ids are dense per batch and mean nothing in the next one, so
 the graph is keyed by :func:`stable_key_ids`: the first 8 bytes of a BLAKE2b digest of the
@@ -122,15 +125,44 @@ def _digest(part: object) -> bytes:
 
 
 class StateGraphConfig(BaseModel):
-    """Config of :class:`StateGraph`."""
+    """Config of :class:`StateGraph` and of the credit it gives (the train config's
+    ``algo.state_graph`` section; :func:`turngym.algos.graph_credit.graph_credit`).
+
+    ``max_states`` and ``decay`` shape the stored statistics (a checkpoint's graph only loads
+    into a graph with the same two); the other fields say how the trainer uses it.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: Literal["state_graph"] = "state_graph"
+    enabled: bool = False
+    """Keep a graph across training steps, change the advantages by ``mode`` and save the
+    graph in every checkpoint (the ``state_graph`` credit modifier)."""
     max_states: int = Field(1_000_000, ge=1, le=10**9)
     """Most keys kept; the least recently updated go first beyond it."""
     decay: float = Field(0.95, gt=0.0, le=1.0)
     """Weight kept by a return per training step of age (1: plain running mean).
     0.95 halves a return's weight in about 13.5 steps (SPO clips its per-visit rho to 0.96)."""
+    mode: Literal["singleton", "value"] = "singleton"
+    """``singleton``: a row alone in its GiGPO step group (``A_S = 0`` there) gets
+    ``weight * (R_t - mean_graph(s_t))`` added (GiGPO / HGPO only). ``value``: every row gets
+    it added, an SPO-style persistent value baseline (arXiv 2509.13232)."""
+    min_count: int = Field(2, ge=1, le=10**9)
+    """Rows folded into a state before its mean is used as a baseline; fewer: no change."""
+    weight: float = Field(1.0, ge=0.0, le=10.0)
+    """The graph term's weight (like GiGPO's ``step_weight`` omega for ``A_S``)."""
+    gamma: float | None = Field(None, ge=0.0, le=1.0)
+    """Discount of the returns ``R_t`` folded in and compared (no bootstrap); None: the
+    estimator's ``gamma`` (GiGPO and HGPO: 0.95), 1.0 for an estimator without one."""
+    per_task: bool = True
+    """Key by the pair (task_id, state_key): a state is worth different returns under
+    different goals (Household). False pools a state across tasks, right when the key
+    already names the task (Maze) or every task plays the same world."""
+
+    def discount(self, estimator: object | None) -> float:
+        """``gamma``, or the estimator config's ``gamma`` when None (1.0 without one)."""
+        if self.gamma is not None:
+            return self.gamma
+        return float(getattr(estimator, "gamma", 1.0))
 
 
 @dataclass(frozen=True)
@@ -168,7 +200,10 @@ class StateGraph:
 
     @classmethod
     def from_config(cls, cfg: StateGraphConfig) -> StateGraph:
-        return cls(max_states=cfg.max_states, decay=cfg.decay)
+        """A graph holding all of ``cfg`` (the credit settings too, as ``graph.cfg``)."""
+        graph = cls(max_states=cfg.max_states, decay=cfg.decay)
+        graph.cfg = cfg
+        return graph
 
     def __len__(self) -> int:
         return len(self.key_ids)

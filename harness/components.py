@@ -10,15 +10,32 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from turngym.agents import make_backend
+from turngym.agents.agent import Agent
+from turngym.agents.backend import Backend, score_temperature
+from turngym.agents.models import load_tokenizer, resolve_model_dir
+from turngym.algos.tcod import B2FSchedule, F2BSchedule, make_schedule
 from turngym.harness.config import TrainConfig
-from turngym.harness.learn.tasks import TaskSampler
+from turngym.harness.distributed.runtime import ray_backend_and_engine
+from turngym.harness.learn.metrics_log import rollout_metrics
+from turngym.harness.learn.tasks import TaskSampler, eval_tasks, split_task_ids
+from turngym.harness.learn.teacher_hint import hinted_prompts
+from turngym.harness.rollout import calls
+from turngym.harness.rollout.agent import make_agent
+from turngym.harness.rollout.engine import RolloutEngine
+from turngym.harness.rollout.expert import expert_turns
 from turngym.harness.rollout.trajectory import Group
 
+from turngym import envs
+
 if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
     from turngym.algos.ppo_loss import PPOLossConfig
     from turngym.harness.learn.learner import Sample
 
@@ -30,18 +47,18 @@ class Runtime:
     """Models, engines and task lists of one run."""
 
     model_dir: Path
-    tokenizer: Any
+    tokenizer: PreTrainedTokenizerBase
     pad_id: int
-    backend: Any
-    agent: Any
-    engine: Any
-    eval_engine: Any
+    backend: Backend
+    agent: Agent
+    engine: RolloutEngine
+    eval_engine: RolloutEngine
     train_ids: list[str]
     eval_ids: list[str]
     family: str
     cfg: TrainConfig
-    teacher: Any = None
-    ref: Any = None
+    teacher: Backend | None = None
+    ref: Backend | None = None
     expert_len: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -52,11 +69,11 @@ class Runtime:
                 b.close()
 
 
-def make_hf_backend(model_dir: Path, cfg: TrainConfig, backend: str = "hf") -> Any:
+def make_hf_backend(model_dir: Path, cfg: TrainConfig, backend: str = "hf") -> Backend:
     """A generation/scoring backend over ``model_dir`` (``agents.make_backend``). The ``hf``
-    backend runs on ``model.device`` when that is set (``auto``: the GPU when there is one)."""
-    from turngym.agents import make_backend
-
+    backend runs on ``model.device`` when that is set (``auto``: the GPU when there is one).
+    Not ``turngym.harness.eval.evaluate.build_backend``: training takes ``model.dtype`` and
+    ``model.device`` from the train config, and builds teacher and reference backends too."""
     kwargs: dict[str, Any] = {"model": str(model_dir), "dtype": cfg.model.dtype}
     if backend == "hf" and cfg.model.device != "auto":
         kwargs["device"] = cfg.model.device
@@ -65,11 +82,6 @@ def make_hf_backend(model_dir: Path, cfg: TrainConfig, backend: str = "hf") -> A
 
 def build_runtime(cfg: TrainConfig) -> Runtime:
     """Build backends, agent and engines; fails with ConfigError before any training."""
-    from turngym.agents.agent import Agent
-    from turngym.agents.models import load_tokenizer, resolve_model_dir
-    from turngym.harness.rollout.engine import RolloutEngine
-    from turngym.harness.learn.tasks import split_task_ids
-
     train_ids, family = split_task_ids(cfg.env.id, cfg.env.kwargs, cfg.env.train_split)
     eval_ids, _ = split_task_ids(cfg.env.id, cfg.env.kwargs, cfg.env.eval_split)
     if cfg.env.num_train_tasks:
@@ -77,18 +89,17 @@ def build_runtime(cfg: TrainConfig) -> Runtime:
     model_dir = resolve_model_dir(cfg.model.path)
     teacher_dir = resolve_model_dir(cfg.teacher.path) if cfg.algo.uses_teacher else None
     tok = load_tokenizer(model_dir)
+    engine_cls: Callable[..., RolloutEngine] = RolloutEngine
     if cfg.distributed.mode == "ray":  # engine + env-worker actors (turngym.harness.distributed)
-        from turngym.harness.distributed.runtime import ray_backend_and_engine
-
-        backend, RolloutEngine = ray_backend_and_engine(model_dir, cfg)
+        backend, engine_cls = ray_backend_and_engine(model_dir, cfg)
     else:
         backend = make_hf_backend(model_dir, cfg, cfg.model.backend)
-    agent = Agent(tokenizer=tok, family=family, history_length=cfg.rollout.history_length,
-                  max_prompt_tokens=cfg.rollout.max_prompt_tokens)
-    engine = RolloutEngine(cfg.env.id, backend, agent,
-                           cfg.rollout.engine_config(cfg.env.id, cfg.env.kwargs, cfg.seed))
+    agent = make_agent(cfg.env.id, tok, history_length=cfg.rollout.history_length,
+                       max_prompt_tokens=cfg.rollout.max_prompt_tokens, family=family)
+    engine = engine_cls(cfg.env.id, backend, agent,
+                        cfg.rollout.engine_config(cfg.env.id, cfg.env.kwargs, cfg.seed))
     ev = cfg.eval
-    eval_engine = RolloutEngine(cfg.env.id, backend, agent, cfg.rollout.engine_config(
+    eval_engine = engine_cls(cfg.env.id, backend, agent, cfg.rollout.engine_config(
         cfg.env.id, cfg.env.kwargs, cfg.seed + 1, group_size=1, temperature=ev.temperature,
         max_turns=ev.max_turns or cfg.rollout.max_turns))
     teacher = make_hf_backend(teacher_dir, cfg) if teacher_dir is not None else None
@@ -111,7 +122,7 @@ class Curriculum:
     :func:`roll_out` asks :meth:`prefix` with each task's expert length.
     """
 
-    def __init__(self, name: str, schedule: Any):
+    def __init__(self, name: str, schedule: F2BSchedule | B2FSchedule):
         self.name, self.schedule = name, schedule
 
     def plan(self) -> tuple[int | None, int]:
@@ -137,8 +148,6 @@ def build_curriculum(cfg: TrainConfig) -> Curriculum | None:
     c = cfg.curriculum
     if c.name == "none":
         return None
-    from turngym.algos.tcod import make_schedule
-
     # f2b's T_max defaults to the run's turn budget
     return Curriculum(f"tcod_{c.mode}", make_schedule(c, max_turns=cfg.rollout.max_turns))
 
@@ -146,12 +155,6 @@ def build_curriculum(cfg: TrainConfig) -> Curriculum | None:
 def expert_length(cfg: TrainConfig, task_id: str, seed: int, limit: int = 200) -> int:
     """Turns the scripted expert needs to solve ``task_id`` (for b2f's prefix), played by
     the one expert replay (:func:`turngym.harness.rollout.expert.expert_turns`)."""
-    from itertools import islice
-
-    from turngym import envs
-    from turngym.harness.rollout import calls
-    from turngym.harness.rollout.expert import expert_turns
-
     env = envs.make(cfg.env.id, **cfg.env.kwargs)
     try:
         episode = calls.Episode(index=0, slot=0, group_id="expert", task_id=task_id,
@@ -163,7 +166,7 @@ def expert_length(cfg: TrainConfig, task_id: str, seed: int, limit: int = 200) -
 
 
 def roll_out(rt: Runtime, tasks: list[tuple[str, int]], *, horizon: int | None, prefix: int,
-             step: int, curriculum: Any = None) -> list[Group]:
+             step: int, curriculum: Curriculum | None = None) -> list[Group]:
     """Step 2: groups for ``tasks``; b2f (prefix == -1) runs one engine call per prefix."""
     tag = f"s{step}/"
     if prefix >= 0:
@@ -182,7 +185,8 @@ def roll_out(rt: Runtime, tasks: list[tuple[str, int]], *, horizon: int | None, 
     return sorted(groups, key=lambda g: order.get((g.task_id, g.seed), 0))
 
 
-def plan_and_roll_out(rt: Runtime, sampler: TaskSampler, curriculum: Any, step: int
+def plan_and_roll_out(rt: Runtime, sampler: TaskSampler, curriculum: Curriculum | None,
+                      step: int
                       ) -> tuple[list[tuple[str, int]], int | None, list[Group]]:
     """Phases 1-2 of the training loop for batch ``step``: what the async producer
     (``turngym.harness.distributed.async_loop.AsyncRollouts``) runs."""
@@ -220,13 +224,9 @@ def score_groups(rt: Runtime, cfg: TrainConfig, groups: list[Group], *, ref: boo
     metrics: dict[str, float] = {}
     teacher_prompts = prompts
     if rt.teacher is not None and cfg.teacher.expert_hint:
-        from turngym.harness.learn.teacher_hint import hinted_prompts
-
         teacher_prompts, metrics = hinted_prompts(
             [t for g in groups for t in g.trajectories], keys, rt.tokenizer, cfg.env.id,
             dict(cfg.env.kwargs))
-    from turngym.agents.backend import score_temperature
-
     temperature = score_temperature(cfg.rollout.temperature)  # 1.0 when greedy
     extra: dict[str, dict[int, dict[str, Any]]] = {}
     for name, backend, ps in (("teacher_logprobs", rt.teacher, teacher_prompts),
@@ -256,8 +256,6 @@ def score_reference(rt: Runtime, cfg: TrainConfig, samples: list[Sample]) -> lis
     the whole batch for samples the update never sees."""
     if rt.ref is None or not samples:
         return samples
-    from turngym.agents.backend import score_temperature
-
     scores = rt.ref.score([list(s.prompt_ids) for s in samples],
                           [list(s.response_ids) for s in samples],
                           temperature=score_temperature(cfg.rollout.temperature))
@@ -267,9 +265,6 @@ def score_reference(rt: Runtime, cfg: TrainConfig, samples: list[Sample]) -> lis
 
 def evaluate(rt: Runtime, cfg: TrainConfig) -> dict[str, float]:
     """Step 8: held-out success at the validation temperature (``eval/...`` metrics)."""
-    from turngym.harness.learn.metrics_log import rollout_metrics
-    from turngym.harness.learn.tasks import eval_tasks
-
     tasks = eval_tasks(rt.eval_ids, cfg.eval.num_tasks)
     rt.eval_engine.load_state_dict({"generate_calls": 0})  # every eval samples the same seeds
     groups = rt.eval_engine.run(tasks, progress=False, id_prefix="eval/")

@@ -13,17 +13,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import yaml
-
 from turngym.agents.models import hub_model_dir, is_hub_id
-from turngym.errors import CheckpointError, ConfigError, MissingDependencyError
 from turngym.harness.config import TrainConfig
 from turngym.harness.learn.checkpoint import resolve_checkpoint
+
+from turngym.errors import CheckpointError, ConfigError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
 
@@ -72,12 +73,9 @@ def check_run_start(cfg: TrainConfig, resume: str | Path | None) -> None:
     for key, value in paths:
         if value and is_hub_id(value):
             hub_model_dir(value, key)
-    if cfg.logging.wandb.enabled:
-        from importlib.util import find_spec
-
-        if find_spec("wandb") is None:
-            raise MissingDependencyError("logging.wandb.enabled=true needs wandb: "
-                                         "pip install 'turngym[wandb]'")
+    if cfg.logging.wandb.enabled and importlib.util.find_spec("wandb") is None:
+        raise MissingDependencyError("logging.wandb.enabled=true needs wandb: "
+                                     "pip install 'turngym[wandb]'")
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:

@@ -6,8 +6,8 @@
    ``env.kwargs``; the turn budget is ``sft.max_turns``, else the eval's); the task, the
    memory window, the observation and the tool schemas of a tool env come from :meth:`turngym.harness.rollout.calls.Episode.prompt`
    (``Episode.start`` / ``Episode.apply`` keep the state as the engine does); the agent is
-   built as ``turngym train`` builds it (``rollout.history_length``,
-   ``rollout.max_prompt_tokens``).
+   built as ``turngym train`` builds it (:func:`turngym.harness.rollout.agent.make_agent`;
+   ``rollout.history_length``, ``rollout.max_prompt_tokens``).
 2. Each expert turn (:func:`turngym.harness.rollout.expert.expert_turns`) becomes a sample:
    the prompt ids, and the response :func:`~turngym.harness.rollout.expert.expert_response`
    (the text a TCOD expert-prefix turn records:
@@ -25,29 +25,44 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import gymnasium as gym
 import torch
-
+from turngym.agents.agent import Agent
+from turngym.agents.models import load_tokenizer, resolve_model_dir
 from turngym.envs.core import unwrapped_turn_env
 from turngym.harness.config import TrainConfig
+from turngym.harness.learn.learner import Learner, response_logprobs
+from turngym.harness.learn.tasks import TaskSampler, split_task_ids
 from turngym.harness.rollout import calls
+from turngym.harness.rollout.agent import make_agent
 from turngym.harness.rollout.expert import expert_turns
 from turngym.harness.rollout.workers import EnvFactory
+from turngym.harness.runs import resolve_run_paths
+from turngym.harness.train import seed_everything
 from turngym.harness.ui.progress import Progress, or_silent
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+#: ``progress_cb(epoch, loss)``, called after each SFT epoch.
+EpochCallback = Callable[[int, float], object]
 
 logger = logging.getLogger(__name__)
 
 
-def response_ids(tokenizer: Any, text: str) -> list[int]:
+def response_ids(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
     """Token ids of a response text, ending with the end-of-turn (EOS) token, as a backend
     returns a finished generation."""
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     return list(ids) + [int(tokenizer.eos_token_id)]
 
 
-def expert_episode(env: Any, agent: Any, tokenizer: Any, task_id: str, seed: int, *,
+def expert_episode(env: gym.Env, agent: Agent, tokenizer: PreTrainedTokenizerBase, task_id: str,
+                   seed: int, *,
                    max_tokens: int, max_model_len: int | None = None
                    ) -> tuple[list[tuple[list[int], list[int]]], bool]:
     """Play the env's scripted expert on one task as a rollout plays it (module docstring,
@@ -71,8 +86,8 @@ def expert_episode(env: Any, agent: Any, tokenizer: Any, task_id: str, seed: int
     return pairs, e.won
 
 
-def collect_expert_samples(cfg: TrainConfig, agent: Any, tokenizer: Any, tasks: list,
-                           reporter: Progress | None = None
+def collect_expert_samples(cfg: TrainConfig, agent: Agent, tokenizer: PreTrainedTokenizerBase,
+                           tasks: list[tuple[str, int]], reporter: Progress | None = None
                            ) -> tuple[list[tuple[list[int], list[int]]], dict[str, float]]:
     """Run the scripted expert on ``tasks``; returns ``(prompt_ids, response_ids)`` pairs.
 
@@ -103,15 +118,13 @@ def collect_expert_samples(cfg: TrainConfig, agent: Any, tokenizer: Any, tasks: 
                    "sft/samples": float(len(pairs))}
 
 
-def sft_epochs(learner: Any, pairs: list[tuple[list[int], list[int]]], cfg: TrainConfig,
-               pad_id: int, progress_cb: Any = None, reporter: Progress | None = None
+def sft_epochs(learner: Learner, pairs: list[tuple[list[int], list[int]]], cfg: TrainConfig,
+               pad_id: int, progress_cb: EpochCallback | None = None, reporter: Progress | None = None
                ) -> list[float]:
     """Cross-entropy on response tokens; returns the mean loss of each epoch.
 
     ``progress_cb(epoch, loss)`` after each epoch; ``reporter`` gets the phase ``sft`` with
     the batches done over all epochs and the response tokens trained on."""
-    from turngym.harness.learn.learner import response_logprobs
-
     s = cfg.sft
     reporter = or_silent(reporter)
     per_epoch = -(-len(pairs) // s.batch_size)  # ceil
@@ -148,20 +161,13 @@ def sft_epochs(learner: Any, pairs: list[tuple[list[int], list[int]]], cfg: Trai
     return losses
 
 
-def run_sft(cfg: TrainConfig, progress_cb: Any = None, reporter: Progress | None = None
+def run_sft(cfg: TrainConfig, progress_cb: EpochCallback | None = None, reporter: Progress | None = None
             ) -> dict[str, Any]:
     """Collect expert data, fine-tune, save. Returns losses, data stats and the model dir.
 
     ``progress_cb(epoch, loss)`` after each epoch. ``reporter`` (a
     :class:`turngym.harness.ui.progress.Progress`) gets the phases ``expert data`` (episodes),
     ``setup`` (the model), ``sft`` (batches, tokens) and ``save``."""
-    from turngym.agents.agent import Agent
-    from turngym.agents.models import load_tokenizer, resolve_model_dir
-    from turngym.harness.learn.learner import Learner
-    from turngym.harness.learn.tasks import TaskSampler, split_task_ids
-    from turngym.harness.runs import resolve_run_paths
-    from turngym.harness.train import seed_everything
-
     resolve_run_paths(cfg)  # model.path=RUN_DIR: that run's newest intact model
     seed_everything(cfg.seed)
     t0 = time.perf_counter()
@@ -170,8 +176,8 @@ def run_sft(cfg: TrainConfig, progress_cb: Any = None, reporter: Progress | None
         train_ids = train_ids[:cfg.env.num_train_tasks]
     model_dir = resolve_model_dir(cfg.model.path)
     tok = load_tokenizer(model_dir)
-    agent = Agent(tokenizer=tok, family=family, history_length=cfg.rollout.history_length,
-                  max_prompt_tokens=cfg.rollout.max_prompt_tokens)
+    agent = make_agent(cfg.env.id, tok, history_length=cfg.rollout.history_length,
+                       max_prompt_tokens=cfg.rollout.max_prompt_tokens, family=family)
     tasks = TaskSampler(train_ids, cfg.seed + 7).sample(cfg.sft.num_tasks)
     reporter = or_silent(reporter)
     reporter.phase("expert data", len(tasks), "episodes")

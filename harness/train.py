@@ -6,7 +6,8 @@ Each step:
 2. roll out groups of ``rollout.group_size`` trajectories per task (``turngym.harness.rollout.engine``);
 3. optional teacher scoring (OPD) and reference log-probs (KL) with ``backend.score``;
 4. advantages from the ``algos`` registry over per-turn rows (+ per-token OPD, SOD weights;
-   PPO: the value head's ``V(s_t)`` of every turn first, for GAE);
+   PPO: the value head's ``V(s_t)`` of every turn first, for GAE; ``algo.state_graph``: a
+   state graph kept across steps, read then updated, saved with every checkpoint);
 5. PPO mini-batch updates over per-turn samples (token-in/token-out, loss on response tokens
    only; AdamW, grad clipping, grad accumulation; old log-probs = behaviour log-probs);
 6. sync the new weights into the rollout backend;
@@ -79,7 +80,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     )
     from turngym.harness.learn.mismatch import correct_mismatch, resolve_mismatch
     from turngym.harness.runs import check_resume_config, check_run_start, resolve_run_paths
-    from turngym.harness.learn.credit import assign_credit, reference_first
+    from turngym.harness.learn.credit import assign_credit, build_state_graph, reference_first
     from turngym.harness.learn.samples import batch_digest
     from turngym.harness.learn.tasks import TaskSampler
     from turngym.harness.ui.plots import plot_curves
@@ -117,6 +118,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     curriculum = build_curriculum(cfg)
     loss_cfg = build_loss_config(cfg)
     ref_first = reference_first(cfg)
+    graph = build_state_graph(cfg)  # algo.state_graph: kept across steps, in every checkpoint
     values = None  # PPO: the critic's V(s_t) of every turn, for GAE and the value loss
     if getattr(learner, "value_head", None) is not None:
         def values(rows: list[Turn], mask_N: np.ndarray) -> np.ndarray:
@@ -130,6 +132,12 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
             curriculum.load_state_dict(state["curriculum"])
         start = int(state["step"])
         rt.engine.load_state_dict(state["rollout"])  # the sampling-seed counter
+        if graph is not None:
+            if state.get("state_graph") is not None:
+                graph.load_state_dict(state["state_graph"])  # bit-exact; wrong config raises
+            else:
+                logger.warning("checkpoint %s holds no state graph (saved with "
+                               "algo.state_graph off): the graph starts empty", ck)
         rt.backend.load_weights(learner.sync_state_dict())
         for name in ("batches.jsonl", "rollouts.jsonl"):  # a killed run logged steps past it
             truncate_steps(out / name, start)
@@ -190,7 +198,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         # ------------------------------------------------ 4. credit assignment
         reporter.phase("advantages")
         t0 = time.perf_counter()
-        credit = assign_credit(groups, cfg, values=values)  # estimator + modifiers
+        credit = assign_credit(groups, cfg, values=values, graph=graph, step=step)
         samples = credit.samples
         metrics: dict[str, float] = {**score_m, **sampler_m, **credit.metrics}
         # no update without signal: samples whose advantages are all 0 leave here, before
@@ -276,7 +284,8 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         if last or (cfg.checkpoint.every and (step + 1) % cfg.checkpoint.every == 0):
             reporter.phase("checkpoint")
             extra = {"sampler": sampler.state_dict(), "rollout": rt.engine.state_dict(),
-                     "curriculum": curriculum.state_dict() if curriculum is not None else None}
+                     "curriculum": curriculum.state_dict() if curriculum is not None else None,
+                     "state_graph": graph.state_dict() if graph is not None else None}
             save_checkpoint(out, step + 1, learner, extra, tokenizer=rt.tokenizer,
                             config_yaml=(out / "config.yaml").read_text(),
                             keep=cfg.checkpoint.keep)

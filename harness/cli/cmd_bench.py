@@ -21,8 +21,10 @@ from typing import Any
 
 import typer
 from rich.console import Console
-
 from turngym.harness.cli.output import emit_table, json_option, messages
+from turngym.harness.eval.results import RESULTS_DIR, write_result
+
+from turngym.errors import ConfigError
 
 console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 
@@ -94,9 +96,6 @@ def bench_cmd(
     json_out: bool = json_option(),
 ) -> None:
     """Run performance scripts and write one JSON with machine info and commit."""
-    from turngym.harness.eval.results import RESULTS_DIR, write_result
-    from turngym.errors import ConfigError
-
     folder = Path(bench_dir) if bench_dir else RESULTS_DIR.parent
     scripts = discover(folder)
     if list_:

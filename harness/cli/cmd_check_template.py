@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import typer
+from rich.console import Console
+from turngym.agents.models import load_tokenizer, resolve_model_dir
+from turngym.agents.template_check import check_template
 
 
 def register(app: typer.Typer) -> None:
@@ -19,11 +22,6 @@ def check_template_cmd(
     """Render a multi-turn conversation turn by turn with MODEL's chat template. Checks that
     prompt t+1 starts with prompt t + response t (ids trained on = ids generated) and that
     the loss mask covers the responses and no env text. Exit code 1 when a check fails."""
-    from rich.console import Console
-
-    from turngym.agents.models import load_tokenizer, resolve_model_dir
-    from turngym.agents.template_check import check_template
-
     report = check_template(load_tokenizer(resolve_model_dir(model)), family=family,
                             history_length=history_length)
     console = Console()

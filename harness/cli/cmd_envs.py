@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
-
 from turngym.harness.cli.kwargs import parse_kwargs
 from turngym.harness.cli.output import emit_table, json_option
+
+if TYPE_CHECKING:
+    import gymnasium as gym
 
 envs_app = typer.Typer(help="List, check and play the registered environments.",
                        no_args_is_help=True)
@@ -116,7 +118,7 @@ class _Session:
     Every text from the env (observations, actions, the expert's move, the task id) is
     printed as a rich ``Text``, never parsed as markup: ``[next >]`` stays ``[next >]``."""
 
-    def __init__(self, env: Any, seed: int, options: dict | None, out: Console):
+    def __init__(self, env: gym.Env, seed: int, options: dict | None, out: Console):
         self.env, self.seed, self.options, self.out = env, seed, options, out
         self.actions: list[str] = []
         self.observations: list[str] = []  # the observation at each turn, 0 = after reset

@@ -8,7 +8,6 @@ from typing import Any
 
 import typer
 from rich.console import Console
-
 from turngym.harness.cli.output import emit_json, emit_table, json_option, messages
 
 console = Console(soft_wrap=True)  # a long path stays one line in a pipe
@@ -19,7 +18,7 @@ def _fmt_ci(block: dict[str, Any]) -> str:
     return f"{block['rate']:.0%} [{lo:.0%}, {hi:.0%}]"
 
 
-def render_results(results: dict[str, Any], con: Any) -> None:
+def render_results(results: dict[str, Any], con: Console) -> None:
     """Print the per-entry table and the per-type breakdown of a results document."""
     rows = [*results["entries"].items(), ("overall", results["overall"])]
     has_tokens = any(e["tokens"]["per_episode"] for _, e in rows)
@@ -71,8 +70,8 @@ def eval_cmd(
     """Run an evaluation suite; write results.json and trajectories.jsonl into --out.
 
     ``--json`` prints the results document (the same as ``results.json``) on stdout."""
-    from turngym.harness.eval.suite import load_suite
     from turngym.harness.eval.evaluate import EvalSettings, evaluate
+    from turngym.harness.eval.suite import load_suite
     from turngym.harness.runs import run_model_dir
 
     if policy in ("hf", "vllm"):  # a training run's folder: its newest checkpoint's model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from turngym.harness.eval.report import write_report
 
 console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 
@@ -16,8 +17,6 @@ def report_cmd(
     max_episodes: int = typer.Option(100, min=0, help="Episodes per run in the viewer."),
 ) -> None:
     """Write tables, plots and a trajectory viewer of RUN_DIRs into one HTML file."""
-    from turngym.harness.eval.report import write_report
-
     path = write_report(run_dirs, out, title=title, max_episodes=max_episodes)
     console.print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
 

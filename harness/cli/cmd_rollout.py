@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-
 from turngym.harness.cli.kwargs import parse_kwargs
 from turngym.harness.cli.output import emit_json, emit_table, json_option, messages, renamed
+from turngym.harness.rollout.summary import summarize, summary_rows
+from turngym.harness.rollout.trajectory import write_jsonl
+
+from turngym.errors import ConfigError
+
+if TYPE_CHECKING:
+    from turngym.agents.agent import Agent
+    from turngym.agents.backend import Backend
+    from turngym.harness.rollout.calls import Policy
 
 console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 
@@ -17,7 +25,6 @@ def pick_tasks(env_id: str, env_kwargs: dict[str, Any], n: int, split: str | Non
                seed: int) -> list[tuple[str, int]]:
     """The first ``n`` task ids of ``split`` with seeds ``seed, seed+1, ...``."""
     from turngym import envs
-    from turngym.errors import ConfigError
 
     env = envs.make(env_id, **env_kwargs)
     try:
@@ -35,7 +42,7 @@ def pick_tasks(env_id: str, env_kwargs: dict[str, Any], n: int, split: str | Non
 
 def build_policy(policy: str, env_id: str, *, model: str | None, seed: int,
                  history_length: int, max_prompt_tokens: int,
-                 base_url: str | None) -> tuple[Any, Any]:
+                 base_url: str | None) -> tuple[Backend | Policy, Agent | None]:
     """``(backend_or_policy, agent)`` for ``--policy`` and ``--model``, built as ``turngym
     eval`` builds them (:func:`turngym.harness.eval.evaluate.build_actor`): the scripted
     policy's ``--model`` is ``expert`` (default) or ``random``; a training run's folder
@@ -53,8 +60,6 @@ def build_policy(policy: str, env_id: str, *, model: str | None, seed: int,
 
 def _scripted_flag(expert: bool, random_: bool) -> str | None:
     """The ``--model`` that the deprecated ``--expert`` / ``--random`` stand for."""
-    from turngym.errors import ConfigError
-
     if expert and random_:
         raise ConfigError("--expert and --random exclude each other")
     return "expert" if expert else "random" if random_ else None
@@ -99,8 +104,6 @@ def rollout(
     them) and the engine's as one JSON object."""
     from turngym.harness.rollout.config import RolloutConfig
     from turngym.harness.rollout.engine import RolloutEngine
-    from turngym.harness.rollout.summary import summarize, summary_rows
-    from turngym.harness.rollout.trajectory import write_jsonl
 
     old = _scripted_flag(expert, random_)
     model = renamed("--model", model, f"--{old}", old, None, use=f"--model {old}")

@@ -15,11 +15,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
-
 from turngym.harness.cli.serve_group import http_url, print_banner, serve_app
+
+from turngym.errors import ConfigError
+
+if TYPE_CHECKING:
+    import socket
+
+    import uvicorn
 
 
 def register(app: typer.Typer) -> None:
@@ -63,7 +69,8 @@ def _banner_once_listening(what: str, path: str) -> Iterator[None]:
 
     startup = uvicorn.Server.startup
 
-    async def startup_then_banner(self: Any, sockets: Any = None) -> None:
+    async def startup_then_banner(self: uvicorn.Server, sockets: list[socket.socket] | None = None
+                                  ) -> None:
         await startup(self, sockets=sockets)
         listening = [s for server in getattr(self, "servers", []) for s in server.sockets]
         if getattr(self, "started", False) and listening:
@@ -90,7 +97,6 @@ def retriever(
     """Serve BM25 search over HTTP for many env workers (POST /search, GET /health).
     Prints ``retriever: N passages at URL`` as its first stdout line, and the serve banner
     on stderr."""
-    from turngym.errors import ConfigError
     from turngym.envs.search.index import open_index, open_index_dir
     from turngym.envs.search.server import bind_socket, make_server
 

@@ -6,8 +6,10 @@ Envs use it with ``envs.make("turngym/WebShop-v0", server_url=URL)``; without
 
 from __future__ import annotations
 
-import typer
+import socket
 
+import typer
+from rich.console import Console
 from turngym.harness.cli.serve_group import http_url, print_banner, serve_app
 
 
@@ -22,11 +24,7 @@ def serve_webshop(
                                          "long expires (its pages then answer 404)."),
 ) -> None:
     """Serve the web shop; open /start?goal=N in a browser to shop for goal N."""
-    import socket
-
     import uvicorn
-    from rich.console import Console
-
     from turngym.envs.webshop.server import LIMIT_CONCURRENCY, create_app
 
     app = create_app(catalog, max_sessions=max_sessions, idle_timeout_s=session_idle_s)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import time
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
-
 from turngym.harness.cli.output import emit_json, emit_table, json_option, messages
 
 swe_app = typer.Typer(help="The SWE environment: sandbox image, task set, checks.",
@@ -23,8 +24,6 @@ def build_image(
     force: bool = typer.Option(False, help="Rebuild even when the tag exists."),
 ) -> None:
     """Build the docker sandbox image from Debian packages (debootstrap + docker import)."""
-    import time
-
     from turngym.envs.swe.docker_sandbox import build_image as build
 
     start = time.perf_counter()
@@ -41,7 +40,6 @@ def build_tasks(
 ) -> None:
     """Inject bugs into the shipped projects, verify each mutant, write the task file."""
     from rich.progress import Progress
-
     from turngym.envs.swe.tasks import TASKS_FILE, summary
     from turngym.envs.swe.tasks import build_tasks as build
 
@@ -81,8 +79,6 @@ def _print_summary(counts: dict[str, dict[str, int]], n: int, json_out: bool) ->
 @swe_app.command("backend")
 def backend() -> None:
     """Which sandbox backend ``backend=auto`` picks here, and why."""
-    import shutil
-
     from turngym.envs.swe.backends import docker_available
     from turngym.envs.swe.env import _pick_backend
 

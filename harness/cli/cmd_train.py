@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import typer
 from rich.console import Console
-
 from turngym.harness.cli.output import emit_table, json_option, messages
 from turngym.harness.cli.progress_view import progress_view
 
@@ -48,7 +48,6 @@ def train_cmd(
         rest.append("checkpoint.resume_allow_changes=true")
     cfg = load_config(config, rest)  # fails here, before any work
     if print_config:  # stdout alone, so that `> run.yaml` gives a config train accepts
-        import json
 
         import yaml
 

@@ -7,13 +7,17 @@ imports (torch, vllm, playwright) inside the command functions.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
 import pkgutil
 import sys
 
+import turngym.harness.cli as pkg
 import typer
 from rich.console import Console
+from rich.markup import escape
+from turngym.harness.ui.quiet import quiet_third_party
 
 from turngym.errors import TurngymError
 
@@ -28,8 +32,6 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    import turngym.harness.cli as pkg
-
     for mod in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
         if mod.name.startswith("cmd_"):
             importlib.import_module(f"turngym.harness.cli.{mod.name}").register(app)
@@ -39,8 +41,6 @@ def _register_commands() -> None:
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging, and "
                                        "the libraries' own progress bars and banners.")
           ) -> None:
-    from turngym.harness.ui.quiet import quiet_third_party
-
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     quiet_third_party(verbose)  # before any command imports transformers, ray, vllm, tqdm
@@ -61,15 +61,12 @@ def _click_errors() -> tuple[type[BaseException], ...]:
 def usage_error(exc: BaseException) -> int:
     """Print a click usage error as one line (with click's "Did you mean" when it has one)
     and a pointer to ``--help``; return its exit code (2)."""
-    from rich.markup import escape
-
     if type(exc).__name__ == "NoArgsIsHelpError":  # bare ``turngym``: the help text
         exc.show()
         return int(getattr(exc, "exit_code", 2))
     msg = " ".join(exc.format_message().split())
     opt, near = getattr(exc, "option_name", None), list(getattr(exc, "possibilities", None) or [])
     if opt and near:  # typer's vendored click words it "(Possible options: ...)"
-        import difflib
 
         near = difflib.get_close_matches(opt, near, n=3, cutoff=0.0)
         msg = f"No such option: {opt}. Did you mean {' or '.join(near)}?"
@@ -86,8 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rc = app(args=argv, prog_name="turngym", standalone_mode=False)  # typer.Exit(n) comes back as n here
     except TurngymError as exc:
-        from rich.markup import escape
-
         console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return 2
     except (typer.Abort, KeyboardInterrupt):

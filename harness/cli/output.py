@@ -24,7 +24,12 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from turngym.errors import ConfigError
 
 T = TypeVar("T")
 #: The console for messages that must not mix with ``--json`` output on stdout.
@@ -52,8 +57,6 @@ def renamed(new: str, value: T | None, old: str, old_value: T | None, default: T
     """The value of an option renamed from ``old`` to ``new``. Both default to None; the
     old one still works, with :func:`deprecated`'s note (``use``: the spelling it names,
     default ``new``); both given with different values is a ``ConfigError``."""
-    from turngym.errors import ConfigError
-
     if old_value is None:
         return default if value is None else value
     deprecated(old, use or new)
@@ -86,14 +89,10 @@ def plain_lines(columns: Sequence[str], rows: Sequence[Sequence[str]], title: st
 
 def rich_table(columns: Sequence[str], rows: Sequence[Sequence[str]], title: str, *,
                console: Console, keys: Collection[str], right: Collection[str],
-               styles: Mapping[str, Mapping[str, str]]) -> Any:
+               styles: Mapping[str, Mapping[str, str]]) -> Table:
     """A rich table that cuts nothing: a ``keys`` column is as wide as its longest cell, any
     other column as wide as its longest word (header included). On a window narrower than
     that the table grows wider than the window (print it with ``crop=False``)."""
-    from rich.cells import cell_len
-    from rich.table import Table
-    from rich.text import Text
-
     table = Table(title=title or None)
     for i, col in enumerate(columns):
         cells = [col, *(r[i] for r in rows)]

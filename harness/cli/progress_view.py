@@ -17,11 +17,13 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any, Self
+from typing import TYPE_CHECKING, Self
 
 from rich.console import Console
-
 from turngym.harness.ui.progress import Progress
+
+if TYPE_CHECKING:
+    from rich import progress as rp
 
 #: The step's numbers shown next to the run's progress.
 SUMMARY_KEYS = ("env/success", "algo/loss", "algo/kl_ref", "eval/success")
@@ -55,9 +57,9 @@ class ProgressView(Progress):
         self.console, self.label = console, label
         self.live = console.is_terminal if live is None else live
         self.info = ""
-        self._bar: Any = None
-        self._run_task: Any = None
-        self._phase_task: Any = None
+        self._bar: rp.Progress | None = None
+        self._run_task: rp.TaskID | None = None
+        self._phase_task: rp.TaskID | None = None
 
     def __enter__(self) -> Self:
         if self.live:

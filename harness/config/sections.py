@@ -4,7 +4,8 @@ One config world: where a section configures an algorithm, the section IS the
 ``turngym.algos`` config class (``algo.loss`` is :class:`turngym.algos.ppo_loss.PPOLossConfig`,
 ``algo.advantage`` the estimator's class of :data:`turngym.algos.registry.AdvantageConfig`,
 ``algo.opd`` :class:`turngym.algos.opd.OPDConfig`, ``algo.mismatch``
-:class:`turngym.algos.mismatch.MismatchConfig`, ``curriculum``
+:class:`turngym.algos.mismatch.MismatchConfig`, ``algo.state_graph``
+:class:`turngym.algos.state_graph.StateGraphConfig`, ``curriculum``
 :class:`turngym.algos.tcod.TCODConfig`, ``sampler``
 :class:`turngym.algos.task_sampler.TaskSamplerConfig`), so each default is set once, in
 ``turngym.algos``. Sections with a choice of class are pydantic unions discriminated by
@@ -22,10 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
+from turngym.algos.gigpo import GiGPOConfig
+from turngym.algos.hgpo import HGPOConfig
 from turngym.algos.mismatch import MismatchConfig
 from turngym.algos.opd import OPDConfig
 from turngym.algos.ppo_loss import PPOLossConfig
 from turngym.algos.registry import ADVANTAGES, AdvantageConfig
+from turngym.algos.reinforce_pp import ReinforcePPConfig
+from turngym.algos.state_graph import StateGraphConfig
 from turngym.algos.task_sampler import TaskSamplerConfig
 from turngym.algos.tcod import TCODConfig
 from turngym.harness.rollout.config import RolloutConfig, StepMode
@@ -177,6 +182,29 @@ class AlgoConfig(_Section):
     mismatch: MismatchConfig = Field(default_factory=MismatchConfig)
     """Train-inference mismatch correction of behaviour log-probs from engines that are not
     the learner (``turngym.algos.mismatch``; ``auto``: on for vllm/openai/Ray engines, off for hf)."""
+    state_graph: StateGraphConfig = Field(default_factory=StateGraphConfig)
+    """A persistent map from ``state_key`` to running return statistics, kept across steps
+    and saved in checkpoints, used as a baseline (``turngym.algos.state_graph``,
+    ``turngym.algos.graph_credit``; docs/step-credit.md). Off by default."""
+
+    @model_validator(mode="after")
+    def _check_state_graph(self) -> AlgoConfig:
+        g, adv = self.state_graph, self.advantage
+        if not g.enabled:
+            return self
+        if adv is None:
+            raise keyed_error(f"algo.state_graph.enabled: algo.name={self.name} has no RL "
+                              "advantage for the graph to change; set "
+                              "algo.state_graph.enabled=false")
+        if g.mode == "singleton" and not isinstance(adv, GiGPOConfig | HGPOConfig):
+            raise keyed_error(f"algo.state_graph.mode=singleton baselines GiGPO/HGPO's "
+                              f"singleton step groups, but algo.name={self.name} has none: "
+                              "use algo.name=gigpo or hgpo, or algo.state_graph.mode=value")
+        if isinstance(adv, ReinforcePPConfig) and adv.kl_coef > 0:
+            raise keyed_error("algo.state_graph.enabled: algo.advantage.kl_coef > 0 replaces "
+                              "the per-turn advantage by a per-token one after credit, which "
+                              "would drop the graph's term; set algo.advantage.kl_coef=0")
+        return self
 
     @model_validator(mode="before")
     @classmethod

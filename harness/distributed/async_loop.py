@@ -36,14 +36,21 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Generic, TypeVar
+
+from turngym.algos.mismatch import MismatchConfig
+from turngym.harness.learn.learner import Learner, Sample
+from turngym.harness.learn.mismatch import correct_mismatch
+
+#: What the producer makes per batch (the trainer's: tasks, horizon and groups).
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
 
-def importance_correct(learner: Any, samples: list[Any], pad_id: int, clip: float,
-                       micro_batch_size: int = 8, mismatch: Any = None
-                       ) -> tuple[list[Any], dict[str, float]]:
+def importance_correct(learner: Learner, samples: list[Sample], pad_id: int, clip: float,
+                       micro_batch_size: int = 8, mismatch: MismatchConfig | None = None
+                       ) -> tuple[list[Sample], dict[str, float]]:
     """Re-base ``samples`` on the learner's current policy (see the module docstring).
 
     The same correction as the engine-mismatch one (:func:`turngym.harness.learn.mismatch.correct_mismatch`):
@@ -56,9 +63,6 @@ def importance_correct(learner: Any, samples: list[Any], pad_id: int, clip: floa
     ``async/behav_kl`` (mean of ``log pi_behav - log pi_prox`` over tokens: how far the stale
     policy is).
     """
-    from turngym.algos.mismatch import MismatchConfig
-    from turngym.harness.learn.mismatch import correct_mismatch
-
     base = mismatch if mismatch is not None else MismatchConfig()
     mode = "tis+mask" if "mask" in base.mode else "tis"
     cfg = base.model_copy(update={"mode": mode, "is_clip": float(clip)})
@@ -72,7 +76,7 @@ def importance_correct(learner: Any, samples: list[Any], pad_id: int, clip: floa
                  "async/behav_kl": float(sum(gaps) / max(len(gaps), 1))}
 
 
-class AsyncRollouts:
+class AsyncRollouts(Generic[T]):
     """The producer thread and its bookkeeping (see the module docstring).
 
     Args:
@@ -83,7 +87,7 @@ class AsyncRollouts:
         steps: one past the last batch index.
     """
 
-    def __init__(self, produce: Callable[[int], Any], *, staleness: int, start: int,
+    def __init__(self, produce: Callable[[int], T], *, staleness: int, start: int,
                  steps: int):
         if staleness < 1:
             raise ValueError(f"staleness must be >= 1 for async mode, got {staleness}")
@@ -114,7 +118,7 @@ class AsyncRollouts:
                 return
             self._queue.put((b, value, version, seconds))
 
-    def get(self, step: int) -> tuple[Any, int, dict[str, float]]:
+    def get(self, step: int) -> tuple[T, int, dict[str, float]]:
         """Batch ``step``: ``(value, staleness, metrics)``; waits for it if needed."""
         t0 = time.perf_counter()
         b, value, version, seconds = self._queue.get()
@@ -127,7 +131,7 @@ class AsyncRollouts:
                                   "async/wait_s": time.perf_counter() - t0,
                                   "async/produce_s": seconds}
 
-    def after_update(self, version: int, sync: Callable[[], Any]) -> dict[str, float]:
+    def after_update(self, version: int, sync: Callable[[], object]) -> dict[str, float]:
         """Sync the engines to ``version`` (waits for the batch in flight) and let the
         producer go on. Returns ``async/sync_wait_s``."""
         t0 = time.perf_counter()

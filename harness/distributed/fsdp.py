@@ -25,6 +25,7 @@ Across nodes: ``torchrun --nnodes N --node_rank R --nproc_per_node G
 
 from __future__ import annotations
 
+import datetime
 import gc
 import json
 import logging
@@ -34,9 +35,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.distributed as dist
+from safetensors.torch import save_file
+from turngym.harness.distributed.weight_sync import full_state_dict
+from turngym.harness.learn.learner import Learner, Sample, ppo_update
 
 from turngym.errors import ConfigError
-from turngym.harness.learn.learner import Learner, ppo_update
 
 if TYPE_CHECKING:
     from turngym.algos.ppo_loss import PPOLossConfig
@@ -55,10 +59,6 @@ def init_distributed(timeout_min: float = 30.0) -> tuple[int, int, torch.device]
     on CPU. Returns ``(rank, world_size, device)``. Outside torchrun: ``(0, 1, device)``.
     ``timeout_min`` bounds every collective, including followers waiting for rank 0."""
     global _STARTED_GROUP
-    import datetime
-
-    import torch.distributed as dist
-
     cuda = torch.cuda.is_available()
     local = int(os.environ.get("LOCAL_RANK", "0"))
     device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
@@ -85,8 +85,6 @@ def finish_distributed() -> None:
     finalization, which is what aborted rank 1 of the FSDP test ("terminate called without
     an active exception"). A torchrun worker therefore ends with :func:`end_worker` after
     its last output; ``fsdp_check`` reports how many gloo threads were left."""
-    import torch.distributed as dist
-
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
@@ -131,7 +129,7 @@ def end_worker(code: int = 0) -> None:
     os._exit(code)
 
 
-def shard_model(model: Any, device: torch.device) -> Any:
+def shard_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """``fully_shard`` each decoder layer, then the root (FSDP2). Returns the model."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
@@ -167,7 +165,7 @@ class FSDPLearner(Learner):
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
 
-    def update(self, samples: list[Any], loss_cfg: PPOLossConfig, *, seed: int, pad_id: int
+    def update(self, samples: list[Sample], loss_cfg: PPOLossConfig, *, seed: int, pad_id: int
                ) -> dict[str, float]:
         """One PPO update on this rank's share (same ``samples`` and ``seed`` on all ranks).
         Collective."""
@@ -176,8 +174,6 @@ class FSDPLearner(Learner):
 
     def sync_state_dict(self) -> dict[str, torch.Tensor]:
         """Full weights on rank 0 (CPU), ``{}`` elsewhere. Collective: call on every rank."""
-        from turngym.harness.distributed.weight_sync import full_state_dict
-
         return full_state_dict(self.model)
 
     def save_model(self, out_dir: str | Path) -> None:
@@ -187,8 +183,6 @@ class FSDPLearner(Learner):
             out_dir = Path(out_dir)
             out_dir.mkdir(parents=True, exist_ok=True)
             self.model.config.save_pretrained(str(out_dir))
-            from safetensors.torch import save_file
-
             save_file({k: v.contiguous() for k, v in sd.items()},
                       str(out_dir / "model.safetensors"), metadata={"format": "pt"})
         torch.distributed.barrier()

@@ -20,13 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from turngym.algos.ppo_loss import PPOLossConfig
+from turngym.harness.config import TrainConfig, load_config
+from turngym.harness.distributed.fsdp import (
+    FSDPLearner,
+    end_worker,
+    finish_distributed,
+    gloo_threads,
+    init_distributed,
+)
+from turngym.harness.learn.learner import Sample, load_model, response_logprobs
 
 
-def synthetic_samples(model_dir: str, n: int, seed: int) -> list[Any]:
+def synthetic_samples(model_dir: str, n: int, seed: int) -> list[Sample]:
     """``n`` samples with random prompts/responses, advantages ~ N(0, 1), and old log-probs
     from the initial model (so the first PPO ratio is 1)."""
-    from turngym.harness.learn.learner import Sample, load_model, response_logprobs
-
     gen = torch.Generator().manual_seed(seed)
     prompts, responses = [], []
     for _ in range(n):
@@ -45,9 +53,7 @@ def synthetic_samples(model_dir: str, n: int, seed: int) -> list[Any]:
     return samples
 
 
-def train_config(model_dir: str, mini: int, micro: int, lr: float) -> Any:
-    from turngym.harness.config import load_config
-
+def train_config(model_dir: str, mini: int, micro: int, lr: float) -> TrainConfig:
     return load_config(None, [f"model.path={model_dir}", f"optim.mini_batch_size={mini}",
                               f"optim.micro_batch_size={micro}", f"optim.lr={lr}",
                               "optim.ppo_epochs=1", "optim.grad_clip=1.0",
@@ -68,8 +74,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--resume", default=None, help="a sharded checkpoint dir to resume")
     args = ap.parse_args(argv)
 
-    from turngym.harness.distributed.fsdp import finish_distributed, gloo_threads, init_distributed
-
     rank, world, device = init_distributed()
     result = _run(args, rank, world, device)
     finish_distributed()  # every rank waits for rank 0's files, then gloo is torn down
@@ -83,9 +87,6 @@ def _progress(rank: int, msg: str) -> None:
 
 def _run(args: argparse.Namespace, rank: int, world: int, device: torch.device
          ) -> dict[str, Any]:
-    from turngym.algos.ppo_loss import PPOLossConfig
-    from turngym.harness.distributed.fsdp import FSDPLearner
-
     torch.manual_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -116,7 +117,5 @@ def _run(args: argparse.Namespace, rank: int, world: int, device: torch.device
 
 
 if __name__ == "__main__":
-    from turngym.harness.distributed.fsdp import end_worker
-
     main()
     end_worker(0)  # without finalization while gloo threads live (see finish_distributed)

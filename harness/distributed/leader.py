@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.distributed as dist
+from turngym.harness.distributed.fsdp import FSDPLearner
+from turngym.harness.learn.learner import Learner
 
 from turngym.errors import ConfigError
 
@@ -34,8 +37,6 @@ COMMANDS = ("update", "sync_state_dict", "save_model", "save_train_state", "load
 
 
 def _broadcast(obj: Any) -> Any:
-    import torch.distributed as dist
-
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
@@ -44,7 +45,7 @@ def _broadcast(obj: Any) -> Any:
 class LeaderLearner:
     """Rank 0's learner: each call in :data:`COMMANDS` is broadcast, then run locally."""
 
-    def __init__(self, inner: Any):
+    def __init__(self, inner: FSDPLearner):
         self.inner = inner
 
     def __getattr__(self, name: str) -> Any:
@@ -60,7 +61,7 @@ class LeaderLearner:
         _broadcast(("stop", (), {}))
 
 
-def follow(inner: Any) -> int:
+def follow(inner: FSDPLearner) -> int:
     """Run rank 0's learner calls on this rank until it sends ``stop``; returns the count."""
     n = 0
     while True:
@@ -85,19 +86,15 @@ def check_torchrun_config(cfg: TrainConfig) -> None:
 
 
 def build_learner(model_dir: Path | None, cfg: TrainConfig, world: tuple[int, int, torch.device]
-                  ) -> Any:
+                  ) -> Learner | LeaderLearner:
     """The trainer's learner. One process: a plain :class:`turngym.harness.learn.learner.Learner`. Under
     torchrun with W > 1 ranks: rank 0 (``model_dir`` given) broadcasts the resolved model
     dir, every rank builds its FSDP shard, and rank 0 gets a :class:`LeaderLearner`;
     other ranks (``model_dir=None``) get their plain :class:`FSDPLearner` to :func:`follow`.
     """
-    from turngym.harness.learn.learner import Learner
-
     rank, world_size, device = world
     if world_size == 1:
         return Learner(model_dir, cfg)
-    from turngym.harness.distributed.fsdp import FSDPLearner
-
     model_dir = Path(_broadcast(str(model_dir) if rank == 0 else None))
     inner = FSDPLearner(model_dir, cfg, rank=rank, world_size=world_size, device=device)
     logger.info("rank %d/%d: FSDP learner on %s", rank, world_size, device)

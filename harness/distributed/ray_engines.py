@@ -18,10 +18,25 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from collections.abc import Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from turngym.agents import make_backend
+from turngym.agents.backend import Generation, SamplingParams
+from turngym.harness.distributed.weight_sync import (
+    buffer_device,
+    empty_buffers,
+    open_group,
+    unpack,
+)
+from turngym.harness.rollout.ray_pool import READY_TIMEOUT_S, import_ray, wait_ready
 
 from turngym.errors import ConfigError
-from turngym.harness.rollout.ray_pool import READY_TIMEOUT_S, import_ray, wait_ready
+
+if TYPE_CHECKING:
+    import torch
+    from ray.actor import ActorHandle
 
 __all__ = ["ACTOR_ENV", "READY_TIMEOUT_S", "EngineActor", "ensure_ray", "start_engines",
            "wait_ready"]
@@ -33,7 +48,7 @@ ACTOR_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
              "TOKENIZERS_PARALLELISM": "false"}
 
 
-def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
+def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> ModuleType:
     """Import Ray and connect (``address``) or start a local cluster; returns the module."""
     ray = import_ray("distributed.mode=ray")
     if not ray.is_initialized():
@@ -53,9 +68,7 @@ class EngineActor:
     def __init__(self, backend: str, backend_kwargs: dict[str, Any], num_threads: int = 0):
         for k, v in ACTOR_ENV.items():
             os.environ.setdefault(k, v)
-        import torch
-
-        from turngym.agents import make_backend
+        import torch  # after ACTOR_ENV: the actor's first torch/HF import
 
         if num_threads > 0:  # one engine per reserved CPU share, no oversubscription
             torch.set_num_threads(num_threads)
@@ -69,7 +82,8 @@ class EngineActor:
         return {"pid": os.getpid(), "start_s": self.start_s,
                 "max_model_len": int(self.backend.max_model_len)}
 
-    def generate(self, prompts_ids: list[list[int]], sampling: Any) -> list[Any]:
+    def generate(self, prompts_ids: list[list[int]], sampling: SamplingParams
+                 ) -> list[Generation]:
         t0 = time.perf_counter()
         try:
             return self.backend.generate(prompts_ids, sampling)
@@ -84,7 +98,7 @@ class EngineActor:
         finally:
             self.busy_s += time.perf_counter() - t0
 
-    def load_weights(self, state_dict: dict[str, Any]) -> float:
+    def load_weights(self, state_dict: Mapping[str, torch.Tensor]) -> float:
         """Load weights; returns the seconds it took."""
         t0 = time.perf_counter()
         self.backend.load_weights(state_dict)
@@ -94,16 +108,12 @@ class EngineActor:
                           backend: str, timeout_s: float) -> int:
         """Join the trainer's weight-broadcast group (:class:`~turngym.harness.distributed.
         weight_sync.CollectiveSync`) as ``rank``; returns the rank."""
-        from turngym.harness.distributed.weight_sync import buffer_device, open_group
-
         self.weight_group = open_group(host, port, rank, world_size, backend, timeout_s)
         self.weight_device = buffer_device(backend)
         return rank
 
     def receive_weights(self, meta: list[tuple[str, str, tuple[int, ...]]]) -> float:
         """Receive one broadcast from rank 0 and load it; returns the load seconds."""
-        from turngym.harness.distributed.weight_sync import empty_buffers, unpack
-
         buffers = empty_buffers(meta, self.weight_device)
         for buf in buffers:
             self.weight_group.broadcast(buf, 0).wait()
@@ -119,7 +129,7 @@ class EngineActor:
 
 def start_engines(num_engines: int, backend: str, backend_kwargs: dict[str, Any], *,
                   num_cpus: float = 1.0, tensor_parallel_size: int = 1,
-                  use_gpu: bool | None = None) -> list[Any]:
+                  use_gpu: bool | None = None) -> list[ActorHandle]:
     """Start ``num_engines`` engine actors and wait until each has loaded its model.
 
     With ``use_gpu`` (default: the cluster has GPUs) each actor reserves

@@ -17,11 +17,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from turngym.agents.backend import Backend, Generation, SamplingParams
+from turngym.harness.distributed.weight_sync import CollectiveSync, push_to_engines
+
 from turngym.errors import BackendError
+
+if TYPE_CHECKING:
+    from ray.actor import ActorHandle
+    from transformers import PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +59,8 @@ class RouterBackend(Backend):
             CollectiveSync` group with the engines) or ``object_store``.
     """
 
-    def __init__(self, engines: list[Any], tokenizer: Any, max_model_len: int = 2048,
+    def __init__(self, engines: list[ActorHandle], tokenizer: PreTrainedTokenizerBase,
+                 max_model_len: int = 2048,
                  weight_sync: str = "object_store"):
         import ray
 
@@ -69,10 +76,8 @@ class RouterBackend(Backend):
         """Prompts served per engine so far (for balance metrics)."""
         self.sync_s = 0.0
         self._lock = threading.Lock()
-        self._group = None
+        self._group: CollectiveSync | None = None
         if weight_sync in ("gloo", "nccl"):
-            from turngym.harness.distributed.weight_sync import CollectiveSync
-
             self._group = CollectiveSync(self.engines, backend=weight_sync)
         elif weight_sync != "object_store":
             raise BackendError(f"weight_sync={weight_sync!r}: use gloo, nccl or object_store")
@@ -88,7 +93,8 @@ class RouterBackend(Backend):
         with self._lock:
             self.outstanding[i] -= size
 
-    def _fan_out(self, method: str, n: int, make_args: Any) -> list[Any]:
+    def _fan_out(self, method: str, n: int, make_args: Callable[[int, int, int], tuple]
+                 ) -> list[Any]:
         refs = []
         for k, (a, b) in enumerate(split_even(n, len(self.engines))):
             i = self._pick(b - a)
@@ -138,8 +144,6 @@ class RouterBackend(Backend):
         if self._group is not None:
             self.sync_s += self._group.sync(state_dict)
             return
-        from turngym.harness.distributed.weight_sync import push_to_engines
-
         self.sync_s += push_to_engines(self.engines, state_dict)
 
     def balance(self) -> dict[str, float]:

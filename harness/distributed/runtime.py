@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from turngym.agents.agent import Agent
+from turngym.agents.backend import Backend
 from turngym.agents.models import load_tokenizer
+from turngym.harness.config import TrainConfig
 from turngym.harness.distributed.ray_engines import ensure_ray, start_engines
 from turngym.harness.distributed.router import RouterBackend
+from turngym.harness.rollout.calls import Policy
+from turngym.harness.rollout.config import RolloutConfig
 from turngym.harness.rollout.engine import RolloutEngine
 from turngym.harness.rollout.ray_pool import RayPool
 from turngym.harness.rollout.workers import EnvPool
@@ -28,7 +33,8 @@ class RayRolloutEngine(RolloutEngine):
     :class:`~turngym.harness.rollout.ray_pool.RayPool` (``num_env_workers`` actors
     sized by ``resources_per_worker``). Everything else is the local engine's code."""
 
-    def __init__(self, env_id: str, backend_or_policy: Any, agent: Any = None, cfg: Any = None,
+    def __init__(self, env_id: str, backend_or_policy: Backend | Policy,
+                 agent: Agent | None = None, cfg: RolloutConfig | None = None,
                  *, num_env_workers: int = 1, resources: dict[str, float] | None = None):
         super().__init__(env_id, backend_or_policy, agent, cfg)
         self.num_env_workers = int(num_env_workers)
@@ -57,7 +63,8 @@ def weight_sync_backend(name: str) -> str:
     return "nccl" if gpus and torch.cuda.is_available() else "gloo"
 
 
-def ray_backend_and_engine(model_dir: Path, cfg: Any) -> tuple[Any, Any]:
+def ray_backend_and_engine(model_dir: Path, cfg: TrainConfig
+                           ) -> tuple[RouterBackend, Callable[..., RayRolloutEngine]]:
     """Start Ray (or join ``distributed.ray_address``) and the engine actors.
 
     Returns ``(router_backend, engine_factory)``; ``engine_factory(env_id, backend, agent,

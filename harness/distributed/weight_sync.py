@@ -22,14 +22,24 @@ Under torchrun, :func:`full_state_dict` all-gathers the FSDP shards onto learner
 from __future__ import annotations
 
 import logging
+import math
+import socket
 import time
 from collections.abc import Mapping
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from turngym.agents.backend import Backend
+
+if TYPE_CHECKING:
+    import torch
+    from ray.actor import ActorHandle
+    from torch.distributed import ProcessGroup
 
 logger = logging.getLogger(__name__)
 
 
-def full_state_dict(model: Any) -> dict[str, Any]:
+def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The full (unsharded) state dict on CPU. Collective under FSDP: call on every rank;
     rank 0 gets the tensors, other ranks an empty dict. Without FSDP: the plain state dict."""
     import torch.distributed as dist
@@ -43,7 +53,8 @@ def full_state_dict(model: Any) -> dict[str, Any]:
     return sd if dist.get_rank() == 0 else {}
 
 
-def push_to_engines(engines: list[Any], state_dict: Mapping[str, Any]) -> float:
+def push_to_engines(engines: list[ActorHandle], state_dict: Mapping[str, torch.Tensor]
+                    ) -> float:
     """Load ``state_dict`` into every engine actor; returns the wall seconds."""
     import ray
 
@@ -56,12 +67,12 @@ def push_to_engines(engines: list[Any], state_dict: Mapping[str, Any]) -> float:
 class ObjectStoreSync:
     """Gather on rank 0, then object store -> ``load_weights`` on each engine (CPU, gloo)."""
 
-    def __init__(self, backend: Any, rank: int = 0):
+    def __init__(self, backend: Backend, rank: int = 0):
         """``backend`` is the :class:`~turngym.harness.distributed.router.RouterBackend` (or any
         backend with ``load_weights``); only ``rank`` 0 talks to it."""
         self.backend, self.rank = backend, rank
 
-    def sync(self, model_or_sd: Any) -> float:
+    def sync(self, model_or_sd: torch.nn.Module | Mapping[str, torch.Tensor]) -> float:
         """Collective on every learner rank; returns seconds spent (0 on other ranks)."""
         t0 = time.perf_counter()
         sd = model_or_sd if isinstance(model_or_sd, Mapping) else full_state_dict(model_or_sd)
@@ -70,8 +81,8 @@ class ObjectStoreSync:
         return time.perf_counter() - t0
 
 
-def pack(state_dict: Mapping[str, Any], device: Any = "cpu"
-         ) -> tuple[list[tuple[str, str, tuple[int, ...]]], list[Any]]:
+def pack(state_dict: Mapping[str, torch.Tensor], device: torch.device | str = "cpu"
+         ) -> tuple[list[tuple[str, str, tuple[int, ...]]], list[torch.Tensor]]:
     """``(meta, buffers)``: one flat buffer per dtype (in first-seen order) on ``device``;
     ``meta`` lists ``(name, dtype, shape)`` in state-dict order."""
     import torch
@@ -84,11 +95,9 @@ def pack(state_dict: Mapping[str, Any], device: Any = "cpu"
     return meta, [torch.cat(ts) for ts in groups.values()]
 
 
-def empty_buffers(meta: list[tuple[str, str, tuple[int, ...]]], device: Any = "cpu"
-                  ) -> list[Any]:
+def empty_buffers(meta: list[tuple[str, str, tuple[int, ...]]],
+                  device: torch.device | str = "cpu") -> list[torch.Tensor]:
     """Receive buffers matching :func:`pack`'s for ``meta``."""
-    import math
-
     import torch
 
     sizes: dict[str, int] = {}
@@ -97,10 +106,9 @@ def empty_buffers(meta: list[tuple[str, str, tuple[int, ...]]], device: Any = "c
     return [torch.empty(n, dtype=getattr(torch, d), device=device) for d, n in sizes.items()]
 
 
-def unpack(meta: list[tuple[str, str, tuple[int, ...]]], buffers: list[Any]) -> dict[str, Any]:
+def unpack(meta: list[tuple[str, str, tuple[int, ...]]], buffers: list[torch.Tensor]
+           ) -> dict[str, torch.Tensor]:
     """Undo :func:`pack`: views into ``buffers`` with the original names and shapes."""
-    import math
-
     order = list(dict.fromkeys(d for _, d, _ in meta))
     offsets = dict.fromkeys(order, 0)
     out = {}
@@ -117,10 +125,8 @@ def buffer_device(backend: str) -> str:
 
 
 def open_group(host: str, port: int, rank: int, world_size: int, backend: str,
-               timeout_s: float = 600.0) -> Any:
+               timeout_s: float = 600.0) -> ProcessGroup:
     """A standalone process group (rank 0 hosts the ``TCPStore``); blocks until all joined."""
-    from datetime import timedelta
-
     import torch.distributed as dist
 
     timeout = timedelta(seconds=timeout_s)
@@ -137,8 +143,6 @@ def open_group(host: str, port: int, rank: int, world_size: int, backend: str,
 
 def free_port(host: str) -> int:
     """A free TCP port on ``host`` (for the weight group's store)."""
-    import socket
-
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
@@ -153,7 +157,7 @@ class CollectiveSync:
         host: an address of this node the engines can reach (default: Ray's node IP).
     """
 
-    def __init__(self, engines: list[Any], backend: str = "gloo", host: str | None = None,
+    def __init__(self, engines: list[ActorHandle], backend: str = "gloo", host: str | None = None,
                  timeout_s: float = 600.0):
         import ray
 
@@ -168,7 +172,7 @@ class CollectiveSync:
         ray.get(refs)
         self.syncs = 0
 
-    def sync(self, state_dict: Mapping[str, Any]) -> float:
+    def sync(self, state_dict: Mapping[str, torch.Tensor]) -> float:
         """Send ``state_dict`` to every engine; returns the wall seconds (all loaded)."""
         import ray
 

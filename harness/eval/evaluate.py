@@ -21,14 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from turngym import envs
-from turngym.errors import ConfigError
+from turngym.agents import make_backend
+from turngym.agents.agent import Agent
+from turngym.agents.backend import Backend
+from turngym.agents.scripted import ScriptedPolicy
 from turngym.harness.eval.metrics import entry_metrics, merge_metrics
 from turngym.harness.eval.suite import Suite, SuiteEntry, check_suite
+from turngym.harness.rollout.agent import make_agent
+from turngym.harness.rollout.calls import Policy
 from turngym.harness.rollout.config import RolloutConfig
 from turngym.harness.rollout.engine import RolloutEngine
 from turngym.harness.rollout.trajectory import Trajectory, write_jsonl
 from turngym.harness.ui.progress import Progress, or_silent
+
+from turngym.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -106,12 +112,10 @@ class EvalRun:
         return res, traj
 
 
-def build_backend(settings: EvalSettings) -> Any:
+def build_backend(settings: EvalSettings) -> Backend | None:
     """The model backend of ``settings`` (None for the scripted policy)."""
     if settings.policy == "scripted":
         return None
-    from turngym.agents import make_backend
-
     kwargs = dict(settings.backend_kwargs)
     if settings.model:
         kwargs["model"] = settings.model
@@ -120,25 +124,21 @@ def build_backend(settings: EvalSettings) -> Any:
     return make_backend(settings.policy, **kwargs)
 
 
-def build_actor(settings: EvalSettings, backend: Any, env_id: str, seed: int
-                ) -> tuple[Any, Any]:
+def build_actor(settings: EvalSettings, backend: Backend | None, env_id: str, seed: int
+                ) -> tuple[Backend | Policy, Agent | None]:
     """``(backend_or_policy, agent)`` for a :class:`~turngym.harness.rollout.engine.
     RolloutEngine` of ``env_id``: the scripted policy (``settings.model``: expert or random,
     seeded with ``seed``) when ``backend`` is None, else ``backend`` with the env's agent.
-    ``turngym eval`` (once per entry) and ``turngym rollout`` build their policy here."""
+    ``turngym eval`` (once per entry) and ``turngym rollout`` build their policy here; the
+    agent is :func:`turngym.harness.rollout.agent.make_agent`'s, as in training."""
     if backend is None:
-        from turngym.agents.scripted import ScriptedPolicy
-
         return ScriptedPolicy(settings.model or "expert", seed=seed), None
-    from turngym.agents.agent import Agent
-
-    agent = Agent.for_env(envs.spec(env_id).load(), backend.tokenizer,
-                          history_length=settings.history_length,
-                          max_prompt_tokens=settings.max_prompt_tokens)
+    agent = make_agent(env_id, backend.tokenizer, history_length=settings.history_length,
+                       max_prompt_tokens=settings.max_prompt_tokens)
     return backend, agent
 
 
-def _run_entry(suite: Suite, entry: SuiteEntry, settings: EvalSettings, backend: Any,
+def _run_entry(suite: Suite, entry: SuiteEntry, settings: EvalSettings, backend: Backend | None,
                tasks: list[tuple[str, int]], seed: int, progress: bool, reporter: Progress
                ) -> tuple[list[Trajectory], dict[str, Any]]:
     """Roll out one entry (one engine, G = samples) and compute its metrics."""
@@ -168,7 +168,7 @@ def _run_entry(suite: Suite, entry: SuiteEntry, settings: EvalSettings, backend:
     return trajs, metrics
 
 
-def evaluate(suite: Suite, settings: EvalSettings, *, backend: Any = None,
+def evaluate(suite: Suite, settings: EvalSettings, *, backend: Backend | None = None,
              progress: bool = False, reporter: Progress | None = None) -> EvalRun:
     """Run every entry of ``suite`` with ``settings``' policy and return the metrics.
 

@@ -29,11 +29,15 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from turngym.harness.rollout.trajectory import Trajectory, read_jsonl
+from turngym.harness.ui.plots import PLOT_KEYS, draw_curves, integer_ticks, pyplot, read_metrics
 
 from turngym.errors import ConfigError
-from turngym.harness.ui.plots import draw_curves, integer_ticks, pyplot
-from turngym.harness.rollout.trajectory import Trajectory, read_jsonl
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +83,6 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
     if not res.exists() and not met.exists():
         raise ConfigError(f"{d} has neither results.json (turngym eval) nor metrics.jsonl "
                           "(turngym train)")
-    from turngym.harness.ui.plots import read_metrics
-
     return {"name": d.name or str(d),
             "results": json.loads(res.read_text()) if res.exists() else None,
             "trajectories": list(read_jsonl(traj)) if traj.exists() else [],
@@ -90,7 +92,7 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- plots
-def _png(fig: Any, alt: str = "plot") -> str:
+def _png(fig: Figure, alt: str = "plot") -> str:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
@@ -144,8 +146,6 @@ def plot_turn_hist(results: dict[str, Any], title: str) -> str:
 def plot_training(metrics_path: Path) -> str | None:
     """The training curves of ``metrics.jsonl`` (the keys of
     :data:`turngym.harness.ui.plots.PLOT_KEYS`, drawn by :func:`draw_curves`)."""
-    from turngym.harness.ui.plots import PLOT_KEYS, read_metrics
-
     fig = draw_curves(read_metrics(metrics_path), PLOT_KEYS)
     if fig is None:
         return None

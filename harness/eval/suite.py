@@ -28,13 +28,18 @@ Loading validates with pydantic (``extra="forbid"``); a bad file raises
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from turngym.harness.rollout.config import RolloutConfig
 
 from turngym.errors import ConfigError
+
+if TYPE_CHECKING:
+    import gymnasium as gym
 
 #: Where the shipped suites live.
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
@@ -135,8 +140,6 @@ def suite_path(name_or_path: str | Path) -> Path:
     shipped = SUITES_DIR / f"{name_or_path}.yaml"
     if shipped.is_file():
         return shipped
-    import difflib
-
     near = difflib.get_close_matches(str(name_or_path), list_suites(), n=1)
     hint = f"; did you mean {near[0]!r}?" if near else ""
     raise ConfigError(f"no suite {str(name_or_path)!r}: not a file and not one of "
@@ -162,11 +165,12 @@ def load_suite(name_or_path: str | Path) -> Suite:
         raise ConfigError(f"{path}: " + "; ".join(parts)) from None
 
 
-def entry_tasks(entry: SuiteEntry, base_seed: int, env: Any = None) -> list[tuple[str, int]]:
+def entry_tasks(entry: SuiteEntry, base_seed: int, env: gym.Env | None = None) -> list[tuple[str, int]]:
     """The ``(task_id, seed)`` pairs of ``entry``; ``env`` (made with the entry's kwargs)
     is used to list the split and to check that every task id exists."""
-    from turngym import envs
     from turngym.envs.core import unwrapped_turn_env
+
+    from turngym import envs  # registers the envs: not at import (``turngym.load_suite``)
 
     own = env is None
     if own:
@@ -201,8 +205,7 @@ def entry_tasks(entry: SuiteEntry, base_seed: int, env: Any = None) -> list[tupl
 
 def check_suite(suite: Suite) -> dict[str, list[tuple[str, int]]]:
     """Build each entry's env once and resolve its tasks (fails naming the entry)."""
-    from turngym import envs
-    from turngym.harness.rollout.config import RolloutConfig
+    from turngym import envs  # registers the envs: not at import (``turngym.load_suite``)
 
     owned = {"env_id", "env_kwargs", "group_size", "max_turns", "temperature", "top_p",
              "top_k", "max_tokens", "seed"}

@@ -35,12 +35,16 @@ import pickle
 import random
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from turngym.harness.learn.learner import Learner
 
 from turngym.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +65,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------------------- save
-def save_checkpoint(out_dir: str | Path, step: int, learner: Any, extra: dict[str, Any],
-                    *, config_yaml: str = "", tokenizer: Any = None, keep: int = 2) -> Path:
+def save_checkpoint(out_dir: str | Path, step: int, learner: Learner, extra: dict[str, Any],
+                    *, config_yaml: str = "", tokenizer: PreTrainedTokenizerBase | None = None,
+                    keep: int = 2) -> Path:
     """Write checkpoint ``step`` under ``out_dir/checkpoints`` atomically; returns its path.
 
     Checkpoints of later steps (left by a run that was resumed from an earlier one) are
@@ -371,7 +376,7 @@ def _load_state(ck: Path) -> dict[str, Any]:
                               f"not load ({type(exc).__name__}: {exc})") from None
 
 
-def load_checkpoint(path: str | Path, learner: Any, *, verified: bool = False
+def load_checkpoint(path: str | Path, learner: Learner, *, verified: bool = False
                     ) -> dict[str, Any]:
     """Load weights, optimizer and scheduler into ``learner``, restore RNGs; return the state
     dict (``step``, curriculum/sampler states, ...). ``path`` goes through

@@ -16,8 +16,9 @@ by the registry. Two registries make up a method:
   for a critic's targets). A critic estimator (GAE) reads ``batch.value_N``, which
   :func:`assign_credit` fills from ``values`` when the learner has a value head.
 * **modifiers** (:data:`MODIFIERS`): each reads the config (``active``), then edits the
-  credit state: the row mask (DAPO dynamic sampling), per-token terms (OPD with SOD step
-  weights), or the advantage itself (REINFORCE++ with the KL penalty in the reward).
+  credit state: the advantage from a state graph kept across steps (``algo.state_graph``),
+  the row mask (DAPO dynamic sampling), per-token terms (OPD with SOD step weights), or the
+  advantage itself (REINFORCE++ with the KL penalty in the reward).
   ``reference_first`` says the modifier reads reference log-probs, so the loop scores the
   reference before credit instead of after the unsignalled samples are dropped.
 
@@ -36,8 +37,11 @@ import numpy as np
 
 from turngym.algos.batch import TurnBatch
 from turngym.algos.dynamic_sampling import filter_batch
+from turngym.algos.graph_credit import graph_credit
 from turngym.algos.registry import compute_advantages
 from turngym.algos.reinforce_pp import ReinforcePPConfig
+from turngym.algos.state_graph import StateGraph, stable_key_ids
+from turngym.errors import ConfigError
 from turngym.harness.config import TrainConfig, advantage_config
 from turngym.harness.learn.learner import Sample
 from turngym.harness.learn.samples import (
@@ -70,6 +74,10 @@ class CreditState:
     """Per-token terms added to ``rl_coef * adv_N`` (OPD, REINFORCE++ KL)."""
     rl_coef: float = 1.0
     metrics: dict[str, float] = field(default_factory=dict)
+    graph: StateGraph | None = None
+    """The state graph the train loop keeps across steps (``algo.state_graph``), else None."""
+    step: int = 0
+    """The training step (0-based) of this batch: the graph's clock."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,26 @@ class Credit:
 
 
 # ------------------------------------------------------------------------ modifiers
+def _state_graph(state: CreditState, cfg: TrainConfig) -> dict[str, float]:
+    """The persistent state graph (``algo.state_graph``): (a) add its term to the advantage
+    (``turngym.algos.graph_credit.graph_credit``: ``singleton`` or ``value`` mode), reading
+    the graph as it was *before* this batch, then (b) fold this batch's discounted returns
+    into it, so a batch never baselines against itself. Rows of crashed (``env_error``)
+    episodes and other masked rows enter neither."""
+    g = cfg.algo.state_graph
+    if state.graph is None:
+        raise ConfigError("algo.state_graph.enabled=true but assign_credit got no graph: the "
+                          "train loop passes graph=build_state_graph(cfg), kept across steps")
+    keys = [str(r.state_key) for r in state.rows]
+    key_ids_N = stable_key_ids(keys, [r.task_id for r in state.rows] if g.per_task else None)
+    res = graph_credit(state.graph, state.batch, state.mask_N, key_ids_N, g,
+                       g.discount(_estimator(cfg)))
+    if state.adv_N is not None:
+        state.adv_N = state.adv_N + res.adv_N
+    update_m = state.graph.update(key_ids_N[res.keep_N], res.return_N[res.keep_N], state.step)
+    return {**res.metrics, **update_m}
+
+
 def _dynamic_sampling(state: CreditState, cfg: TrainConfig) -> dict[str, float]:
     """DAPO dynamic sampling: drop the rows of groups whose episode returns are all equal
     (no RL signal). Without an RL term there is nothing to filter."""
@@ -129,6 +157,7 @@ def _kl_reward_active(cfg: TrainConfig) -> bool:
 
 #: Applied in this order to every batch whose config activates them.
 MODIFIERS: list[Modifier] = [
+    Modifier("state_graph", lambda cfg: cfg.algo.state_graph.enabled, _state_graph),
     Modifier("dynamic_sampling", lambda cfg: cfg.algo.dynamic_sampling, _dynamic_sampling),
     Modifier("opd", lambda cfg: cfg.algo.uses_teacher, _opd),
     Modifier("kl_in_reward", _kl_reward_active, _kl_in_reward, reference_first=True),
@@ -151,17 +180,27 @@ def reference_first(cfg: TrainConfig) -> bool:
     return any(m.reference_first for m in active_modifiers(cfg))
 
 
-def assign_credit(groups: list[Group], cfg: TrainConfig, *,
-                  values: ValueFn | None = None) -> Credit:
+def build_state_graph(cfg: TrainConfig) -> StateGraph | None:
+    """The graph ``algo.state_graph`` asks for (empty), or None when it is off. The train
+    loop keeps it across steps and saves ``graph.state_dict()`` in every checkpoint."""
+    g = cfg.algo.state_graph
+    return StateGraph.from_config(g) if g.enabled else None
+
+
+def assign_credit(groups: list[Group], cfg: TrainConfig, *, values: ValueFn | None = None,
+                  graph: StateGraph | None = None, step: int = 0) -> Credit:
     """Rollout groups -> training samples: estimator, then modifiers, then samples.
 
     ``values`` (the learner's value head) fills ``batch.value_N`` first, for a critic
-    estimator and for the samples' ``old_value``.
+    estimator and for the samples' ``old_value``. ``graph`` (:func:`build_state_graph`,
+    owned by the caller and kept across steps) is read and then updated in place by the
+    ``state_graph`` modifier at training ``step``.
     """
     batch, rows = turn_batch(groups)
     if values is not None:
         batch = dataclasses.replace(batch, value_N=values(rows, batch.mask_N))
-    state = CreditState(batch=batch, rows=rows, mask_N=batch.mask_N.copy())
+    state = CreditState(batch=batch, rows=rows, mask_N=batch.mask_N.copy(), graph=graph,
+                        step=step)
     est = _estimator(cfg)
     if est is not None:
         res = compute_advantages(batch, est)

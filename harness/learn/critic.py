@@ -7,12 +7,10 @@ PPO with GAE (``algo.name=ppo``) reads ``V(s_t)`` from a linear value head
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 
-def prompt_hidden(model: Any, prompts: list[list[int]], pad_id: int) -> torch.Tensor:
+def prompt_hidden(model: torch.nn.Module, prompts: list[list[int]], pad_id: int) -> torch.Tensor:
     """Final hidden state of the last token of each (left-padded) prompt, ``h_BH`` float32,
     without gradient: the decoder of ``model`` (the base model's under LoRA, adapters on)."""
     P = max(len(p) for p in prompts)

@@ -26,20 +26,26 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import safetensors.torch
 import torch
-
+import torch.distributed as dist
 from turngym.agents.backend import score_temperature
+from turngym.algos.kl import kl_estimate
+from turngym.algos.ppo_loss import PPOLossConfig, ppo_policy_loss
 from turngym.algos.value_loss import value_loss
-from turngym.errors import CheckpointError, ConfigError
+from turngym.harness.config import TrainConfig
 from turngym.harness.learn.critic import prompt_hidden
 
+from turngym.errors import CheckpointError, ConfigError
+
 if TYPE_CHECKING:
-    from turngym.algos.ppo_loss import PPOLossConfig
-    from turngym.harness.config import TrainConfig
+    from transformers import PreTrainedModel
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +90,7 @@ def pad_batch(prompts: list[list[int]], responses: list[list[int]], pad_id: int
     return ids, att, pos, resp_mask
 
 
-def response_logprobs(model: Any, prompts: list[list[int]], responses: list[list[int]],
+def response_logprobs(model: torch.nn.Module, prompts: list[list[int]], responses: list[list[int]],
                       pad_id: int, *, with_entropy: bool = False, temperature: float = 1.0
                       ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Per-token log-probs of ``responses`` given ``prompts`` under ``softmax(logits / T)``.
@@ -137,7 +143,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_model(model_dir: str | Path, dtype: str = "float32") -> Any:
+def load_model(model_dir: str | Path, dtype: str = "float32") -> PreTrainedModel:
     """Load a local HF causal LM (offline) for training."""
     from transformers import AutoModelForCausalLM
 
@@ -167,7 +173,7 @@ class Learner:
                 r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
                 target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM"))
         self.model.train()
-        params: list[Any] = [p for p in self.model.parameters() if p.requires_grad]
+        params: list[torch.nn.Parameter] | list[dict[str, Any]] = [p for p in self.model.parameters() if p.requires_grad]
         o = cfg.optim
         self.value_head: torch.nn.Linear | None = None
         """PPO's critic (``cfg.algo.uses_critic``), zero-initialised: ``V = 0`` at first."""
@@ -200,11 +206,10 @@ class Learner:
             self.model.unmerge_adapter()
         return sd
 
-    def values(self, prompts: list[list[int]], keep_N: Any, pad_id: int) -> Any:
+    def values(self, prompts: list[list[int]], keep_N: Sequence[bool] | np.ndarray, pad_id: int
+               ) -> np.ndarray:
         """``V(s)`` (float64 numpy, one per prompt; 0 where ``keep_N`` is False) of the value
         head, in no-grad micro-batches of ``optim.micro_batch_size``."""
-        import numpy as np
-
         assert self.value_head is not None, "values() needs algo.name=ppo (a value head)"
         out_N = np.zeros(len(prompts), np.float64)
         idx = [i for i in range(len(prompts)) if keep_N[i]]
@@ -225,9 +230,7 @@ class Learner:
     def save_train_state(self, ck_dir: Path) -> dict[str, Any]:
         """Write the trainable weights (``policy.safetensors``, LoRA adapters included) into
         ``ck_dir``; return the optimizer/scheduler states for ``trainer_state.pt``."""
-        from safetensors.torch import save_model
-
-        save_model(self.model, str(ck_dir / "policy.safetensors"))
+        safetensors.torch.save_model(self.model, str(ck_dir / "policy.safetensors"))
         state = {"optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict()}
         if self.value_head is not None:
@@ -237,10 +240,8 @@ class Learner:
 
     def load_train_state(self, ck_dir: Path, state: dict[str, Any]) -> None:
         """Undo :meth:`save_train_state` (``state`` is the loaded ``trainer_state.pt``)."""
-        from safetensors.torch import load_model
-
         try:
-            load_model(self.model, str(ck_dir / "policy.safetensors"))
+            safetensors.torch.load_model(self.model, str(ck_dir / "policy.safetensors"))
         except (RuntimeError, KeyError) as exc:
             raise CheckpointError(f"{ck_dir}: weights do not match the configured model "
                                   f"(model.path / lora settings differ?): {exc}") from None
@@ -388,8 +389,6 @@ def _accumulate(learner: Learner, mini: list[Sample], loss_cfg: PPOLossConfig, p
                 with_entropy: bool, temperature: float, rank: int, world_size: int,
                 sums: dict[str, float], counts: dict[str, int]) -> None:
     """Backward the loss of one mini-batch (this rank's micro-batches) into the grads."""
-    from turngym.algos.ppo_loss import ppo_policy_loss
-
     head = getattr(learner, "value_head", None)
     pol_mini = [s for s in mini if moves_policy(s, loss_cfg)]
     mini_tokens = sum(len(s.response_ids) for s in pol_mini)
@@ -442,8 +441,6 @@ def _policy_kl(learner: Learner, samples: list[Sample], pad_id: int, temperature
     ``old_logprobs``, the behaviour policy); one no-grad forward pass after the update. The
     in-update ``algo/approx_kl`` is 0 with one optimizer step per RL step (the loss is taken
     before the step), so this is the per-step drift to watch."""
-    from turngym.algos.kl import kl_estimate
-
     if not samples:
         return
     was_training = learner.model.training
@@ -471,8 +468,6 @@ def _merge_over_ranks(sums: dict[str, float], counts: dict[str, int], world_size
                       ) -> tuple[dict[str, float], dict[str, int]]:
     """Sum the per-rank metric sums and counts (``all_gather_object``: a rank whose share
     was all padding has no keys)."""
-    import torch.distributed as dist
-
     parts: list[Any] = [None] * world_size
     dist.all_gather_object(parts, (sums, counts))
     all_sums: dict[str, float] = {}

@@ -20,17 +20,20 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import yaml
+from turngym.harness.config import WandbConfig
+from turngym.harness.rollout.summary import summarize
+from turngym.harness.rollout.trajectory import Group, Trajectory, write_jsonl
 
 from turngym.errors import MissingDependencyError
 
 if TYPE_CHECKING:
-    from turngym.harness.config import WandbConfig
-from turngym.harness.rollout.summary import summarize
+    from torch.utils.tensorboard import SummaryWriter
+    from wandb.sdk.wandb_run import Run as WandbRun
 
 logger = logging.getLogger(__name__)
 
 
-def rollout_metrics(trajectories: Iterable[Any], prefix: str = "") -> dict[str, float]:
+def rollout_metrics(trajectories: Iterable[Trajectory], prefix: str = "") -> dict[str, float]:
     """Success (overall and per task type), return, turns, invalid-action rate (the env could
     not apply the action, format errors included), format-error rate (the response did not
     parse), tokens, stop reasons: :func:`turngym.harness.rollout.summary.summarize`, the one
@@ -69,15 +72,13 @@ class MetricsLogger:
             purge = resume_step + 1 if resume and resume_step is not None else None
             self._tb = self._open_tensorboard(config, resume, purge)
         if wandb is True:
-            from turngym.harness.config import WandbConfig
-
             wandb = WandbConfig(enabled=True)
         self._wandb = None
         if wandb and wandb.enabled and wandb_mode(wandb.mode) != "disabled":
             self._wandb = self._open_wandb(wandb, config, resume)
 
     def _open_tensorboard(self, config: dict[str, Any] | None, resume: bool,
-                          purge: int | None) -> Any:
+                          purge: int | None) -> SummaryWriter | None:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
@@ -91,7 +92,8 @@ class MetricsLogger:
             marker.write_text("the run's config is in these event files (text, step 0)\n")
         return tb
 
-    def _open_wandb(self, wcfg: WandbConfig, config: dict[str, Any] | None, resume: bool) -> Any:
+    def _open_wandb(self, wcfg: WandbConfig, config: dict[str, Any] | None, resume: bool
+                    ) -> WandbRun:
         try:
             import wandb as wb
         except ImportError:
@@ -206,14 +208,14 @@ def truncate_steps(path: str | Path, step: int) -> int:
     return dropped
 
 
-def sample_rollouts(groups: Iterable[Any], keep: int | str) -> list[Any]:
+def sample_rollouts(groups: Iterable[Group], keep: int | str) -> list[Trajectory]:
     """The trajectories of one step that ``logging.rollouts`` keeps: ``"all"``, none (0), or
     the first ``keep`` taken one per group in turn (each group's first, then each group's
     second, ...), so that a small sample shows as many tasks as it can."""
     groups = list(groups)
     if keep == "all":
         return [t for g in groups for t in g.trajectories]
-    out: list[Any] = []
+    out: list[Trajectory] = []
     depth = max((len(g.trajectories) for g in groups), default=0)
     for i in range(depth):
         for g in groups:
@@ -224,12 +226,10 @@ def sample_rollouts(groups: Iterable[Any], keep: int | str) -> list[Any]:
     return out
 
 
-def log_rollouts(path: str | Path, groups: Iterable[Any], step: int, keep: int | str) -> int:
+def log_rollouts(path: str | Path, groups: Iterable[Group], step: int, keep: int | str) -> int:
     """Append :func:`sample_rollouts` of a step to ``path`` (``rollouts.jsonl``) in the
     format of ``turngym eval``'s ``trajectories.jsonl`` plus ``"step"``; on resume the
     trainer cuts it with :func:`truncate_steps`. Returns how many were written."""
-    from turngym.harness.rollout.trajectory import write_jsonl
-
     chosen = sample_rollouts(groups, keep)
     return write_jsonl(path, chosen, append=True, extra={"step": step}) if chosen else 0
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
-
 from turngym.algos.mismatch import MismatchConfig, mismatch_weights, resolve_mode
+from turngym.harness.learn.learner import Learner, Sample, response_logprobs
+
 from turngym.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -61,12 +62,10 @@ def resolve_mismatch(cfg: TrainConfig, world_size: int = 1) -> MismatchConfig:
     return mm.model_copy(update={"mode": mode})
 
 
-def learner_logprobs(learner: Any, samples: list[Any], pad_id: int, micro_batch_size: int
+def learner_logprobs(learner: Learner, samples: list[Sample], pad_id: int, micro_batch_size: int
                      ) -> list[torch.Tensor]:
     """The learner's log-probs of each sample's response (float32 CPU rows, no gradient),
     at the rollout's log-prob temperature."""
-    from turngym.harness.learn.learner import response_logprobs
-
     temperature = getattr(learner, "logprob_temperature", 1.0)
     rows: list[torch.Tensor] = []
     was_training = learner.model.training
@@ -95,8 +94,8 @@ def _padded(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     return out_BT, mask_BT
 
 
-def correct_mismatch(learner: Any, samples: list[Any], pad_id: int, cfg: MismatchConfig,
-                     micro_batch_size: int = 8) -> tuple[list[Any], dict[str, float]]:
+def correct_mismatch(learner: Learner, samples: list[Sample], pad_id: int, cfg: MismatchConfig,
+                     micro_batch_size: int = 8) -> tuple[list[Sample], dict[str, float]]:
     """Re-base ``samples`` on the learner's log-probs and weight their advantages.
 
     ``cfg.mode`` must be resolved (:func:`resolve_mismatch`). ``off`` returns the samples

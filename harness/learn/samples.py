@@ -14,8 +14,16 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-
+import torch
 from turngym.algos.batch import TurnBatch
+from turngym.algos.kl import kl_estimate
+from turngym.algos.opd import opd_advantage
+from turngym.algos.reinforce_pp import (
+    ReinforcePPConfig,
+    reinforce_pp_returns,
+    reinforce_pp_token_advantage,
+)
+from turngym.algos.sod import sod_step_weights, turn_divergence
 from turngym.harness.learn.learner import Sample
 from turngym.harness.rollout.trajectory import Group, StopReason, Turn
 
@@ -62,9 +70,6 @@ def opd_token_adv(rows: list[Turn], mask_N: np.ndarray, traj_N: np.ndarray, beta
     """Per-token OPD advantage ``beta * (teacher - student)`` of each row (0 for rows without
     teacher log-probs), scaled by SOD step weights when ``sod``. Student = behaviour
     log-probs of the rollout."""
-    from turngym.algos.opd import opd_advantage
-    from turngym.algos.sod import sod_step_weights, turn_divergence
-
     out = [np.zeros(len(r.response_ids)) for r in rows]
     idx = [i for i, r in enumerate(rows) if mask_N[i] and r.teacher_logprobs is not None]
     if not idx:
@@ -92,7 +97,7 @@ def opd_token_adv(rows: list[Turn], mask_N: np.ndarray, traj_N: np.ndarray, beta
 
 
 def reinforce_pp_kl_token_adv(batch: TurnBatch, rows: list[Turn], mask_N: np.ndarray,
-                              cfg: object) -> tuple[list[np.ndarray], dict[str, float]]:
+                              cfg: ReinforcePPConfig) -> tuple[list[np.ndarray], dict[str, float]]:
     """REINFORCE++ with the KL penalty inside the reward, per token of each kept row.
 
     Each row's turn return ``G`` (:func:`turngym.algos.reinforce_pp.reinforce_pp_returns`) lands on
@@ -100,11 +105,6 @@ def reinforce_pp_kl_token_adv(batch: TurnBatch, rows: list[Turn], mask_N: np.nda
     the reference log-probs, and :func:`turngym.algos.reinforce_pp.reinforce_pp_token_advantage`
     whitens the token returns over the batch. Rows need ``ref_logprobs`` (``ref.enabled``).
     """
-    import torch
-
-    from turngym.algos.kl import kl_estimate
-    from turngym.algos.reinforce_pp import reinforce_pp_returns, reinforce_pp_token_advantage
-
     out = [np.zeros(len(r.response_ids)) for r in rows]
     idx = [i for i, r in enumerate(rows) if mask_N[i] and r.response_ids]
     if not idx:
@@ -126,7 +126,7 @@ def reinforce_pp_kl_token_adv(batch: TurnBatch, rows: list[Turn], mask_N: np.nda
     adv_BT = reinforce_pp_token_advantage(g_N[idx], lp_BT, ref_BT, m_BT, cfg).numpy()
     for b, i in enumerate(idx):
         out[i] = adv_BT[b, :len(rows[i].response_ids)]
-    kl = kl_estimate(lp_BT, ref_BT, cfg.kl_estimator)[m_BT]  # type: ignore[attr-defined]
+    kl = kl_estimate(lp_BT, ref_BT, cfg.kl_estimator)[m_BT]
     return out, {"algo/kl_reward_mean": float(kl.mean()),
                  "algo/token_adv_abs_mean": float(np.abs(adv_BT[m_BT.numpy()]).mean())}
 

@@ -11,16 +11,17 @@ import threading
 from typing import Any
 
 import numpy as np
+from turngym.algos.task_sampler import DifficultySampler, TaskSamplerConfig
+from turngym.envs.core import unwrapped_turn_env
+from turngym.harness.rollout.trajectory import Group
 
-from turngym.errors import ConfigError
+from turngym import envs
+from turngym.errors import CheckpointError, ConfigError
 
 
 def split_task_ids(env_id: str, env_kwargs: dict[str, Any], split: str
                    ) -> tuple[list[str], str]:
     """The task ids of ``split`` for ``env_id`` and the env family (fails naming ``env.*``)."""
-    from turngym import envs
-    from turngym.envs.core import unwrapped_turn_env
-
     try:
         env = envs.make(env_id, **env_kwargs)
     except TypeError as exc:
@@ -49,15 +50,14 @@ class TaskSampler:
     generator either way. Thread-safe (async mode samples from the producer thread).
     """
 
-    def __init__(self, task_ids: list[str], seed: int, difficulty: Any = None):
+    def __init__(self, task_ids: list[str], seed: int,
+                 difficulty: TaskSamplerConfig | None = None):
         if not task_ids:
             raise ConfigError("no train tasks to sample from")
         self.task_ids = list(task_ids)
         self.rng = np.random.default_rng(seed)
-        self.difficulty = None
+        self.difficulty: DifficultySampler | None = None
         if difficulty is not None:
-            from turngym.algos.task_sampler import DifficultySampler
-
             self.difficulty = DifficultySampler(self.task_ids, difficulty, seed=seed + 1)
         self._lock = threading.Lock()
 
@@ -73,7 +73,7 @@ class TaskSampler:
             seeds = self.rng.integers(0, 2**31 - 1, size=n)
         return [(t, int(s)) for t, s in zip(ids, seeds)]
 
-    def observe(self, groups: list[Any]) -> dict[str, float]:
+    def observe(self, groups: list[Group]) -> dict[str, float]:
         """Fold every trajectory's success into the difficulty estimates; returns the
         sampler's metrics (nothing for uniform sampling)."""
         if self.difficulty is None:
@@ -93,8 +93,6 @@ class TaskSampler:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
         if (self.difficulty is None) != ("difficulty" not in state):
-            from turngym.errors import CheckpointError
-
             raise CheckpointError("sampler: the checkpoint was saved with another "
                                   "sampler.name (uniform vs difficulty)")
         if self.difficulty is not None:

@@ -24,11 +24,15 @@ suffix (or whose state has no expert action) is scored without a hint, and count
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from turngym import envs
 from turngym.harness.rollout.expert import expert_labels
 from turngym.harness.rollout.trajectory import Trajectory
+
+from turngym import envs
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +40,7 @@ HINT = "\n\nHint: an expert's next action here is: {action}"
 _PROBE = "\x00probe\x00"
 
 
-def generation_suffix(tokenizer: Any) -> str:
+def generation_suffix(tokenizer: PreTrainedTokenizerBase) -> str:
     """What the chat template puts after the last user message's content when it adds the
     generation prompt (ChatML: ``<|im_end|>\\n<|im_start|>assistant\\n``)."""
     text = tokenizer.apply_chat_template(
@@ -65,7 +69,8 @@ def expert_actions(env_id: str, env_kwargs: dict[str, Any], traj: Trajectory
     return hints
 
 
-def hinted_prompts(trajs: list[Trajectory], keys: list[tuple[str, int]], tokenizer: Any,
+def hinted_prompts(trajs: list[Trajectory], keys: list[tuple[str, int]],
+                   tokenizer: PreTrainedTokenizerBase,
                    env_id: str, env_kwargs: dict[str, Any]
                    ) -> tuple[list[list[int]], dict[str, float]]:
     """Teacher prompt ids for each ``(traj_id, turn index)`` in ``keys``; metrics

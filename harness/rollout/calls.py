@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
+import gymnasium as gym
+from turngym.agents.agent import Agent, Prompt
 from turngym.envs.core import INFO_KEYS, TurnLimit, unwrapped_turn_env
 from turngym.harness.rollout.trajectory import StopReason, Turn
 
@@ -20,6 +22,13 @@ _SKIP_INFO = set(INFO_KEYS) | {"turn"}
 _SCALARS = (bool, int, float, str)
 #: Info key tuple -> the keys of it that ``extra_info`` looks at (bounded).
 _EXTRA_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+class Policy(Protocol):
+    """A scripted policy: no model, an action straight from the env
+    (:class:`turngym.agents.scripted.ScriptedPolicy`, a replay, a test's own)."""
+
+    def act(self, env: gym.Env) -> str: ...
 
 
 class StepOut(NamedTuple):
@@ -34,7 +43,7 @@ class StepOut(NamedTuple):
     state_key_before: str
 
 
-def _turn_limit(env: Any) -> TurnLimit | None:
+def _turn_limit(env: gym.Env | None) -> TurnLimit | None:
     while env is not None:
         if isinstance(env, TurnLimit):
             return env
@@ -42,7 +51,7 @@ def _turn_limit(env: Any) -> TurnLimit | None:
     return None
 
 
-def _state_info(env: Any) -> dict[str, Any]:
+def _state_info(env: gym.Env) -> dict[str, Any]:
     inner = unwrapped_turn_env(env)
     info = {"state_key": inner.state_key(), "action_valid": True, "won": bool(inner.won()),
             "task_id": inner.task_id, "admissible_actions": inner.admissible_actions()}
@@ -50,24 +59,25 @@ def _state_info(env: Any) -> dict[str, Any]:
     return info
 
 
-def reset_call(env: Any, seed: int, task_id: str) -> tuple[str, dict[str, Any]]:
+def reset_call(env: gym.Env, seed: int, task_id: str) -> tuple[str, dict[str, Any]]:
     """``env.reset(seed=seed, options={"task_id": task_id})``."""
     return env.reset(seed=seed, options={"task_id": task_id})
 
 
-def _step(env: Any, action: str, key: str | None = None) -> StepOut:
+def _step(env: gym.Env, action: str, key: str | None = None) -> StepOut:
     if key is None:
         key = unwrapped_turn_env(env).state_key()
     obs, reward, term, trunc, info = env.step(action)
     return StepOut(action, obs, float(reward), bool(term), bool(trunc), info, key)
 
 
-def step_call(env: Any, action: str, key: str | None = None) -> StepOut:
+def step_call(env: gym.Env, action: str, key: str | None = None) -> StepOut:
     """One ``env.step(action)``; ``key`` is the state key before it when already known."""
     return _step(env, action, key)
 
 
-def policy_step_call(env: Any, policy: Any, key: str | None = None) -> tuple[StepOut, Any]:
+def policy_step_call(env: gym.Env, policy: Policy, key: str | None = None
+                     ) -> tuple[StepOut, Policy]:
     """Ask a scripted policy (``policy.act(env) -> str``) for an action and step it.
 
     Returns the policy too: its state (an RNG, a replay position) moves on wherever the env
@@ -77,7 +87,7 @@ def policy_step_call(env: Any, policy: Any, key: str | None = None) -> tuple[Ste
     return _step(env, action, key), policy
 
 
-def skip_turn_call(env: Any) -> tuple[bool, str, bool]:
+def skip_turn_call(env: gym.Env) -> tuple[bool, str, bool]:
     """An unparseable response: no env step, but the turn counts toward the turn limit.
 
     Returns ``(truncated, state_key, won)``.
@@ -91,18 +101,18 @@ def skip_turn_call(env: Any) -> tuple[bool, str, bool]:
     return truncated, inner.state_key(), bool(inner.won())
 
 
-def snapshot_call(env: Any) -> bytes:
+def snapshot_call(env: gym.Env) -> bytes:
     """``env.snapshot()`` (the TurnLimit wrapper keeps its count in it)."""
     return env.snapshot()
 
 
-def restore_call(env: Any, blob: bytes) -> tuple[str, dict[str, Any]]:
+def restore_call(env: gym.Env, blob: bytes) -> tuple[str, dict[str, Any]]:
     """``env.restore(blob)``; returns the observation and info of the restored state."""
     env.restore(blob)
     return unwrapped_turn_env(env).render() or "", _state_info(env)
 
 
-def replay_call(env: Any, seed: int, task_id: str, actions: list[str | None]) -> bytes:
+def replay_call(env: gym.Env, seed: int, task_id: str, actions: list[str | None]) -> bytes:
     """Reset, replay ``actions`` and return the snapshot (for forking a trajectory).
 
     ``None`` stands for an unparseable turn (no env step; the turn limit still counts it).
@@ -177,7 +187,7 @@ def task_text(obs: str, info: dict[str, Any]) -> str:
     return str(info.get("task") or obs)
 
 
-def prompt_fits(prompt: Any, max_prompt_tokens: int, max_tokens: int,
+def prompt_fits(prompt: Prompt, max_prompt_tokens: int, max_tokens: int,
                 max_model_len: int | None) -> bool:
     """Whether the model may act on ``prompt``: it fits ``max_prompt_tokens`` (the agent
     could not cut it down far enough otherwise) and, with ``max_model_len`` known, leaves
@@ -214,7 +224,7 @@ class Episode:
     micro_batch: int = 0
     turn_offset: int = 0
     """Index of this episode's first recorded turn (a fork continues its parent's count)."""
-    policy: Any = None
+    policy: Policy | None = None
     """This episode's own copy of a scripted policy (None with a backend)."""
     notice: str = ""
     """Text put before the next observation (why the last response was not understood)."""
@@ -234,7 +244,7 @@ class Episode:
         self.obs, self.info = obs, info
         self.task = task_text(obs, info)
 
-    def prompt(self, agent: Any, tools: list[dict[str, Any]] | None) -> Any:
+    def prompt(self, agent: Agent, tools: list[dict[str, Any]] | None) -> Prompt:
         """The agent's :class:`~turngym.agents.agent.Prompt` for this episode's next turn: the task,
         the memory window of ``history``, the notice about an unparseable last response
         before the observation, the admissible actions and the env's ``tools``.

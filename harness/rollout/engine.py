@@ -37,22 +37,22 @@ import copy
 import gc
 import logging
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import numpy as np
-
-from turngym import envs
-from turngym.agents.backend import Backend, SamplingParams
-from turngym.errors import BackendError, ConfigError
+from turngym.agents.agent import Agent
+from turngym.agents.backend import Backend, Generation, SamplingParams
 from turngym.harness.rollout import calls as calls
 from turngym.harness.rollout import ray_pool as _ray_pool  # noqa: F401 - the "ray" pool kind
-from turngym.harness.rollout.calls import Episode
+from turngym.harness.rollout.calls import Episode, Policy
 from turngym.harness.rollout.config import RolloutConfig
 from turngym.harness.rollout.loop import EpisodeLoop, ProgressBar
 from turngym.harness.rollout.procs import ScriptedProcessPool, merge_metrics
 from turngym.harness.rollout.trajectory import Group, StopReason, Trajectory
 from turngym.harness.rollout.workers import EnvFactory, EnvPool, make_pool
+
+from turngym import envs
+from turngym.errors import BackendError, ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -76,15 +76,16 @@ class RolloutEngine:
         cfg: the :class:`RolloutConfig`; defaults to ``RolloutConfig(env_id=env_id)``.
     """
 
-    def __init__(self, env_id: str, backend_or_policy: Any, agent: Any = None,
-                 cfg: RolloutConfig | None = None):
+    def __init__(self, env_id: str, backend_or_policy: Backend | Policy,
+                 agent: Agent | None = None, cfg: RolloutConfig | None = None):
         cfg = cfg or RolloutConfig.build(env_id=env_id)
         if cfg.env_id != env_id:
             raise ConfigError(f"rollout.env_id is {cfg.env_id!r} but the engine was built for "
                               f"{env_id!r}")
         self.cfg, self.env_id, self.agent = cfg, env_id, agent
         self.backend = backend_or_policy if isinstance(backend_or_policy, Backend) else None
-        self.policy = None if self.backend is not None else backend_or_policy
+        self.policy: Policy | None = (None if self.backend is not None
+                                      else backend_or_policy)
         if self.backend is not None and agent is None:
             raise ConfigError("a backend needs an agent (turngym.agents.agent.Agent) to build prompts")
         if self.policy is not None and not callable(getattr(self.policy, "act", None)):
@@ -99,7 +100,7 @@ class RolloutEngine:
         self._procs: ScriptedProcessPool | None = None
         self._generate_calls = 0
         self.last_metrics: dict[str, float] = {}
-        self.on_episodes: Any = None
+        self.on_episodes: Callable[[int, int, int], object] | None = None
         """``on_episodes(done, total, tokens)``: called as episodes of a run finish (running
         counts; ``tokens`` generated so far), e.g. :meth:`turngym.harness.ui.progress.Progress.advance`."""
 
@@ -303,7 +304,7 @@ class RolloutEngine:
                           metrics={"env_s": e.env_s, "model_s": e.model_s,
                                    "student_turns": float(e.student_turns)})
 
-    def episode_policy(self, e: Episode) -> Any:
+    def episode_policy(self, e: Episode) -> Policy:
         """A copy of the scripted policy for episode ``e``. A policy with ``seed`` and
         ``reset()`` (``turngym.agents.scripted.ScriptedPolicy``) is reseeded from its seed, the run
         seed and the episode index, so episodes differ and runs repeat."""
@@ -334,7 +335,8 @@ class RolloutEngine:
                               max_tokens=c.max_tokens, stop=tuple(c.stop),
                               seed=int(state[0] & 0x7FFFFFFF))
 
-    def generate(self, prompts_ids: list[list[int]], metrics: dict[str, float]) -> list[Any]:
+    def generate(self, prompts_ids: list[list[int]], metrics: dict[str, float]
+                 ) -> list[Generation]:
         """One batched ``backend.generate`` with retries; raises BackendError at the end."""
         sampling = self.next_sampling()
         attempts = self.cfg.backend_retries + 1

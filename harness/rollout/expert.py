@@ -21,10 +21,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium as gym
+from turngym.agents.agent import Agent, Prompt
 from turngym.envs.core import unwrapped_turn_env
-from turngym.errors import EnvError
 from turngym.harness.rollout import calls
 from turngym.harness.rollout.calls import Episode, StepOut
+
+from turngym.errors import EnvError
 
 
 def expert_response(action: str, tools: list[dict[str, Any]] | None = None) -> str:
@@ -63,7 +66,7 @@ def _as_tool_call(action: str, tools: list[dict[str, Any]]) -> str:
     return stripped
 
 
-def expert_step(env: Any) -> StepOut | None:
+def expert_step(env: gym.Env) -> StepOut | None:
     """Step the env's expert action; None when the expert has no action. A picklable
     env call (it runs wherever the env lives: a pool's thread, process or Ray actor)."""
     action = unwrapped_turn_env(env).expert_action()
@@ -78,11 +81,11 @@ class ExpertTurn:
     """The env's ``expert_action()``."""
     text: str
     """:func:`expert_response` of it (the response a model would write)."""
-    prompt: Any
+    prompt: Prompt | None
     """The agent's prompt in this state (:meth:`Episode.prompt`); None without an agent."""
 
 
-def expert_turns(env: Any, episode: Episode, *, agent: Any = None,
+def expert_turns(env: gym.Env, episode: Episode, *, agent: Agent | None = None,
                  tools: list[dict[str, Any]] | None = None) -> Iterator[ExpertTurn]:
     """Play the env's expert on ``episode`` (already started: ``Episode.start``) until it
     ends (terminated, truncated) or the expert has no action.
@@ -114,7 +117,7 @@ def expert_turns(env: Any, episode: Episode, *, agent: Any = None,
         episode.apply(calls.step_call(env, step), text)
 
 
-def expert_labels(env: Any, seed: int, task_id: str, actions: Sequence[str]
+def expert_labels(env: gym.Env, seed: int, task_id: str, actions: Sequence[str]
                   ) -> Iterator[str | None]:
     """The expert's action in the state before each of ``actions`` (None where it has
     none), replaying them from ``reset(seed, task_id)``; an empty action (an unparseable

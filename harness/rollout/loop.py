@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from turngym.agents.agent import Agent
+from turngym.agents.backend import Backend, Generation
 from turngym.envs.core import unwrapped_turn_env
 from turngym.harness.rollout import calls as calls
-from turngym.harness.rollout.calls import Episode, StepOut
+from turngym.harness.rollout.calls import Episode, Policy, StepOut
+from turngym.harness.rollout.config import RolloutConfig
 from turngym.harness.rollout.expert import expert_response, expert_step
 from turngym.harness.rollout.trajectory import StopReason, Trajectory, Turn
 from turngym.harness.rollout.workers import CallResult, EnvPool, InlinePool
@@ -31,18 +43,11 @@ class ProgressBar:
 
     def __init__(self, total: int, description: str, enabled: bool = True):
         self.enabled, self.total, self.description = enabled, total, description
-        self._progress: Any = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> ProgressBar:
         if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                       MofNCompleteColumn(), TimeElapsedColumn(), transient=True)
             self._progress.start()
@@ -66,14 +71,32 @@ class _Pending:
     kind: str
     """``step`` (a parsed action), ``skip`` (unparseable response) or ``scripted``."""
     handle: Any
+    """The pool's handle of the call (:meth:`EnvPool.submit`; its type is the pool's own)."""
     fields: dict[str, Any]
     """Turn fields known before the step (ids, logprobs, texts)."""
+
+
+class LoopEngine(Protocol):
+    """What :class:`EpisodeLoop` uses of its engine, a
+    :class:`~turngym.harness.rollout.engine.RolloutEngine` (named by this protocol because the
+    engine module imports this one)."""
+
+    cfg: RolloutConfig
+    agent: Agent | None
+    backend: Backend | None
+    tools: list[dict[str, Any]] | None
+    on_episodes: Callable[[int, int, int], object] | None
+
+    def episode_policy(self, e: Episode) -> Policy: ...
+
+    def generate(self, prompts_ids: list[list[int]], metrics: dict[str, float]
+                 ) -> list[Generation]: ...
 
 
 class EpisodeLoop:
     """Drives ``episodes`` on ``pool`` for ``engine`` (reset, expert prefix, student turns)."""
 
-    def __init__(self, engine: Any, pool: EnvPool, episodes: list[Episode]):
+    def __init__(self, engine: LoopEngine, pool: EnvPool, episodes: list[Episode]):
         self.engine, self.pool, self.episodes = engine, pool, episodes
         self.bar: ProgressBar | None = None
         self.counts: dict[str, float] = {}

@@ -24,16 +24,38 @@ import gc
 import logging
 import multiprocessing as mp
 import pickle
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Protocol
 
+from turngym.envs.registration import EnvSpec
+from turngym.harness.rollout.calls import Episode, Policy
+from turngym.harness.rollout.config import RolloutConfig
+from turngym.harness.rollout.trajectory import Group
 from turngym.harness.rollout.workers import ensure_registered
 
 logger = logging.getLogger(__name__)
 
+
+class ShareEngine(Protocol):
+    """What a share is played on: a :class:`~turngym.harness.rollout.engine.RolloutEngine`
+    (named by this protocol because the engine module imports this one)."""
+
+    last_metrics: dict[str, float]
+
+    def make_episodes(self, tasks: list[tuple[str, int]], prefix: str,
+                      group_index: list[int] | None = None) -> list[Episode]: ...
+
+    def drive(self, episodes: list[Episode], horizon: int | None, expert_prefix: int,
+              progress: bool, reset: bool) -> list[Group]: ...
+
+
+#: Builds an engine: ``engine_cls(env_id, policy, agent=None, cfg)``.
+EngineClass = Callable[[str, Policy, None, RolloutConfig], ShareEngine]
+
 #: The worker's engine (built once per worker process by :func:`_init_worker`).
-_ENGINE: Any = None
+_ENGINE: ShareEngine | None = None
 
 #: Shares per worker process in one run.
 CHUNKS = 4
@@ -44,7 +66,8 @@ ADDITIVE = ("rollout/episodes", "rollout/turns_total", "rollout/model_wall_s", "
             "rollout/generate_calls", "rollout/env_timeouts", "rollout/env_rebuilds")
 
 
-def _init_worker(engine_cls: Any, env_id: str, spec: Any, policy: Any, cfg: Any) -> None:
+def _init_worker(engine_cls: EngineClass, env_id: str, spec: EnvSpec | None, policy: Policy,
+                 cfg: RolloutConfig) -> None:
     """Worker initializer: register ``spec`` when the id is missing here, build the engine.
 
     ``engine_cls`` is the parent's engine class, pickled by reference (so this module needs
@@ -54,8 +77,8 @@ def _init_worker(engine_cls: Any, env_id: str, spec: Any, policy: Any, cfg: Any)
     _ENGINE = engine_cls(env_id, policy, None, cfg)
 
 
-def play_share(engine: Any, share: list[tuple[int, str, int]], horizon: int | None,
-               expert_prefix: int, id_prefix: str) -> tuple[list[Any], dict[str, float]]:
+def play_share(engine: ShareEngine, share: list[tuple[int, str, int]], horizon: int | None,
+               expert_prefix: int, id_prefix: str) -> tuple[list[Group], dict[str, float]]:
     """Play the groups ``share`` = ``[(k, task_id, seed)]`` (``k``: the group's index in the
     whole run) on ``engine`` in its own process; returns ``(groups, rollout metrics)``."""
     episodes = engine.make_episodes([(t, s) for _, t, s in share], id_prefix,
@@ -75,7 +98,7 @@ def run_share(share: list[tuple[int, str, int]], horizon: int | None, expert_pre
     return pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _loads(blob: bytes) -> Any:
+def _loads(blob: bytes) -> tuple[list[Group], dict[str, float]]:
     """``pickle.loads`` with the cyclic GC paused (see :func:`run_share`)."""
     was = gc.isenabled()
     gc.disable()
@@ -89,7 +112,8 @@ def _loads(blob: bytes) -> Any:
 class ScriptedProcessPool:
     """``n`` spawned worker processes, each with an inline ``engine_cls`` for ``env_id``."""
 
-    def __init__(self, engine_cls: Any, env_id: str, spec: Any, policy: Any, cfg: Any, n: int):
+    def __init__(self, engine_cls: EngineClass, env_id: str, spec: EnvSpec | None,
+                 policy: Policy, cfg: RolloutConfig, n: int):
         self.n = int(n)
         inline = cfg.model_copy(update={"scripted_processes": 0, "step_mode": "inline",
                                         "env_timeout_s": None})
@@ -103,8 +127,9 @@ class ScriptedProcessPool:
         return self._executor
 
     def run(self, tasks: list[tuple[str, int]], horizon: int | None, expert_prefix: int,
-            id_prefix: str, fallback: Any, on_done: Any = None
-            ) -> tuple[list[Any], list[dict[str, float]]]:
+            id_prefix: str, fallback: ShareEngine,
+            on_done: Callable[[int], object] | None = None
+            ) -> tuple[list[Group], list[dict[str, float]]]:
         """Groups of ``tasks`` in task order, and each share's metrics. ``fallback`` is an
         engine in this process that plays a share whose worker died; ``on_done(n_groups)``
         reports progress."""
@@ -116,7 +141,7 @@ class ScriptedProcessPool:
         pool = self._pool()
         futures = [pool.submit(run_share, share, horizon, expert_prefix, id_prefix)
                    for share in shares]
-        by_k: dict[int, Any] = {}
+        by_k: dict[int, Group] = {}
         metrics = []
         for share, fut in zip(shares, futures):
             try:

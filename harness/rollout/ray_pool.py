@@ -22,9 +22,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from turngym.errors import ConfigError, EnvError, MissingDependencyError
 from turngym.harness.rollout import calls
 from turngym.harness.rollout.workers import (
     POOL_KINDS,
@@ -36,13 +36,19 @@ from turngym.harness.rollout.workers import (
     run_call,
 )
 
+from turngym.errors import ConfigError, EnvError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from ray import ObjectRef
+    from ray.actor import ActorHandle
+
 logger = logging.getLogger(__name__)
 
 #: Seconds to wait for actors to be scheduled and started before failing with a message.
 READY_TIMEOUT_S = 600.0
 
 
-def import_ray(what: str) -> Any:
+def import_ray(what: str) -> ModuleType:
     """``import ray``, or :class:`MissingDependencyError` saying that ``what`` needs it."""
     try:
         import ray
@@ -51,7 +57,7 @@ def import_ray(what: str) -> Any:
     return ray
 
 
-def wait_ready(refs: list[Any], what: str, key: str, opts: dict[str, Any],
+def wait_ready(refs: list[ObjectRef], what: str, key: str, opts: dict[str, Any],
                timeout_s: float = READY_TIMEOUT_S) -> list[Any]:
     """``ray.get(refs)`` of readiness probes, failing after ``timeout_s`` with a message
     naming the config ``key`` (actors that never fit the cluster wait forever)."""
@@ -151,7 +157,7 @@ class RayPool(EnvPool):
         self._await_ready(self.actors)
         self.broken: set[int] = set()
 
-    def _await_ready(self, actors: list[Any]) -> None:
+    def _await_ready(self, actors: list[ActorHandle]) -> None:
         """Wait until actors have built their envs, so call deadlines exclude start-up."""
         try:
             wait_ready([a.ready.remote() for a in actors], "env-worker actors",
@@ -170,7 +176,7 @@ class RayPool(EnvPool):
     def collect(self, handles: list[Any]) -> list[CallResult]:
         return [self._wait(*h) for h in handles]
 
-    def _wait(self, slot: int, ref: Any, t0: float) -> CallResult:
+    def _wait(self, slot: int, ref: ObjectRef | None, t0: float) -> CallResult:
         if ref is None:
             return CallResult(False, None, "env worker restarted: this episode's env was lost")
         ray = self.ray

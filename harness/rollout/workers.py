@@ -30,14 +30,19 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any, NamedTuple
+
+import gymnasium as gym
+from turngym.envs.registration import EnvSpec
 
 from turngym import envs
 from turngym.errors import ConfigError, EnvError
 
 logger = logging.getLogger(__name__)
 
-EnvFactoryFn = Callable[[], Any]
+EnvFactoryFn = Callable[[], gym.Env]
 """A picklable zero-argument callable that builds one env."""
 
 
@@ -52,19 +57,19 @@ class EnvFactory:
     env_id: str
     kwargs: tuple[tuple[str, Any], ...] = ()
     max_turns: int | None = None
-    spec: Any = None
+    spec: EnvSpec | None = None
     """The :class:`turngym.envs.registration.EnvSpec` to register in workers that lack it."""
 
     @classmethod
     def for_env(cls, env_id: str, kwargs: dict[str, Any], max_turns: int | None) -> EnvFactory:
         return cls(env_id, tuple(sorted(kwargs.items())), max_turns, envs.spec(env_id))
 
-    def __call__(self) -> Any:
+    def __call__(self) -> gym.Env:
         ensure_registered(self.env_id, self.spec)
         return envs.make(self.env_id, max_turns=self.max_turns, **dict(self.kwargs))
 
 
-def ensure_registered(env_id: str, spec: Any) -> None:
+def ensure_registered(env_id: str, spec: EnvSpec | None) -> None:
     """Register ``spec`` (an :class:`turngym.envs.registration.EnvSpec`) when ``env_id`` is
     missing from this process's registry: an id registered at run time (not through an
     entry point) is missing in a fresh worker process."""
@@ -91,7 +96,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-def run_call(env: Any, fn: Callable[..., Any], args: tuple) -> CallResult:
+def run_call(env: gym.Env, fn: Callable[..., Any], args: tuple) -> CallResult:
     """Run ``fn(env, *args)`` and turn any exception into a failed :class:`CallResult`."""
     t0 = time.perf_counter()
     try:
@@ -101,7 +106,7 @@ def run_call(env: Any, fn: Callable[..., Any], args: tuple) -> CallResult:
     return CallResult(True, value, None, time.perf_counter() - t0)
 
 
-def _close_quietly(env: Any) -> None:
+def _close_quietly(env: gym.Env) -> None:
     try:
         env.close()
     except Exception as exc:  # noqa: BLE001 - closing a broken env may fail too; that is fine
@@ -119,7 +124,7 @@ class _BrokenEnv:
         raise EnvError(f"the env could not be rebuilt: {self.__dict__.get('error')}")
 
 
-def _build(factory: EnvFactoryFn) -> Any:
+def _build(factory: EnvFactoryFn) -> gym.Env | _BrokenEnv:
     try:
         return factory()
     except Exception as exc:  # noqa: BLE001 - reported through every later call instead
@@ -246,7 +251,7 @@ class ThreadPool(InlinePool):
         super().close()
 
 
-def _process_main(conn: Any, factory: EnvFactoryFn) -> None:
+def _process_main(conn: Connection, factory: EnvFactoryFn) -> None:
     """Worker loop of :class:`ProcessPool`: build the env, then serve calls until EOF."""
     try:
         env = factory()
@@ -278,8 +283,8 @@ class ProcessPool(EnvPool):
         super().__init__(factory, n_slots, timeout_s)
         self.ctx = mp.get_context("spawn")
         self.start_timeout_s = start_timeout_s
-        self.procs: list[Any] = [None] * self.n_slots
-        self.conns: list[Any] = [None] * self.n_slots
+        self.procs: list[BaseProcess | None] = [None] * self.n_slots
+        self.conns: list[Connection | None] = [None] * self.n_slots
         for slot in range(self.n_slots):
             self._start(slot)
         for slot in range(self.n_slots):

@@ -5,11 +5,17 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.axis import Axis
+    from matplotlib.figure import Figure
 
 
-def pyplot() -> Any:
+def pyplot() -> ModuleType:
     """``matplotlib.pyplot`` on the Agg backend (no display needed)."""
     import matplotlib
 
@@ -19,7 +25,7 @@ def pyplot() -> Any:
     return plt
 
 
-def integer_ticks(axis: Any) -> None:
+def integer_ticks(axis: Axis) -> None:
     """Ticks only at whole numbers on ``axis`` (``ax.xaxis``): steps, turns and episode
     counts are integers, so a tick at 1.5 would name a step that does not exist."""
     from matplotlib.ticker import MaxNLocator
@@ -39,12 +45,10 @@ def steady_ylim(values: list[float]) -> tuple[float, float] | None:
     return mid - 0.1 * scale, mid + 0.1 * scale
 
 
-def draw_curves(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> Any:
+def draw_curves(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> Figure | None:
     """A figure of the training curves in ``rows`` (``metrics.jsonl``), one panel per key
     that has values, with whole-number step ticks and constant series drawn flat; None
     when no key has a value."""
-    import math
-
     present = [k for k in keys if any(r.get(k) is not None for r in rows)]
     if not present:
         return None

@@ -24,7 +24,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Protocol
+
+
+class Watchable(Protocol):
+    """What :meth:`Progress.watch` follows: a
+    :class:`turngym.harness.rollout.engine.RolloutEngine` (its ``on_episodes(done, total,
+    tokens)`` hook; the engine sits in a layer above this one)."""
+
+    on_episodes: Callable[[int, int, int], object] | None
 
 
 class Progress:
@@ -105,7 +113,7 @@ class Progress:
             self.tokens = tokens
         self.on_advance()
 
-    def watch(self, *engines: Any) -> None:
+    def watch(self, *engines: Watchable) -> None:
         """Count the episodes of these :class:`turngym.harness.rollout.engine.RolloutEngine`\\ s as the
         current phase's progress (their ``on_episodes`` hook)."""
         for engine in engines:

@@ -8,7 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from turngym.algos.graph_credit import singleton_step_advantage, value_baseline_advantage
+from turngym.algos.batch import TurnBatch
+from turngym.algos.graph_credit import (
+    graph_credit,
+    singleton_step_advantage,
+    value_baseline_advantage,
+)
 from turngym.algos.state_graph import StateDictError, StateGraph, StateGraphConfig, stable_key_ids
 from turngym.benchmarks.state_graph_speed import dict_update
 from turngym.errors import CheckpointError, ConfigError
@@ -334,3 +339,57 @@ def test_value_baseline_on_an_empty_graph_is_zero_or_the_prior():
     g = StateGraph(10)
     assert value_baseline_advantage(g, k(1, 2), r(1.0, 0.0)).tolist() == [0.0, 0.0]
     assert value_baseline_advantage(g, k(1, 2), r(1.0, 0.0), prior=0.5).tolist() == [0.5, -0.5]
+
+
+# -- the trainer's credit term ----------------------------------------------------------------
+
+def _batch(states, rewards, traj, group, mask=None) -> TurnBatch:
+    turn = [i - traj.index(t) for i, t in enumerate(traj)]
+    return TurnBatch.from_lists(group=group, traj=traj, turn=turn, reward=rewards, state=states,
+                                mask=mask)
+
+
+def test_graph_credit_by_hand(credit_graph):
+    # one task group; trajectory 0: states 1 -> 3 -> 2 (rewards 0, 0, 4), trajectory 1:
+    # 1 -> 2 (0, 2), then a masked row (state 1). gamma 0.5: returns [1, 2, 4], [1, 2].
+    # step groups: state 1 {row 0, row 3}, state 3 {row 1}, state 2 {row 2, row 4}.
+    b = _batch(["1", "3", "2", "1", "2", "1"], [0.0, 0.0, 4.0, 0.0, 2.0, 9.0],
+               traj=[0, 0, 0, 1, 1, 1], group=[0] * 6, mask=[True] * 5 + [False])
+    keys = k(1, 3, 2, 1, 2, 1)
+    single = graph_credit(credit_graph, b, b.mask_N, keys,
+                          StateGraphConfig(mode="singleton", min_count=1), gamma=0.5)
+    assert single.return_N.tolist() == [1.0, 2.0, 4.0, 1.0, 2.0, 0.0]
+    assert single.adv_N.tolist() == [0.0] * 6           # the only singleton (3) is unseen
+    assert single.metrics == {"algo/graph_hit_frac": 0.8, "algo/graph_baselined_frac": 0.0,
+                              "algo/graph_singleton_row_frac": 0.2,
+                              "algo/graph_adv_abs_mean": 0.0}
+    value = graph_credit(credit_graph, b, b.mask_N, keys,
+                         StateGraphConfig(mode="value", min_count=1, weight=2.0), gamma=0.5)
+    # state 1: mean 2, state 2: mean 5 (one visit), state 3 unseen; the masked row gets 0
+    assert value.adv_N.tolist() == [-2.0, 0.0, -2.0, -2.0, -6.0, 0.0]
+    kept = b.mask_N
+    assert (value.adv_N[kept] / 2).tolist() == value_baseline_advantage(
+        credit_graph, keys[kept], value.return_N[kept]).tolist()
+    assert value.metrics["algo/graph_adv_abs_mean"] == 3.0
+    assert value.keep_N.tolist() == kept.tolist()
+
+
+def test_graph_credit_singleton_rows_match_the_helper(credit_graph):
+    # two task groups: state 1 is a singleton in group 1, so only that row gets its baseline
+    b = _batch(["1", "1", "1", "2"], [3.0, 0.0, 5.0, 1.0], traj=[0, 1, 2, 3], group=[0, 0, 1, 1])
+    keys = k(1, 1, 1, 2)
+    res = graph_credit(credit_graph, b, b.mask_N, keys, StateGraphConfig(min_count=2), 1.0)
+    assert res.adv_N.tolist() == [0.0, 0.0, 3.0, 0.0]   # 5 - 2; state 2 has 1 visit < 2
+    assert res.adv_N.tolist() == singleton_step_advantage(
+        credit_graph, keys, res.return_N, np.array([0, 0, 1, 2]), min_count=2).tolist()
+    none = graph_credit(credit_graph, b, np.zeros(4, bool), keys, StateGraphConfig(), 1.0)
+    assert none.adv_N.tolist() == [0.0] * 4 and none.metrics["algo/graph_hit_frac"] == 0.0
+
+
+def test_the_config_defaults_and_discount():
+    cfg = StateGraphConfig()
+    assert (cfg.enabled, cfg.mode, cfg.min_count, cfg.weight, cfg.gamma, cfg.per_task) == (
+        False, "singleton", 2, 1.0, None, True)
+    assert cfg.discount(None) == 1.0 and StateGraphConfig(gamma=0.9).discount(None) == 0.9
+    g = StateGraph.from_config(StateGraphConfig(enabled=True, max_states=7, mode="value"))
+    assert g.cfg.mode == "value" and g.cfg.max_states == 7
