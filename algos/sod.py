@@ -35,7 +35,6 @@ from turngym.algos.grouping import dense_ids
 from turngym.algos.opd import OPDConfig, numel, opd_advantage
 from turngym.errors import ConfigError
 
-
 _OPD = OPDConfig.model_fields
 #: SOD's defaults are :class:`turngym.algos.opd.OPDConfig`'s (``sod_delta``, ``sod_eps``),
 #: the trainer's ``algo.opd`` section: set once, there.

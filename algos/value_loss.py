@@ -1,4 +1,5 @@
-"""PPO's value loss for a critic (``algo.name=ppo``; the advantage side is :mod:`turngym.algos.gae`)."""
+"""PPO's value loss for a critic (``algo.name=ppo``; the advantage side is
+:mod:`turngym.algos.gae`)."""
 
 from __future__ import annotations
 

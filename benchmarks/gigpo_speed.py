@@ -176,8 +176,8 @@ def main() -> None:
         r["states"] = "shared" if shared else "per_task"
         r["load_avg_1m"] = os.getloadavg()[0]  # the machine may be shared
         results.append(r)
-        print(f"{r['states']:>8} {n:>9} {r['numpy_s']:>9.4f} {r['dict_of_lists_s']:>9.3f} {r['speedup']:>7.1f}x "
-              f"{r['max_abs_diff']:>10.2e}")
+        print(f"{r['states']:>8} {n:>9} {r['numpy_s']:>9.4f} {r['dict_of_lists_s']:>9.3f} "
+              f"{r['speedup']:>7.1f}x {r['max_abs_diff']:>10.2e}")
     from turngym.harness.eval.results import write_result
 
     path = write_result("gigpo_speed", results, config=cfg.model_dump() | {

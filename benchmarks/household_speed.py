@@ -23,8 +23,8 @@ from collections import defaultdict
 import numpy as np
 
 from turngym import envs
-from turngym.harness.eval.results import write_result
 from turngym.envs.household.tasks import TASK_TYPES
+from turngym.harness.eval.results import write_result
 
 
 def random_play(env_id: str, task_ids: list[str], steps: int, seed: int,

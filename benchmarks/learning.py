@@ -51,8 +51,9 @@ Why each choice (``LEARNING-NOTES.md`` §5b, §7):
   before reading the verdict.
 - **GPU recipe** (``--preset gpu``): the same design with more samples, one process per
   method x seed on one GPU (hf backend): 12 steps x 8 tasks x 8 rollouts, k3 KL 0.01 to the
-  warm start, 128 held-out tasks at steps 0, 6, 12, and a wall-clock guard (``--max-minutes 8``: a run stops stepping after
-  8 minutes of its own wall clock and still evaluates where it stopped).
+  warm start, 128 held-out tasks at steps 0, 6, 12, and a wall-clock guard
+  (``--max-minutes 8``: a run stops stepping after 8 minutes of its own wall clock and still
+  evaluates where it stopped).
 
 Commands::
 
@@ -222,9 +223,10 @@ def eval_seed(run_seed: int, step: int) -> int:
 
 def eval_outcomes(rt: Any, cfg: Any, seed: int, temperature: float) -> dict[str, Any]:
     """Per-task outcomes of one episode on each of the first ``eval.num_tasks`` held-out
-    tasks (``turngym.harness.learn.tasks.eval_tasks``: fixed task seeds) with the live backend ``rt``."""
-    from turngym.harness.rollout.engine import RolloutEngine
+    tasks (``turngym.harness.learn.tasks.eval_tasks``: fixed task seeds) with the live
+    backend ``rt``."""
     from turngym.harness.learn.tasks import eval_tasks
+    from turngym.harness.rollout.engine import RolloutEngine
 
     tasks = eval_tasks(rt.eval_ids, cfg.eval.num_tasks)
     engine = RolloutEngine(cfg.env.id, rt.backend, rt.agent, cfg.rollout.engine_config(

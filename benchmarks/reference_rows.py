@@ -33,8 +33,8 @@ POLICIES = ("expert", "random", "hf")
 
 def run_one(suite_name: str, policy: str, args: argparse.Namespace) -> dict[str, Any]:
     """Evaluate one (suite, policy) and return its row."""
-    from turngym.harness.eval.suite import load_suite
     from turngym.harness.eval.evaluate import EvalSettings, evaluate
+    from turngym.harness.eval.suite import load_suite
 
     suite = load_suite(suite_name)
     if policy == "hf":

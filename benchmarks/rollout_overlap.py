@@ -29,8 +29,8 @@ from turngym import envs
 from turngym.agents.agent import Agent
 from turngym.agents.backend import Backend, Generation, SamplingParams
 from turngym.agents.models import load_tokenizer, tiny_model_dir
-from turngym.harness.eval.results import write_result
 from turngym.envs.sokoban import SokobanEnv
+from turngym.harness.eval.results import write_result
 from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
 
 ENV_ID = "bench/SlowSokoban-v0"
@@ -99,8 +99,8 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if ENV_ID not in envs.registry:
-        envs.register(ENV_ID, "turngym.benchmarks.rollout_overlap:SlowSokoban", max_turns=args.turns,
-                      kwargs={"step_latency_s": args.env_ms / 1000})
+        envs.register(ENV_ID, "turngym.benchmarks.rollout_overlap:SlowSokoban",
+                      max_turns=args.turns, kwargs={"step_latency_s": args.env_ms / 1000})
     tokenizer = load_tokenizer(tiny_model_dir())
     agent = Agent(tokenizer=tokenizer, family="sokoban")
     tasks = [(f"train-{i:05d}", i) for i in range(args.tasks)]

@@ -32,9 +32,9 @@ from typing import Any
 
 from turngym import envs
 from turngym.agents.backend import Backend
+from turngym.envs.sokoban import SokobanEnv
 from turngym.harness.eval.results import RESULTS_DIR as RESULTS
 from turngym.harness.eval.results import write_result
-from turngym.envs.sokoban import SokobanEnv
 
 ENV_ID = "bench/BusySokoban-v0"
 

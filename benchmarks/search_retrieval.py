@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from turngym import envs
-from turngym.harness.eval.results import write_result
 from turngym.envs.search.corpus import SHIPPED_CORPUS, load_corpus, load_shipped_qa
 from turngym.envs.search.index import BM25Index, query_terms
 from turngym.envs.search.remote import RemoteRetriever
 from turngym.envs.search.world import build_world, world_passages
+from turngym.harness.eval.results import write_result
 
 QTYPES = ("1hop", "2hop", "comparison", "3hop")
 

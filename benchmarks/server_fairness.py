@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
-from turngym.harness.eval.results import write_result
 from turngym.envs.search.server import bind_socket
+from turngym.harness.eval.results import write_result
 
 
 def _serve(app: Any) -> tuple[Any, threading.Thread, str]:

@@ -18,10 +18,10 @@ import time
 import httpx
 import numpy as np
 
-from turngym.harness.eval.results import write_result
 from turngym.envs import make
 from turngym.envs.webshop.server import start_server
 from turngym.envs.webshop.state import PageState, to_path
+from turngym.harness.eval.results import write_result
 
 SEED = 0
 MAX_TURNS = 15

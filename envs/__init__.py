@@ -6,6 +6,7 @@ env module (and no optional dependency).
 """
 
 from turngym.envs.core import INFO_KEYS, TurnEnv, TurnLimit, unwrapped_turn_env
+from turngym.envs.registration import EnvSpec, list_ids, make, register, registry, spec
 from turngym.errors import (
     ConfigError,
     DuplicateEnvError,
@@ -14,7 +15,6 @@ from turngym.errors import (
     UnknownEnvError,
     UnknownTaskError,
 )
-from turngym.envs.registration import EnvSpec, list_ids, make, register, registry, spec
 
 __all__ = [
     "INFO_KEYS", "TurnEnv", "TurnLimit", "unwrapped_turn_env", "ConfigError",
@@ -37,7 +37,8 @@ _BUILTIN = [
     ("turngym/Search-v0", "turngym.envs.search:SearchEnv", 4, {}, (), None),
     ("turngym/ScienceWorld-v0", "turngym.envs.scienceworld:ScienceWorldEnv", 100, {},
      ("scienceworld",), "classic"),
-    ("turngym/TextWorld-v0", "turngym.envs.textworld_games:TextWorldEnv", 50, {}, ("textworld",), "classic"),
+    ("turngym/TextWorld-v0", "turngym.envs.textworld_games:TextWorldEnv", 50, {},
+     ("textworld",), "classic"),
 ]
 
 for _id, _entry, _turns, _kwargs, _requires, _extra in _BUILTIN:

@@ -30,8 +30,8 @@ import numpy as np
 
 from turngym.envs.adversarial import command_attacks, generic_attacks, tool_call_attacks
 from turngym.envs.core import INFO_KEYS, TurnLimit
-from turngym.errors import EnvError
 from turngym.envs.registration import make
+from turngym.errors import EnvError
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +151,8 @@ def _play(env: gym.Env, actions: list[str]) -> list[tuple]:
     return out
 
 
-def check_snapshot_restore(make_env: Callable[[], gym.Env], prefix: int = 3, future: int = 8) -> str:
+def check_snapshot_restore(make_env: Callable[[], gym.Env], prefix: int = 3,
+                           future: int = 8) -> str:
     env = make_env()
     if not getattr(env.unwrapped, "snapshot_exact", True):
         return _check_inexact_snapshot(env)
@@ -257,8 +258,9 @@ def _safe_step(env: gym.Env, action: str) -> tuple:
 
 
 def check_adversarial_actions(make_env: Callable[..., gym.Env]) -> str:
-    """Every input of :mod:`turngym.envs.adversarial`: no exception, a finite reward, an explanation;
-    the generic ones are invalid; an invalid step leaves ``state_key`` unchanged."""
+    """Every input of :mod:`turngym.envs.adversarial`: no exception, a finite reward, an
+    explanation; the generic ones are invalid; an invalid step leaves ``state_key``
+    unchanged."""
     env = make_env()
     try:
         task = _first_task(env)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 #: Action word -> (row delta, column delta).
-MOVES: dict[str, tuple[int, int]] = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
+MOVES: dict[str, tuple[int, int]] = {"up": (-1, 0), "down": (1, 0), "left": (0, -1),
+                                     "right": (0, 1)}
 
 _MOVE_RE = re.compile(r"^\s*(?:move\s+|go\s+)?(up|down|left|right)\s*[.!]?\s*$", re.IGNORECASE)
 

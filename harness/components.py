@@ -16,6 +16,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from turngym import envs
 from turngym.agents import make_backend
 from turngym.agents.agent import Agent
 from turngym.agents.backend import Backend, score_temperature
@@ -32,10 +33,9 @@ from turngym.harness.rollout.engine import RolloutEngine
 from turngym.harness.rollout.expert import expert_turns
 from turngym.harness.rollout.trajectory import Group
 
-from turngym import envs
-
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
+
     from turngym.algos.ppo_loss import PPOLossConfig
     from turngym.harness.learn.learner import Sample
 

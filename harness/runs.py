@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from turngym.agents.models import hub_model_dir, is_hub_id
+from turngym.errors import CheckpointError, ConfigError, MissingDependencyError
 from turngym.harness.config import TrainConfig
 from turngym.harness.learn.checkpoint import resolve_checkpoint
-
-from turngym.errors import CheckpointError, ConfigError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
 

@@ -4,9 +4,10 @@
    tasks through the rollout engine's own episode code, so every prompt is exactly the
    prompt the policy sees in that state: the env comes from the engine's factory (same
    ``env.kwargs``; the turn budget is ``sft.max_turns``, else the eval's); the task, the
-   memory window, the observation and the tool schemas of a tool env come from :meth:`turngym.harness.rollout.calls.Episode.prompt`
-   (``Episode.start`` / ``Episode.apply`` keep the state as the engine does); the agent is
-   built as ``turngym train`` builds it (:func:`turngym.harness.rollout.agent.make_agent`;
+   memory window, the observation and the tool schemas of a tool env come from
+   :meth:`turngym.harness.rollout.calls.Episode.prompt` (``Episode.start`` /
+   ``Episode.apply`` keep the state as the engine does); the agent is built as
+   ``turngym train`` builds it (:func:`turngym.harness.rollout.agent.make_agent`;
    ``rollout.history_length``, ``rollout.max_prompt_tokens``).
 2. Each expert turn (:func:`turngym.harness.rollout.expert.expert_turns`) becomes a sample:
    the prompt ids, and the response :func:`~turngym.harness.rollout.expert.expert_response`
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import torch
+
 from turngym.agents.agent import Agent
 from turngym.agents.models import load_tokenizer, resolve_model_dir
 from turngym.envs.core import unwrapped_turn_env
@@ -119,8 +121,8 @@ def collect_expert_samples(cfg: TrainConfig, agent: Agent, tokenizer: PreTrained
 
 
 def sft_epochs(learner: Learner, pairs: list[tuple[list[int], list[int]]], cfg: TrainConfig,
-               pad_id: int, progress_cb: EpochCallback | None = None, reporter: Progress | None = None
-               ) -> list[float]:
+               pad_id: int, progress_cb: EpochCallback | None = None,
+               reporter: Progress | None = None) -> list[float]:
     """Cross-entropy on response tokens; returns the mean loss of each epoch.
 
     ``progress_cb(epoch, loss)`` after each epoch; ``reporter`` gets the phase ``sft`` with
@@ -161,8 +163,8 @@ def sft_epochs(learner: Learner, pairs: list[tuple[list[int], list[int]]], cfg: 
     return losses
 
 
-def run_sft(cfg: TrainConfig, progress_cb: EpochCallback | None = None, reporter: Progress | None = None
-            ) -> dict[str, Any]:
+def run_sft(cfg: TrainConfig, progress_cb: EpochCallback | None = None,
+            reporter: Progress | None = None) -> dict[str, Any]:
     """Collect expert data, fine-tune, save. Returns losses, data stats and the model dir.
 
     ``progress_cb(epoch, loss)`` after each epoch. ``reporter`` (a

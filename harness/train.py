@@ -3,7 +3,8 @@
 Each step:
 
 1. sample tasks (uniform or difficulty task sampler + TCOD curriculum);
-2. roll out groups of ``rollout.group_size`` trajectories per task (``turngym.harness.rollout.engine``);
+2. roll out groups of ``rollout.group_size`` trajectories per task
+   (``turngym.harness.rollout.engine``);
 3. optional teacher scoring (OPD) and reference log-probs (KL) with ``backend.score``;
 4. advantages from the ``algos`` registry over per-turn rows (+ per-token OPD, SOD weights;
    PPO: the value head's ``V(s_t)`` of every turn first, for GAE; ``algo.state_graph``: a
@@ -30,8 +31,8 @@ import numpy as np
 import torch
 
 from turngym.harness.config import TrainConfig, dump_config
-from turngym.harness.ui.progress import Progress, or_silent
 from turngym.harness.rollout.trajectory import Group, Turn
+from turngym.harness.ui.progress import Progress, or_silent
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +57,10 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     config must match ``cfg`` (``turngym.harness.runs.check_resume_config``); rows of
     ``metrics.jsonl``/``batches.jsonl`` past its step (a killed run's) are dropped.
     ``progress_cb(step, metrics)`` is called after every step. ``reporter``: a
-    :class:`turngym.harness.ui.progress.Progress` told each phase, the episodes/samples done in it and
-    each step's end (the CLI's display and ETA); the phases are listed in that module.
+    :class:`turngym.harness.ui.progress.Progress` told each phase, the episodes/samples done
+    in it and each step's end (the CLI's display and ETA); the phases are listed in that
+    module.
     """
-    from turngym.harness.learn.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
     from turngym.harness.components import (
         build_curriculum,
         build_loss_config,
@@ -71,6 +72,12 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     )
     from turngym.harness.distributed.fsdp import finish_distributed, init_distributed
     from turngym.harness.distributed.leader import build_learner, check_torchrun_config, follow
+    from turngym.harness.learn.checkpoint import (
+        load_checkpoint,
+        resolve_checkpoint,
+        save_checkpoint,
+    )
+    from turngym.harness.learn.credit import assign_credit, build_state_graph, reference_first
     from turngym.harness.learn.learner import drop_unsignalled, resolve_device
     from turngym.harness.learn.metrics_log import (
         MetricsLogger,
@@ -79,10 +86,9 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
         truncate_steps,
     )
     from turngym.harness.learn.mismatch import correct_mismatch, resolve_mismatch
-    from turngym.harness.runs import check_resume_config, check_run_start, resolve_run_paths
-    from turngym.harness.learn.credit import assign_credit, build_state_graph, reference_first
     from turngym.harness.learn.samples import batch_digest
     from turngym.harness.learn.tasks import TaskSampler
+    from turngym.harness.runs import check_resume_config, check_run_start, resolve_run_paths
     from turngym.harness.ui.plots import plot_curves
 
     # ---------------------------------------------------------------- setup
@@ -123,7 +129,8 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     if getattr(learner, "value_head", None) is not None:
         def values(rows: list[Turn], mask_N: np.ndarray) -> np.ndarray:
             return learner.values([r.prompt_ids for r in rows], mask_N, rt.pad_id)
-    mismatch = resolve_mismatch(cfg, world[1])  # engine != learner: tis+mask (turngym.algos.mismatch)
+    # engine != learner: tis+mask (turngym.algos.mismatch)
+    mismatch = resolve_mismatch(cfg, world[1])
     start = 0
     if ck is not None:
         state = load_checkpoint(ck, learner, verified=True)

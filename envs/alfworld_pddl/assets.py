@@ -9,10 +9,10 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
-from turngym.errors import MissingDependencyError
 from turngym.envs.household.pddl import export_problem
 from turngym.envs.household.sim import HouseState
 from turngym.envs.household.tasks import Task
+from turngym.errors import MissingDependencyError
 
 
 def _read(name: str) -> str:

@@ -11,8 +11,14 @@ from turngym.envs.household.commands import CommandParser
 from turngym.envs.household.expert import expert_action
 from turngym.envs.household.pddl import export_problem
 from turngym.envs.household.sim import HouseState
-from turngym.envs.household.tasks import (SPLIT_SIZES, TASK_TYPES, Task, check_task_args, make_task,
-                                  task_ids)
+from turngym.envs.household.tasks import (
+    SPLIT_SIZES,
+    TASK_TYPES,
+    Task,
+    check_task_args,
+    make_task,
+    task_ids,
+)
 
 
 def to_engine(canonical: str) -> str:

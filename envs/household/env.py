@@ -9,8 +9,14 @@ from turngym.envs.core import TurnEnv
 from turngym.envs.household.commands import CommandParser
 from turngym.envs.household.expert import expert_action, goal_met
 from turngym.envs.household.sim import HouseState, listing
-from turngym.envs.household.tasks import (SPLIT_SIZES, TASK_TYPES, Task, check_task_args, make_task,
-                                  task_ids)
+from turngym.envs.household.tasks import (
+    SPLIT_SIZES,
+    TASK_TYPES,
+    Task,
+    check_task_args,
+    make_task,
+    task_ids,
+)
 
 #: Admissible lists are memoised per state key; the memo is cleared past this size
 #: (an entry is about 3 KB, so the memo stays under ~12 MB per env).

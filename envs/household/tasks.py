@@ -21,7 +21,16 @@ from functools import lru_cache
 
 import numpy as np
 
-from turngym.envs.household.catalog import APPLIANCE, CLEAN, COOL, HEAT, LAMPS, NOT_GOALS, PICK, prep_of
+from turngym.envs.household.catalog import (
+    APPLIANCE,
+    CLEAN,
+    COOL,
+    HEAT,
+    LAMPS,
+    NOT_GOALS,
+    PICK,
+    prep_of,
+)
 from turngym.envs.household.scenes import Scene, make_layout, pickable_kinds, place_objects
 
 TASK_TYPES: tuple[str, ...] = (

@@ -239,7 +239,8 @@ class ScienceWorldEnv(ReplaySnapshot, TurnEnv):
         text = action.strip()
         if not text or len(text) > _MAX_ACTION_LEN or not text.isprintable():
             return (f"Invalid action: expected one ScienceWorld command of at most "
-                    f"{_MAX_ACTION_LEN} printable characters, e.g. 'look around'."), 0.0, False, False, False
+                    f"{_MAX_ACTION_LEN} printable characters, "
+                    "e.g. 'look around'."), 0.0, False, False, False
         obs, _, completed, info = self.engine.step(text)
         if obs.strip() == _NO_MATCH:
             return f"{_NO_MATCH} Try one of the admissible actions.", 0.0, False, False, False

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from turngym.envs.core import TurnEnv
-from turngym.errors import ConfigError
 from turngym.envs.search.actions import TOOLS, parse_action
 from turngym.envs.search.corpus import SHIPPED_CORPUS, SPLITS, QAItem, load_qa, load_shipped_qa
 from turngym.envs.search.grading import exact_match, f1_score
 from turngym.envs.search.index import Hit, query_terms
+from turngym.errors import ConfigError
 
 MAX_QUERY_CHARS = 300
 MAX_ANSWER_CHARS = 300

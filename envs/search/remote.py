@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from turngym.errors import EnvError
 from turngym.envs.search.index import Hit
+from turngym.errors import EnvError
 
 logger = logging.getLogger(__name__)
 

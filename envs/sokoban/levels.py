@@ -80,7 +80,8 @@ def push(walls: tuple[tuple[bool, ...], ...], boxes: frozenset[Pos], player: Pos
     return boxes, nxt
 
 
-def solve(level: Level, boxes: frozenset[Pos], player: Pos, limit: int = 200_000) -> list[str] | None:
+def solve(level: Level, boxes: frozenset[Pos], player: Pos,
+          limit: int = 200_000) -> list[str] | None:
     """Optimal move list from (boxes, player) to solved, or ``None`` if unsolvable."""
     start = (boxes, player)
     parent: dict[tuple[frozenset[Pos], Pos], tuple | None] = {start: None}

@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 import shutil
 
-from turngym.errors import ConfigError
 from turngym.envs.swe.bwrap_sandbox import BwrapSandbox
 from turngym.envs.swe.docker_sandbox import DockerSandbox
 from turngym.envs.swe.local_sandbox import LocalSandbox
 from turngym.envs.swe.sandbox import ALIASES, BACKENDS, UNSAFE, Limits, Sandbox
+from turngym.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from turngym.errors import ConfigError
 from turngym.envs.swe.sandbox import RUNNER_INSIDE, SHELL, Limits, _ProcessSandbox
+from turngym.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -40,7 +40,6 @@ import time
 import weakref
 from pathlib import Path
 
-from turngym.errors import ConfigError, MissingDependencyError
 from turngym.envs.swe.cgroups import _mounts, pid_alive
 from turngym.envs.swe.sandbox import (
     RUNNER_INSIDE,
@@ -49,6 +48,7 @@ from turngym.envs.swe.sandbox import (
     Limits,
     Sandbox,
 )
+from turngym.errors import ConfigError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
 

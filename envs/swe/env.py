@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from turngym.envs.core import MAX_ACTION_CHARS, TurnEnv
-from turngym.errors import ConfigError
 from turngym.envs.swe import grading, safe_fs, tree
 from turngym.envs.swe import tools as T
 from turngym.envs.swe.backends import default_backend, resolve_backend
@@ -17,7 +16,15 @@ from turngym.envs.swe.docker_sandbox import image_exists
 from turngym.envs.swe.injector import gold_edit
 from turngym.envs.swe.pool import SandboxPool
 from turngym.envs.swe.sandbox import RUNNER_INSIDE, UNSAFE, Limits, Sandbox
-from turngym.envs.swe.tasks import PROJECTS_DIR, Task, buggy_files, load_tasks, project_files, write_files
+from turngym.envs.swe.tasks import (
+    PROJECTS_DIR,
+    Task,
+    buggy_files,
+    load_tasks,
+    project_files,
+    write_files,
+)
+from turngym.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 RUNNER = Path(__file__).resolve().parent / "runner.py"
@@ -58,12 +65,12 @@ class SWEEnv(TurnEnv):
     ``local-unsafe``), ``submitted`` (bool), ``tests_passed`` and ``tests_total`` (ints, from the
     last hidden-test run; 0 before it) and ``pass_fraction`` (their ratio, 0.0 before).
 
-    **Arguments.** ``backend`` (``auto``: docker if an engine answers and the image
-    exists, else bwrap if installed; never ``local-unsafe`` on its own), ``split`` (``train``/``test``/``None``),
-    ``tasks_file`` (a task JSONL; default the shipped one), ``pool_size`` (warm sandboxes
-    kept ready), ``bash_timeout`` (s), ``test_timeout`` (s), ``memory_mb``, ``pids``,
-    ``image`` (docker image tag), ``unsafe_local`` (must be True to use
-    ``backend="local-unsafe"``, alias ``local``, which is NOT isolated: docs/swe.md).
+    **Arguments.** ``backend`` (``auto``: docker if an engine answers and the image exists,
+    else bwrap if installed; never ``local-unsafe`` on its own), ``split``
+    (``train``/``test``/``None``), ``tasks_file`` (a task JSONL; default the shipped one),
+    ``pool_size`` (warm sandboxes kept ready), ``bash_timeout`` (s), ``test_timeout`` (s),
+    ``memory_mb``, ``pids``, ``image`` (docker image tag), ``unsafe_local`` (must be True to
+    use ``backend="local-unsafe"``, alias ``local``, which is NOT isolated: docs/swe.md).
     """
 
     family = "swe"

@@ -28,8 +28,8 @@ class LocalSandbox(_ProcessSandbox):
     """NOT ISOLATED (``local-unsafe``): a plain subprocess in the workspace folder with
     rlimits and a timeout. It can read the host's files and reach its network, and the
     model's code runs in the host's ``/tmp`` and file system. It promises nothing of the
-    threat model (``docs/swe.md``): :func:`~turngym.envs.swe.backends.make_sandbox` refuses it unless called with
-    ``allow_unsafe=True`` (the SWE env: ``unsafe_local=True``).
+    threat model (``docs/swe.md``): :func:`~turngym.envs.swe.backends.make_sandbox` refuses
+    it unless called with ``allow_unsafe=True`` (the SWE env: ``unsafe_local=True``).
 
     What it still does, as root: each sandbox runs as a uid of its own, in a per-sandbox
     cgroup when the cgroup file system is writable (memory and pids for the whole tree, and

@@ -7,9 +7,9 @@ import logging
 import threading
 import weakref
 
-from turngym.errors import ConfigError
 from turngym.envs.swe.backends import make_sandbox, resolve_backend
 from turngym.envs.swe.sandbox import Limits, Sandbox
+from turngym.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

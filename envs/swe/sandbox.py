@@ -65,8 +65,8 @@ import weakref
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from turngym.errors import ConfigError
 from turngym.envs.swe import cgroups
+from turngym.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from turngym.envs.core import TurnEnv
-from turngym.errors import ConfigError
 from turngym.envs.swe import grading, safe_fs
 from turngym.envs.swe import tools as T
 from turngym.envs.swe.diffs import MAX_PATCH_FILE_BYTES, PatchError, hunk_edits
 from turngym.envs.swe.docker_sandbox import DockerSandbox
 from turngym.envs.swe.env import SWEEnv, _fix_action
 from turngym.envs.swe.sandbox import SANDBOX_UID, Limits, Sandbox
+from turngym.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -294,7 +294,8 @@ def _gold_targets(work: Path, patch: str) -> dict[str, str | None]:
 
 def _current_text(work: Path, path: str) -> str:
     """The text of ``path`` in the workspace (``""`` when missing), read through
-    :mod:`turngym.envs.swe.safe_fs`; a link, special file or non-text file is a :class:`PatchError`."""
+    :mod:`turngym.envs.swe.safe_fs`; a link, special file or non-text file is a
+    :class:`PatchError`."""
     try:
         return safe_fs.read_bytes(work, path, MAX_PATCH_FILE_BYTES).decode()
     except FileNotFoundError:

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from turngym.errors import ConfigError
 from turngym.envs.swe.injector import gold_edit, mutate_file, run_tests, verify
+from turngym.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

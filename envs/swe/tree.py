@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from turngym.errors import EnvError
 from turngym.envs.swe import safe_fs as fs
+from turngym.errors import EnvError
 
 #: Most names (files, folders, links, others) a walk lists; past it the walk stops.
 MAX_TREE_ENTRIES = 50_000

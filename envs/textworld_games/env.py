@@ -71,7 +71,8 @@ class TextWorldEnv(ReplaySnapshot, TurnEnv):
         super().__init__(render_mode)
         if split not in SPLIT_SEEDS:
             raise ValueError(f"split must be one of {sorted(SPLIT_SEEDS)}, got {split!r}")
-        bad = sorted(set(kinds) - set(KINDS)) + sorted(set(map(str, levels)) - set(map(str, LEVELS)))
+        bad = (sorted(set(kinds) - set(KINDS))
+               + sorted(set(map(str, levels)) - set(map(str, LEVELS))))
         if bad:
             raise ValueError(f"unknown kinds/levels {bad}; kinds: {KINDS}, levels: {LEVELS}")
         self.split, self.kinds, self.levels = split, tuple(kinds), tuple(levels)

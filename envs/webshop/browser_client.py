@@ -19,8 +19,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
-from turngym.errors import EnvError, MissingDependencyError
 from turngym.envs.webshop.text_client import PageView, normalize_label
+from turngym.errors import EnvError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from turngym.errors import ConfigError
 from turngym.envs.webshop.vocab import CATEGORIES, CategorySpec
+from turngym.errors import ConfigError
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_CATALOG = DATA_DIR / "catalog.json.gz"
@@ -136,7 +136,8 @@ def _make_product(rng: np.random.Generator, spec: CategorySpec, asin: str) -> Pr
     feats = _pick(rng, spec.attributes, 2, 4)
     brand = spec.brands[int(rng.integers(len(spec.brands)))]
     audience = spec.audiences[int(rng.integers(len(spec.audiences)))]
-    options = {dim: tuple(_pick(rng, vals, 2, min(5, len(vals)))) for dim, vals in spec.options.items()}
+    options = {dim: tuple(_pick(rng, vals, 2, min(5, len(vals))))
+               for dim, vals in spec.options.items()}
     lo, hi = spec.types[ptype]
     price = round(float(rng.uniform(lo, hi)), 2)
     rating = round(float(rng.uniform(2.5, 5.0)), 1)
@@ -145,7 +146,8 @@ def _make_product(rng: np.random.Generator, spec: CategorySpec, asin: str) -> Pr
             f"for {audience.title()}"
     description = (
         f"This {ptype} from {brand} is made with {material} and designed for {audience}. "
-        f"It is {', '.join(feats[:-1])} and {feats[-1]}." if len(feats) > 1 else f"It is {feats[0]}."
+        f"It is {', '.join(feats[:-1])} and {feats[-1]}."
+        if len(feats) > 1 else f"It is {feats[0]}."
     )
     features = (*[f"{f.capitalize()} design you can rely on" for f in feats],
                 f"Made with {material}", f"Available in {len(options)} option groups")

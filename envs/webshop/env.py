@@ -6,15 +6,14 @@ import re
 from dataclasses import replace
 from typing import Any
 
-
 from turngym.envs.core import TurnEnv
-from turngym.errors import ConfigError, EnvError
 from turngym.envs.webshop.catalog import load_catalog
 from turngym.envs.webshop.goals import Goal, load_goals, split_of
 from turngym.envs.webshop.reward import best_reward
 from turngym.envs.webshop.search import normalize_query
 from turngym.envs.webshop.state import PageState, from_url, to_path
 from turngym.envs.webshop.text_client import PageView, normalize_label
+from turngym.errors import ConfigError, EnvError
 
 MODES = ("text", "browser")
 SPLITS = ("train", "test", "all")

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from turngym.errors import ConfigError
 from turngym.envs.webshop.catalog import (
     DATA_DIR,
     DEFAULT_CATALOG,
@@ -30,6 +29,7 @@ from turngym.envs.webshop.catalog import (
 from turngym.envs.webshop.reward import best_reward
 from turngym.envs.webshop.search import MAX_RESULTS, SearchIndex
 from turngym.envs.webshop.vocab import INSTRUCTION_TEMPLATES, OPTION_PHRASES
+from turngym.errors import ConfigError
 
 DEFAULT_GOALS = DATA_DIR / "goals.json.gz"
 GOAL_SEED = 1

@@ -21,7 +21,8 @@ _STYLE = """body{font-family:sans-serif;max-width:56em;margin:1em auto;color:#22
 #instruction{background:#f4f1e8;padding:.6em;border-radius:6px;margin-bottom:1em}
 a.click{display:inline-block;border:1px solid #888;border-radius:4px;padding:.15em .5em;
 margin:.15em;text-decoration:none;color:#124;background:#eef}
-a.click.selected{background:#3a6;color:#fff}.product{margin:.6em 0;padding:.4em;border-bottom:1px solid #ddd}
+a.click.selected{background:#3a6;color:#fff}\
+.product{margin:.6em 0;padding:.4em;border-bottom:1px solid #ddd}
 .price{color:#a40;font-weight:bold}"""
 
 

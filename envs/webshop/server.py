@@ -54,7 +54,6 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
 
-from turngym.errors import EnvError
 from turngym.envs.http_guard import guard_app, safe_text
 from turngym.envs.webshop.catalog import Product, load_catalog
 from turngym.envs.webshop.goals import Goal, load_goals
@@ -62,6 +61,7 @@ from turngym.envs.webshop.reward import score
 from turngym.envs.webshop.search import SearchIndex, normalize_query
 from turngym.envs.webshop.sessions import IDLE_TIMEOUT_S, MAX_SESSIONS, SessionsFull, SessionStore
 from turngym.envs.webshop.state import ITEM_VIEWS, PageState, parse_options
+from turngym.errors import EnvError
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """Word lists the catalogue generator draws from: categories, product types, attributes,
 options and price ranges. Changing anything here changes the generated catalogue, so the
-shipped data (``envs/webshop/data``) must be rebuilt with ``python -m turngym.envs.webshop.build_data``.
+shipped data (``envs/webshop/data``) must be rebuilt with
+``python -m turngym.envs.webshop.build_data``.
 """
 
 from __future__ import annotations

@@ -21,10 +21,10 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from turngym.harness.cli.output import emit_table, json_option, messages
-from turngym.harness.eval.results import RESULTS_DIR, write_result
 
 from turngym.errors import ConfigError
+from turngym.harness.cli.output import emit_table, json_option, messages
+from turngym.harness.eval.results import RESULTS_DIR, write_result
 
 console = Console(soft_wrap=True)  # a long path stays one line in a pipe
 
@@ -63,7 +63,8 @@ def run_script(name: str, path: Path, *, quick: bool, timeout_s: float,
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s,
-                              check=False, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": pythonpath})
+                              check=False, cwd=REPO_ROOT,
+                              env={**os.environ, "PYTHONPATH": pythonpath})
         rc, out = proc.returncode, (proc.stdout or "") + (proc.stderr or "")
     except subprocess.TimeoutExpired as exc:
         rc = -1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+
 from turngym.agents.models import load_tokenizer, resolve_model_dir
 from turngym.agents.template_check import check_template
 

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
+
 from turngym.harness.cli.kwargs import parse_kwargs
 from turngym.harness.cli.output import emit_table, json_option
 
@@ -216,7 +217,8 @@ class _Session:
 def play(env_id: str = typer.Argument(..., help="Env id, e.g. turngym/Sokoban-v0."),
          task_id: str | None = typer.Option(None, "--task-id", help="Task to play."),
          seed: int = typer.Option(0, help="Reset seed."),
-         kwarg: list[str] = typer.Option([], "--kwarg", "-k", help="KEY=VALUE env kwargs.")) -> None:
+         kwarg: list[str] = typer.Option([], "--kwarg", "-k",
+                                         help="KEY=VALUE env kwargs.")) -> None:
     """Play an env in the terminal. Type an action; `:help` lists the commands (`:hint`,
     `:actions`, `:undo`, `:reset`, `:quit`)."""
     from turngym.envs.registration import make

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+
 from turngym.harness.cli.output import emit_json, emit_table, json_option, messages
 
 console = Console(soft_wrap=True)  # a long path stays one line in a pipe
@@ -63,7 +64,8 @@ def eval_cmd(
     price_prompt: float = typer.Option(0.0, help="USD per million prompt tokens (0 = local)."),
     price_completion: float = typer.Option(0.0, help="USD per million completion tokens."),
     dtype: str | None = typer.Option(None, help="hf/vllm dtype (auto, float32, bfloat16)."),
-    out: str | None = typer.Option(None, "--out", help="Output dir (default runs/eval-SUITE-TIME)."),
+    out: str | None = typer.Option(None, "--out",
+                                   help="Output dir (default runs/eval-SUITE-TIME)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
     json_out: bool = json_option(),
 ) -> None:

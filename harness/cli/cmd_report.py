@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+
 from turngym.harness.eval.report import write_report
 
 console = Console(soft_wrap=True)  # a long path stays one line in a pipe

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+
+from turngym.errors import ConfigError
 from turngym.harness.cli.kwargs import parse_kwargs
 from turngym.harness.cli.output import emit_json, emit_table, json_option, messages, renamed
 from turngym.harness.rollout.summary import summarize, summary_rows
 from turngym.harness.rollout.trajectory import write_jsonl
-
-from turngym.errors import ConfigError
 
 if TYPE_CHECKING:
     from turngym.agents.agent import Agent

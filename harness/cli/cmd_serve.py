@@ -6,8 +6,9 @@
 * Other modules add servers to the same group (:mod:`turngym.harness.cli.serve_group`), e.g.
   ``cmd_serve_webshop.py`` adds ``turngym serve webshop``. This module mounts the group.
 
-Each of them prints ``serving WHAT on http://HOST:PORT  (Ctrl-C to stop)`` on stderr once its
-socket listens (:func:`turngym.harness.cli.serve_group.print_banner`), with the port ``--port 0`` got.
+Each of them prints ``serving WHAT on http://HOST:PORT  (Ctrl-C to stop)`` on stderr once
+its socket listens (:func:`turngym.harness.cli.serve_group.print_banner`), with the port
+``--port 0`` got.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from turngym.harness.cli.serve_group import http_url, print_banner, serve_app
 
 from turngym.errors import ConfigError
+from turngym.harness.cli.serve_group import http_url, print_banner, serve_app
 
 if TYPE_CHECKING:
     import socket

@@ -10,6 +10,7 @@ import socket
 
 import typer
 from rich.console import Console
+
 from turngym.harness.cli.serve_group import http_url, print_banner, serve_app
 
 
@@ -25,6 +26,7 @@ def serve_webshop(
 ) -> None:
     """Serve the web shop; open /start?goal=N in a browser to shop for goal N."""
     import uvicorn
+
     from turngym.envs.webshop.server import LIMIT_CONCURRENCY, create_app
 
     app = create_app(catalog, max_sessions=max_sessions, idle_timeout_s=session_idle_s)

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+
 from turngym.harness.cli.output import emit_json, emit_table, json_option, messages
 
 swe_app = typer.Typer(help="The SWE environment: sandbox image, task set, checks.",
@@ -40,6 +41,7 @@ def build_tasks(
 ) -> None:
     """Inject bugs into the shipped projects, verify each mutant, write the task file."""
     from rich.progress import Progress
+
     from turngym.envs.swe.tasks import TASKS_FILE, summary
     from turngym.envs.swe.tasks import build_tasks as build
 

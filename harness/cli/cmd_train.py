@@ -7,6 +7,7 @@ import os
 
 import typer
 from rich.console import Console
+
 from turngym.harness.cli.output import emit_table, json_option, messages
 from turngym.harness.cli.progress_view import progress_view
 

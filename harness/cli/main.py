@@ -13,13 +13,13 @@ import logging
 import pkgutil
 import sys
 
-import turngym.harness.cli as pkg
 import typer
 from rich.console import Console
 from rich.markup import escape
-from turngym.harness.ui.quiet import quiet_third_party
 
+import turngym.harness.cli as pkg
 from turngym.errors import TurngymError
+from turngym.harness.ui.quiet import quiet_third_party
 
 console = Console(stderr=True)
 app = typer.Typer(
@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one red line and exit 2, never a traceback."""
     _register_commands()
     try:
-        rc = app(args=argv, prog_name="turngym", standalone_mode=False)  # typer.Exit(n) comes back as n here
+        # typer.Exit(n) comes back as n here
+        rc = app(args=argv, prog_name="turngym", standalone_mode=False)
     except TurngymError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         return 2

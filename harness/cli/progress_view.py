@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Self
 
 from rich.console import Console
+
 from turngym.harness.ui.progress import Progress
 
 if TYPE_CHECKING:

@@ -17,9 +17,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from turngym.harness.config.train_config import TrainConfig
-
 from turngym.errors import ConfigError
+from turngym.harness.config.train_config import TrainConfig
 
 #: Old dotted key -> the message that names its replacement. Checked on the raw mapping
 #: (YAML + overrides), so an old key fails with this message, not as an unknown key.

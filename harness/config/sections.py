@@ -66,17 +66,19 @@ class ModelConfig(_Section):
     """The policy model and the backend that generates rollouts with it."""
 
     path: str = "default"
-    """HF model dir; ``default`` = SmolLM2-135M-Instruct (``turngym.agents.models.default_model_dir``),
-    ``tiny`` = the tiny random Llama used in tests; a run dir (its newest checkpoint's
-    model); or a hub id (``org/name``) in the local Hugging Face cache, never downloaded
-    (``turngym.agents.models.hub_model_dir``; checked when training starts)."""
+    """HF model dir; ``default`` = SmolLM2-135M-Instruct
+    (``turngym.agents.models.default_model_dir``), ``tiny`` = the tiny random Llama used in
+    tests; a run dir (its newest checkpoint's model); or a hub id (``org/name``) in the
+    local Hugging Face cache, never downloaded (``turngym.agents.models.hub_model_dir``;
+    checked when training starts)."""
     backend: Literal["hf", "vllm"] = "hf"
     """Rollout backend (weights are synced into it after every update)."""
     dtype: Literal["float32", "bfloat16"] = "float32"
     """Learner dtype (float32 on CPU)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    """Learner device for one process (``auto``: ``cuda`` when torch sees a GPU, else ``cpu``).
-    Under torchrun each rank uses its local GPU or the CPU (``turngym.harness.distributed.fsdp``)."""
+    """Learner device for one process (``auto``: ``cuda`` when torch sees a GPU, else
+    ``cpu``). Under torchrun each rank uses its local GPU or the CPU
+    (``turngym.harness.distributed.fsdp``)."""
     gradient_checkpointing: bool = False
 
 
@@ -181,7 +183,8 @@ class AlgoConfig(_Section):
     """The critic of ``ppo`` (ignored by the other algorithms)."""
     mismatch: MismatchConfig = Field(default_factory=MismatchConfig)
     """Train-inference mismatch correction of behaviour log-probs from engines that are not
-    the learner (``turngym.algos.mismatch``; ``auto``: on for vllm/openai/Ray engines, off for hf)."""
+    the learner (``turngym.algos.mismatch``; ``auto``: on for vllm/openai/Ray engines, off
+    for hf)."""
     state_graph: StateGraphConfig = Field(default_factory=StateGraphConfig)
     """A persistent map from ``state_key`` to running return statistics, kept across steps
     and saved in checkpoints, used as a baseline (``turngym.algos.state_graph``,

@@ -10,8 +10,8 @@ Weight sync takes the engine lock, so it waits for the batch in flight to finish
 
 Stale behaviour log-probs are corrected with truncated importance sampling
 (:func:`importance_correct`, the same code as the engine-mismatch correction of
-:mod:`turngym.harness.learn.mismatch` / :mod:`turngym.algos.mismatch`, which also masks when ``algo.mismatch``
-does), the decoupled PPO objective::
+:mod:`turngym.harness.learn.mismatch` / :mod:`turngym.algos.mismatch`, which also masks when
+``algo.mismatch`` does), the decoupled PPO objective::
 
     L = E_t[ w_t * min(r_t A_t, clip(r_t, 1-e_low, 1+e_high) A_t) ]
     r_t = pi_theta(a_t) / pi_prox(a_t)          (the PPO ratio, clipped as usual)
@@ -53,10 +53,11 @@ def importance_correct(learner: Learner, samples: list[Sample], pad_id: int, cli
                        ) -> tuple[list[Sample], dict[str, float]]:
     """Re-base ``samples`` on the learner's current policy (see the module docstring).
 
-    The same correction as the engine-mismatch one (:func:`turngym.harness.learn.mismatch.correct_mismatch`):
-    stale weights and another engine's kernels both make ``pi_behav != pi_prox``, so one pass
-    corrects both. The weight is ``min(r, C)`` with ``C = clip``; when ``mismatch`` (the
-    resolved ``algo.mismatch``) masks, the masking of its band and level applies too.
+    The same correction as the engine-mismatch one
+    (:func:`turngym.harness.learn.mismatch.correct_mismatch`): stale weights and another
+    engine's kernels both make ``pi_behav != pi_prox``, so one pass corrects both. The
+    weight is ``min(r, C)`` with ``C = clip``; when ``mismatch`` (the resolved
+    ``algo.mismatch``) masks, the masking of its band and level applies too.
 
     Returns new samples with ``old_logprobs = log pi_prox`` and ``adv *= w`` per token, the
     ``rollout/*`` mismatch metrics, and ``async/is_weight_mean``, ``async/is_clip_frac`` and
@@ -80,8 +81,9 @@ class AsyncRollouts(Generic[T]):
     """The producer thread and its bookkeeping (see the module docstring).
 
     Args:
-        produce: ``produce(batch_index) -> value`` (e.g. :func:`turngym.harness.components.plan_and_roll_out`); runs in
-            the producer thread while holding :attr:`engine_lock`.
+        produce: ``produce(batch_index) -> value`` (e.g.
+            :func:`turngym.harness.components.plan_and_roll_out`); runs in the producer
+            thread while holding :attr:`engine_lock`.
         staleness: ``k >= 1``, the bound.
         start: the first batch index (= the learner's version now).
         steps: one past the last batch index.

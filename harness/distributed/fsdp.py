@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.distributed as dist
 from safetensors.torch import save_file
-from turngym.harness.distributed.weight_sync import full_state_dict
-from turngym.harness.learn.learner import Learner, Sample, ppo_update
 
 from turngym.errors import ConfigError
+from turngym.harness.distributed.weight_sync import full_state_dict
+from turngym.harness.learn.learner import Learner, Sample, ppo_update
 
 if TYPE_CHECKING:
     from turngym.algos.ppo_loss import PPOLossConfig
@@ -147,7 +147,8 @@ def shard_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module
 
 
 class FSDPLearner(Learner):
-    """:class:`turngym.harness.learn.learner.Learner` with its model sharded by FSDP2 over all ranks."""
+    """:class:`turngym.harness.learn.learner.Learner` with its model sharded by FSDP2 over
+    all ranks."""
 
     def __init__(self, model_dir: str | Path, cfg: TrainConfig, *, rank: int, world_size: int,
                  device: torch.device):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from turngym.algos.ppo_loss import PPOLossConfig
 from turngym.harness.config import TrainConfig, load_config
 from turngym.harness.distributed.fsdp import (

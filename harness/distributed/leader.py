@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
-from turngym.harness.distributed.fsdp import FSDPLearner
-from turngym.harness.learn.learner import Learner
 
 from turngym.errors import ConfigError
+from turngym.harness.distributed.fsdp import FSDPLearner
+from turngym.harness.learn.learner import Learner
 
 if TYPE_CHECKING:
     from turngym.harness.config import TrainConfig
@@ -87,10 +87,11 @@ def check_torchrun_config(cfg: TrainConfig) -> None:
 
 def build_learner(model_dir: Path | None, cfg: TrainConfig, world: tuple[int, int, torch.device]
                   ) -> Learner | LeaderLearner:
-    """The trainer's learner. One process: a plain :class:`turngym.harness.learn.learner.Learner`. Under
-    torchrun with W > 1 ranks: rank 0 (``model_dir`` given) broadcasts the resolved model
-    dir, every rank builds its FSDP shard, and rank 0 gets a :class:`LeaderLearner`;
-    other ranks (``model_dir=None``) get their plain :class:`FSDPLearner` to :func:`follow`.
+    """The trainer's learner. One process: a plain
+    :class:`turngym.harness.learn.learner.Learner`. Under torchrun with W > 1 ranks: rank 0
+    (``model_dir`` given) broadcasts the resolved model dir, every rank builds its FSDP
+    shard, and rank 0 gets a :class:`LeaderLearner`; other ranks (``model_dir=None``) get
+    their plain :class:`FSDPLearner` to :func:`follow`.
     """
     rank, world_size, device = world
     if world_size == 1:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from turngym.agents import make_backend
 from turngym.agents.backend import Generation, SamplingParams
+from turngym.errors import ConfigError
 from turngym.harness.distributed.weight_sync import (
     buffer_device,
     empty_buffers,
@@ -31,8 +32,6 @@ from turngym.harness.distributed.weight_sync import (
     unpack,
 )
 from turngym.harness.rollout.ray_pool import READY_TIMEOUT_S, import_ray, wait_ready
-
-from turngym.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch

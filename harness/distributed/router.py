@@ -21,9 +21,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from turngym.agents.backend import Backend, Generation, SamplingParams
-from turngym.harness.distributed.weight_sync import CollectiveSync, push_to_engines
-
 from turngym.errors import BackendError
+from turngym.harness.distributed.weight_sync import CollectiveSync, push_to_engines
 
 if TYPE_CHECKING:
     from ray.actor import ActorHandle

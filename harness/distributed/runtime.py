@@ -1,9 +1,10 @@
 """What ``distributed.mode: ray`` builds for the trainer (called by ``turngym.harness.components``).
 
-The trainer's loop is unchanged: it gets a :class:`~turngym.harness.distributed.router.RouterBackend`
-instead of an in-process backend (generate, score and ``load_weights`` go to engine
-actors) and a :class:`RayRolloutEngine` whose envs live in env-worker actors. The same YAML
-runs locally (``mode: local``) or on a cluster (``mode: ray``, ``ray_address: auto``).
+The trainer's loop is unchanged: it gets a
+:class:`~turngym.harness.distributed.router.RouterBackend` instead of an in-process backend
+(generate, score and ``load_weights`` go to engine actors) and a :class:`RayRolloutEngine`
+whose envs live in env-worker actors. The same YAML runs locally (``mode: local``) or on a
+cluster (``mode: ray``, ``ray_address: auto``).
 """
 
 from __future__ import annotations

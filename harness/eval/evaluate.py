@@ -1,9 +1,10 @@
 """Run an evaluation suite through the rollout engine and compute its metrics.
 
 Top to bottom: resolve every entry's ``(task_id, seed)`` pairs (fails before any model
-work), build the policy once, then per entry: a :class:`~turngym.harness.rollout.engine.RolloutEngine`
-with ``group_size = samples``, the suite's sampling parameters and seed, one ``run`` call,
-and :func:`turngym.harness.eval.metrics.entry_metrics` over its trajectories.
+work), build the policy once, then per entry: a
+:class:`~turngym.harness.rollout.engine.RolloutEngine` with ``group_size = samples``, the
+suite's sampling parameters and seed, one ``run`` call, and
+:func:`turngym.harness.eval.metrics.entry_metrics` over its trajectories.
 
 Determinism: task seeds come from the suite, the sampling seed of every generate call
 from the suite seed and the call count (:meth:`RolloutEngine.next_sampling`), and the
@@ -25,6 +26,7 @@ from turngym.agents import make_backend
 from turngym.agents.agent import Agent
 from turngym.agents.backend import Backend
 from turngym.agents.scripted import ScriptedPolicy
+from turngym.errors import ConfigError
 from turngym.harness.eval.metrics import entry_metrics, merge_metrics
 from turngym.harness.eval.suite import Suite, SuiteEntry, check_suite
 from turngym.harness.rollout.agent import make_agent
@@ -33,8 +35,6 @@ from turngym.harness.rollout.config import RolloutConfig
 from turngym.harness.rollout.engine import RolloutEngine
 from turngym.harness.rollout.trajectory import Trajectory, write_jsonl
 from turngym.harness.ui.progress import Progress, or_silent
-
-from turngym.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -31,10 +31,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from turngym.errors import ConfigError
 from turngym.harness.rollout.trajectory import Trajectory, read_jsonl
 from turngym.harness.ui.plots import PLOT_KEYS, draw_curves, integer_ticks, pyplot, read_metrics
-
-from turngym.errors import ConfigError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

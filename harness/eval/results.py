@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 def benchmarks_dir() -> Path:
     """The performance scripts' folder (``turngym.benchmarks``), located without importing it
     (``harness`` never imports ``benchmarks``)."""

@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from turngym.harness.rollout.config import RolloutConfig
 
 from turngym.errors import ConfigError
+from turngym.harness.rollout.config import RolloutConfig
 
 if TYPE_CHECKING:
     import gymnasium as gym
@@ -79,8 +79,9 @@ class SuiteEntry(BaseModel):
     max_turns: int | None = Field(default=None, ge=1)
     """Turn limit (the env's registered default when None)."""
     rollout: dict[str, Any] = Field(default_factory=dict)
-    """Extra :class:`turngym.harness.rollout.engine.RolloutConfig` fields for this entry (``step_mode``,
-    ``num_workers``, ``env_timeout_s``, ...); checked by ``RolloutConfig``."""
+    """Extra :class:`turngym.harness.rollout.engine.RolloutConfig` fields for this entry
+    (``step_mode``, ``num_workers``, ``env_timeout_s``, ...); checked by
+    ``RolloutConfig``."""
     group_by: str = "task_type"
     """Info key for the per-type breakdown (``task_type``; ``question_type`` for search)."""
 
@@ -165,12 +166,12 @@ def load_suite(name_or_path: str | Path) -> Suite:
         raise ConfigError(f"{path}: " + "; ".join(parts)) from None
 
 
-def entry_tasks(entry: SuiteEntry, base_seed: int, env: gym.Env | None = None) -> list[tuple[str, int]]:
+def entry_tasks(entry: SuiteEntry, base_seed: int,
+                env: gym.Env | None = None) -> list[tuple[str, int]]:
     """The ``(task_id, seed)`` pairs of ``entry``; ``env`` (made with the entry's kwargs)
     is used to list the split and to check that every task id exists."""
-    from turngym.envs.core import unwrapped_turn_env
-
     from turngym import envs  # registers the envs: not at import (``turngym.load_suite``)
+    from turngym.envs.core import unwrapped_turn_env
 
     own = env is None
     if own:

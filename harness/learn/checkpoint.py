@@ -39,9 +39,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from turngym.harness.learn.learner import Learner
 
 from turngym.errors import CheckpointError
+from turngym.harness.learn.learner import Learner
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

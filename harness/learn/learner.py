@@ -15,11 +15,12 @@ so the model only has to return the last ``T + 1`` logit rows (``logits_to_keep`
 
 PPO's critic (``algo.name: ppo``): :attr:`Learner.value_head` is a ``Linear(hidden, 1)`` on
 the final hidden state of each turn's last prompt token, ``V(s_t)``
-(:func:`turngym.harness.learn.critic.prompt_hidden`; with LoRA the adapted model's decoder). The hidden
-state is read without gradient, so the value loss trains the head only: the policy moves on
-advantages alone (no signal, no step, as for the critic-free estimators) and a poor critic
-cannot disturb its features. The head has its own AdamW param group (``algo.value.lr``), is
-saved in the train state and is never synced into the rollout backend.
+(:func:`turngym.harness.learn.critic.prompt_hidden`; with LoRA the adapted model's decoder).
+The hidden state is read without gradient, so the value loss trains the head only: the
+policy moves on advantages alone (no signal, no step, as for the critic-free estimators) and
+a poor critic cannot disturb its features. The head has its own AdamW param group
+(``algo.value.lr``), is saved in the train state and is never synced into the rollout
+backend.
 """
 
 from __future__ import annotations
@@ -35,14 +36,14 @@ import numpy as np
 import safetensors.torch
 import torch
 import torch.distributed as dist
+
 from turngym.agents.backend import score_temperature
 from turngym.algos.kl import kl_estimate
 from turngym.algos.ppo_loss import PPOLossConfig, ppo_policy_loss
 from turngym.algos.value_loss import value_loss
+from turngym.errors import CheckpointError, ConfigError
 from turngym.harness.config import TrainConfig
 from turngym.harness.learn.critic import prompt_hidden
-
-from turngym.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -173,7 +174,8 @@ class Learner:
                 r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
                 target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM"))
         self.model.train()
-        params: list[torch.nn.Parameter] | list[dict[str, Any]] = [p for p in self.model.parameters() if p.requires_grad]
+        params: list[torch.nn.Parameter] | list[dict[str, Any]] = [
+            p for p in self.model.parameters() if p.requires_grad]
         o = cfg.optim
         self.value_head: torch.nn.Linear | None = None
         """PPO's critic (``cfg.algo.uses_critic``), zero-initialised: ``V = 0`` at first."""

@@ -20,11 +20,11 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import yaml
+
+from turngym.errors import MissingDependencyError
 from turngym.harness.config import WandbConfig
 from turngym.harness.rollout.summary import summarize
 from turngym.harness.rollout.trajectory import Group, Trajectory, write_jsonl
-
-from turngym.errors import MissingDependencyError
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter

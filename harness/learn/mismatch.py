@@ -1,4 +1,5 @@
-"""Trainer glue for the train-inference mismatch correction (maths in :mod:`turngym.algos.mismatch`).
+"""Trainer glue for the train-inference mismatch correction (maths in
+:mod:`turngym.algos.mismatch`).
 
 :func:`correct_mismatch` recomputes the learner's log-probs ``log pi_prox`` of every
 sample's response under the current weights, makes them the samples' ``old_logprobs``
@@ -21,10 +22,10 @@ import logging
 from typing import TYPE_CHECKING
 
 import torch
-from turngym.algos.mismatch import MismatchConfig, mismatch_weights, resolve_mode
-from turngym.harness.learn.learner import Learner, Sample, response_logprobs
 
+from turngym.algos.mismatch import MismatchConfig, mismatch_weights, resolve_mode
 from turngym.errors import ConfigError
+from turngym.harness.learn.learner import Learner, Sample, response_logprobs
 
 if TYPE_CHECKING:
     from turngym.harness.config import TrainConfig

@@ -15,6 +15,7 @@ import hashlib
 
 import numpy as np
 import torch
+
 from turngym.algos.batch import TurnBatch
 from turngym.algos.kl import kl_estimate
 from turngym.algos.opd import opd_advantage
@@ -159,7 +160,8 @@ def signal_metrics(batch: TurnBatch, mask_N: np.ndarray, adv_N: np.ndarray | Non
                    token_adv: list[np.ndarray] | None) -> dict[str, float]:
     """How many task groups carry learning signal: a kept row with a non-zero advantage
     (turn advantage or any per-token term). A group whose trajectories all succeed or all
-    fail carries none under GRPO/RLOO, and the update skips it (``turngym.harness.learn.learner``)."""
+    fail carries none under GRPO/RLOO, and the update skips it
+    (``turngym.harness.learn.learner``)."""
     nonzero_N = np.zeros(len(batch), dtype=bool)
     if adv_N is not None:
         nonzero_N |= np.asarray(adv_N) != 0

@@ -11,12 +11,12 @@ import threading
 from typing import Any
 
 import numpy as np
-from turngym.algos.task_sampler import DifficultySampler, TaskSamplerConfig
-from turngym.envs.core import unwrapped_turn_env
-from turngym.harness.rollout.trajectory import Group
 
 from turngym import envs
+from turngym.algos.task_sampler import DifficultySampler, TaskSamplerConfig
+from turngym.envs.core import unwrapped_turn_env
 from turngym.errors import CheckpointError, ConfigError
+from turngym.harness.rollout.trajectory import Group
 
 
 def split_task_ids(env_id: str, env_kwargs: dict[str, Any], split: str

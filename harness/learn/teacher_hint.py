@@ -26,10 +26,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from turngym import envs
 from turngym.harness.rollout.expert import expert_labels
 from turngym.harness.rollout.trajectory import Trajectory
-
-from turngym import envs
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from turngym.agents.agent import Agent
-
 from turngym import envs
+from turngym.agents.agent import Agent
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

@@ -13,6 +13,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, NamedTuple, Protocol
 
 import gymnasium as gym
+
 from turngym.agents.agent import Agent, Prompt
 from turngym.envs.core import INFO_KEYS, TurnLimit, unwrapped_turn_env
 from turngym.harness.rollout.trajectory import StopReason, Turn

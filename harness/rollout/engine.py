@@ -2,8 +2,9 @@
 
 Per turn, over all live episodes: build prompts (``Agent.build_prompt``) -> one
 ``backend.generate`` call -> ``Agent.parse`` -> env steps on a worker pool
-(:mod:`turngym.harness.rollout.workers`) -> one :class:`~turngym.harness.rollout.trajectory.Turn` per episode.
-Finished episodes leave the batch.
+(:mod:`turngym.harness.rollout.workers`) -> one
+:class:`~turngym.harness.rollout.trajectory.Turn` per episode. Finished episodes leave the
+batch.
 
 Overlap: with a concurrent pool (threads, processes, ray) the live episodes are split into
 ``pipeline_splits`` fixed micro-batches; while micro-batch A's envs step, the backend
@@ -40,8 +41,11 @@ import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
+
+from turngym import envs
 from turngym.agents.agent import Agent
 from turngym.agents.backend import Backend, Generation, SamplingParams
+from turngym.errors import BackendError, ConfigError
 from turngym.harness.rollout import calls as calls
 from turngym.harness.rollout import ray_pool as _ray_pool  # noqa: F401 - the "ray" pool kind
 from turngym.harness.rollout.calls import Episode, Policy
@@ -50,9 +54,6 @@ from turngym.harness.rollout.loop import EpisodeLoop, ProgressBar
 from turngym.harness.rollout.procs import ScriptedProcessPool, merge_metrics
 from turngym.harness.rollout.trajectory import Group, StopReason, Trajectory
 from turngym.harness.rollout.workers import EnvFactory, EnvPool, make_pool
-
-from turngym import envs
-from turngym.errors import BackendError, ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +71,9 @@ class RolloutEngine:
 
     Args:
         env_id: registered env id (must equal ``cfg.env_id`` when both are given).
-        backend_or_policy: an :class:`turngym.agents.backend.Backend` (needs ``agent``) or a scripted
-            policy with ``act(env) -> str`` (no model: prompt/response ids stay empty).
+        backend_or_policy: an :class:`turngym.agents.backend.Backend` (needs ``agent``) or a
+            scripted policy with ``act(env) -> str`` (no model: prompt/response ids stay
+            empty).
         agent: an ``turngym.agents.agent.Agent`` (``build_prompt`` / ``parse``).
         cfg: the :class:`RolloutConfig`; defaults to ``RolloutConfig(env_id=env_id)``.
     """
@@ -87,7 +89,8 @@ class RolloutEngine:
         self.policy: Policy | None = (None if self.backend is not None
                                       else backend_or_policy)
         if self.backend is not None and agent is None:
-            raise ConfigError("a backend needs an agent (turngym.agents.agent.Agent) to build prompts")
+            raise ConfigError("a backend needs an agent (turngym.agents.agent.Agent) to build "
+                              "prompts")
         if self.policy is not None and not callable(getattr(self.policy, "act", None)):
             raise ConfigError(f"{type(backend_or_policy).__name__} is neither a Backend nor a "
                               "scripted policy with act(env)")
@@ -102,7 +105,8 @@ class RolloutEngine:
         self.last_metrics: dict[str, float] = {}
         self.on_episodes: Callable[[int, int, int], object] | None = None
         """``on_episodes(done, total, tokens)``: called as episodes of a run finish (running
-        counts; ``tokens`` generated so far), e.g. :meth:`turngym.harness.ui.progress.Progress.advance`."""
+        counts; ``tokens`` generated so far), e.g.
+        :meth:`turngym.harness.ui.progress.Progress.advance`."""
 
     # ------------------------------------------------------------------ pool
     def resolve_mode(self) -> str:

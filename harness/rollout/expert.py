@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
+
 from turngym.agents.agent import Agent, Prompt
 from turngym.envs.core import unwrapped_turn_env
+from turngym.errors import EnvError
 from turngym.harness.rollout import calls
 from turngym.harness.rollout.calls import Episode, StepOut
-
-from turngym.errors import EnvError
 
 
 def expert_response(action: str, tools: list[dict[str, Any]] | None = None) -> str:

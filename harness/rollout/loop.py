@@ -1,8 +1,10 @@
-"""The per-turn loop of :class:`turngym.harness.rollout.engine.RolloutEngine` over a set of episodes.
+"""The per-turn loop of :class:`turngym.harness.rollout.engine.RolloutEngine` over a set of
+episodes.
 
 One :class:`EpisodeLoop` per ``run``/``fork`` call: reset every env, replay the expert
-prefix, then loop student turns until no episode is live. See :mod:`turngym.harness.rollout.engine` for
-the decisions on invalid output, env errors and overlap.
+prefix, then loop student turns until no episode is live. See
+:mod:`turngym.harness.rollout.engine` for the decisions on invalid output, env errors and
+overlap.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+
 from turngym.agents.agent import Agent
 from turngym.agents.backend import Backend, Generation
 from turngym.envs.core import unwrapped_turn_env

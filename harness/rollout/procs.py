@@ -3,14 +3,16 @@
 A scripted policy (an env's expert, a random policy, a replay) needs no model, so a whole
 episode can run where its env lives. With ``scripted_processes = W > 1`` the engine deals the
 groups of a ``run`` out to W spawned worker processes, round robin; each worker holds an
-inline :class:`~turngym.harness.rollout.engine.RolloutEngine` of its own (same env id, kwargs, policy and
-run seed), plays its share to the end and sends the finished groups back pickled. Group ids,
-trajectory ids and every episode's policy seed are the ones a one-process run gives, so the
-trajectories are identical to ``step_mode=inline`` (tested); only the wall time changes.
+inline :class:`~turngym.harness.rollout.engine.RolloutEngine` of its own (same env id,
+kwargs, policy and run seed), plays its share to the end and sends the finished groups back
+pickled. Group ids, trajectory ids and every episode's policy seed are the ones a
+one-process run gives, so the trajectories are identical to ``step_mode=inline`` (tested);
+only the wall time changes.
 
 For microsecond envs (Household, Sokoban, Maze) the per-turn cost of recording a
-:class:`~turngym.harness.rollout.trajectory.Turn` is as large as the step itself; W processes spread both.
-Model-driven rollouts never take this path: they batch one ``generate`` per turn instead.
+:class:`~turngym.harness.rollout.trajectory.Turn` is as large as the step itself; W
+processes spread both. Model-driven rollouts never take this path: they batch one
+``generate`` per turn instead.
 
 Faults: an env that raises ends its episode with ``env_error`` inside the worker, as inline.
 A worker process that dies (a segfault, the OOM killer) breaks the pool: the shares it had

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from turngym.errors import ConfigError, EnvError, MissingDependencyError
 from turngym.harness.rollout import calls
 from turngym.harness.rollout.workers import (
     POOL_KINDS,
@@ -35,8 +36,6 @@ from turngym.harness.rollout.workers import (
     _close_quietly,
     run_call,
 )
-
-from turngym.errors import ConfigError, EnvError, MissingDependencyError
 
 if TYPE_CHECKING:
     from ray import ObjectRef

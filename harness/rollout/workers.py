@@ -35,9 +35,9 @@ from multiprocessing.process import BaseProcess
 from typing import Any, NamedTuple
 
 import gymnasium as gym
-from turngym.envs.registration import EnvSpec
 
 from turngym import envs
+from turngym.envs.registration import EnvSpec
 from turngym.errors import ConfigError, EnvError
 
 logger = logging.getLogger(__name__)

@@ -1,11 +1,12 @@
 """Where a long run is: the phase, the progress inside it, and an ETA from completed steps.
 
 :func:`turngym.harness.train.train`, :func:`turngym.harness.sft.run_sft` and
-:func:`turngym.harness.eval.evaluate.evaluate` take an optional ``reporter``: a :class:`Progress`. The
-loop announces each phase (``progress.phase("rollout", total=8, unit="episodes")``), counts
-inside it (``progress.advance(3)``: episodes finished, SFT batches, update samples) and, in
-a training run, brackets each step (``begin_step`` / ``end_step``) so the ETA can be taken
-from the steps already done.
+:func:`turngym.harness.eval.evaluate.evaluate` take an optional ``reporter``: a
+:class:`Progress`. The loop announces each phase
+(``progress.phase("rollout", total=8, unit="episodes")``), counts inside it
+(``progress.advance(3)``: episodes finished, SFT batches, update samples) and, in a training
+run, brackets each step (``begin_step`` / ``end_step``) so the ETA can be taken from the
+steps already done.
 
 This base class keeps that state and prints nothing (the library default; STYLE.md rule
 11). A front end overrides the ``on_*`` hooks: the CLI's live bar and its plain
@@ -114,8 +115,9 @@ class Progress:
         self.on_advance()
 
     def watch(self, *engines: Watchable) -> None:
-        """Count the episodes of these :class:`turngym.harness.rollout.engine.RolloutEngine`\\ s as the
-        current phase's progress (their ``on_episodes`` hook)."""
+        """Count the episodes of these
+        :class:`turngym.harness.rollout.engine.RolloutEngine`\\ s as the current phase's
+        progress (their ``on_episodes`` hook)."""
         for engine in engines:
             engine.on_episodes = self.advance
 

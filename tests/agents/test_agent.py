@@ -34,7 +34,8 @@ def test_generic_prompt_for_unknown_family(tiny_tokenizer):
     assert generic_system_prompt("reach the goal") in p.text
 
 
-@pytest.mark.parametrize("history_length,kept", [(0, []), (1, [4]), (2, [3, 4]), (9, [0, 1, 2, 3, 4])])
+@pytest.mark.parametrize("history_length,kept",
+                         [(0, []), (1, [4]), (2, [3, 4]), (9, [0, 1, 2, 3, 4])])
 def test_memory_window(tiny_tokenizer, history_length, kept):
     p = _build(Agent(tokenizer=tiny_tokenizer, family="maze", history_length=history_length))
     shown = [i for i in range(5) if f"observation {i}<|im_end|>" in p.text]

@@ -1,7 +1,7 @@
 """A Hugging Face hub id names the model's snapshot in the local Hugging Face cache, as
 ``from_pretrained(..., local_files_only=True)`` finds it; an id not in the cache fails when
-training starts, before any work, naming the key, and nothing is downloaded. The cache here is built in
-``tmp_path`` from the tiny model's files, in the hub cache's layout."""
+training starts, before any work, naming the key, and nothing is downloaded. The cache here
+is built in ``tmp_path`` from the tiny model's files, in the hub cache's layout."""
 
 from __future__ import annotations
 

@@ -67,8 +67,8 @@ def test_errors_are_clear(vllm_engine):
 
 def test_mismatch_correction_against_the_learner(vllm_engine, hf_backend):
     """vLLM's behaviour log-probs vs the learner's forward pass (transformers float32, the
-    same weights): the mismatch metrics of ``turngym.harness.learn.mismatch`` are finite and small, and the
-    correction re-bases the samples on the learner's log-probs."""
+    same weights): the mismatch metrics of ``turngym.harness.learn.mismatch`` are finite and
+    small, and the correction re-bases the samples on the learner's log-probs."""
     import math
     from types import SimpleNamespace
 

@@ -1,4 +1,5 @@
-"""GiGPO: the docstring's worked example, edge cases, and agreement with the plain-loop reference."""
+"""GiGPO: the docstring's worked example, edge cases, and agreement with the plain-loop
+reference."""
 
 import math
 

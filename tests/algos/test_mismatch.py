@@ -1,4 +1,5 @@
-"""Train-inference mismatch weights and metrics (``turngym.algos.mismatch``) on hand-computed ratios."""
+"""Train-inference mismatch weights and metrics (``turngym.algos.mismatch``) on
+hand-computed ratios."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from turngym.algos.mismatch import MismatchConfig, mismatch_weights, resolve_mode, truncated_is_weights
+from turngym.algos.mismatch import (
+    MismatchConfig,
+    mismatch_weights,
+    resolve_mode,
+    truncated_is_weights,
+)
 
 LOG = math.log
 

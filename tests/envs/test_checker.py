@@ -10,9 +10,9 @@ import pytest
 from turngym.envs.adversarial import generic_attacks, tool_call_attacks
 from turngym.envs.checker import CHECKS, check_env
 from turngym.envs.core import MAX_ACTION_CHARS
-from turngym.errors import EnvError
 from turngym.envs.maze import MazeEnv
 from turngym.envs.registration import register, registry
+from turngym.errors import EnvError
 
 
 class NondeterministicMaze(MazeEnv):

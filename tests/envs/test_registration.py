@@ -4,9 +4,15 @@ import gymnasium as gym
 import pytest
 
 from turngym import envs
-from turngym.errors import (ConfigError, DuplicateEnvError, MissingDependencyError, TurngymError,
-                         UnknownEnvError, UnknownTaskError)
 from turngym.envs.registration import register, registry
+from turngym.errors import (
+    ConfigError,
+    DuplicateEnvError,
+    MissingDependencyError,
+    TurngymError,
+    UnknownEnvError,
+    UnknownTaskError,
+)
 
 
 def test_gymnasium_make_works() -> None:
@@ -52,7 +58,8 @@ def test_unknown_task_id() -> None:
 
 
 def test_missing_dependency_names_extra() -> None:
-    register("acme/NeedsLib-v0", "turngym.envs.maze:MazeEnv", requires=("no_such_pkg_xyz",), extra="acme")
+    register("acme/NeedsLib-v0", "turngym.envs.maze:MazeEnv", requires=("no_such_pkg_xyz",),
+             extra="acme")
     try:
         assert "acme/NeedsLib-v0" not in envs.list_ids()
         assert "acme/NeedsLib-v0" in envs.list_ids(include_unavailable=True)

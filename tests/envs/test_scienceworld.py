@@ -65,8 +65,8 @@ def test_jvm_heap_is_capped(sw) -> None:
 
 
 def test_heap_cap_is_validated() -> None:
-    from turngym.errors import ConfigError
     from turngym.envs.scienceworld import ScienceWorldEnv
+    from turngym.errors import ConfigError
 
     with pytest.raises(ConfigError, match="max_heap_mb"):
         ScienceWorldEnv(max_heap_mb=10)

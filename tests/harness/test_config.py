@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from turngym.errors import ConfigError
-from turngym.harness.config import ALGO_NAMES, TrainConfig, apply_overrides, dump_config, load_config
+from turngym.harness.config import (
+    ALGO_NAMES,
+    TrainConfig,
+    apply_overrides,
+    dump_config,
+    load_config,
+)
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 

@@ -20,6 +20,7 @@ from turngym.algos.rloo import RLOOConfig
 from turngym.algos.sod import SODConfig
 from turngym.algos.task_sampler import TaskSamplerConfig
 from turngym.algos.tcod import TCODConfig
+from turngym.errors import ConfigError
 from turngym.harness.config import (
     RENAMED,
     RENAMED_VALUES,
@@ -29,8 +30,6 @@ from turngym.harness.config import (
     load_config,
 )
 from turngym.harness.rollout.config import RolloutConfig
-
-from turngym.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

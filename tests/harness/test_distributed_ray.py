@@ -46,8 +46,8 @@ def test_ray_rollout_matches_local_and_weights_sync(ray_cluster, tiny_model_dir:
     from turngym.harness.distributed.ray_engines import start_engines
     from turngym.harness.distributed.router import RouterBackend
     from turngym.harness.distributed.runtime import RayRolloutEngine
-    from turngym.harness.rollout.engine import RolloutEngine
     from turngym.harness.learn.tasks import split_task_ids
+    from turngym.harness.rollout.engine import RolloutEngine
 
     ids, family = split_task_ids("turngym/Maze-v0", {"size": 2}, "train")
     tasks = [(t, 0) for t in ids[:TASKS_N]]

@@ -1,4 +1,5 @@
-"""``turngym.harness.eval.evaluate`` and ``turngym eval``: suites, determinism, the CLI, real backends."""
+"""``turngym.harness.eval.evaluate`` and ``turngym eval``: suites, determinism, the CLI,
+real backends."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from turngym.harness.eval.suite import Suite, check_suite, load_suite
 from turngym.errors import ConfigError, TurngymError
 from turngym.harness.cli.main import main as cli
-from turngym.harness.eval.metrics import strip_timings
 from turngym.harness.eval.evaluate import EvalSettings, evaluate
+from turngym.harness.eval.metrics import strip_timings
+from turngym.harness.eval.suite import Suite, check_suite, load_suite
 from turngym.harness.rollout.trajectory import read_jsonl
 
 MINI = {"name": "mini", "seed": 3, "entries": [

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import pytest
+
+from turngym import envs
 from turngym.agents.agent import Agent
 from turngym.envs.core import unwrapped_turn_env
 from turngym.harness.learn.tasks import split_task_ids
 from turngym.harness.rollout.agent import make_agent
-
-from turngym import envs
 
 ENV_IDS = ["turngym/Maze-v0", "turngym/Sokoban-v0", "turngym/Household-v0",
            "turngym/Search-v0"]

@@ -1,6 +1,6 @@
-"""The mismatch correction's trainer glue (``turngym.harness.learn.mismatch``): samples re-based on the
-learner's log-probs, advantages weighted, ``auto`` resolved per backend, and the async
-staleness correction running through the same code."""
+"""The mismatch correction's trainer glue (``turngym.harness.learn.mismatch``): samples
+re-based on the learner's log-probs, advantages weighted, ``auto`` resolved per backend, and
+the async staleness correction running through the same code."""
 
 from __future__ import annotations
 
@@ -147,7 +147,8 @@ def test_train_logs_the_mismatch_metrics(tmp_path) -> None:
         "rollout.max_tokens=6", "rollout.history_length=1", "eval.num_tasks=2",
         "eval.at_start=false", "optim.micro_batch_size=2", "logging.plot=false",
         "logging.progress=false", "logging.tensorboard=false", "algo.name=opd",
-        "teacher.expert_hint=true", "algo.opd.sod=false", "algo.loss.kl_coef=0", "algo.mismatch.mode=tis+mask", f"out_dir={tmp_path / 'run'}"])
+        "teacher.expert_hint=true", "algo.opd.sod=false", "algo.loss.kl_coef=0",
+        "algo.mismatch.mode=tis+mask", f"out_dir={tmp_path / 'run'}"])
     hist = train(cfg)["history"]
     assert len(hist) == 2
     for h in hist:

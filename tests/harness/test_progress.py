@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import rollout_fakes
 
 from turngym.harness.cli.progress_view import ProgressView, clock_text
-from turngym.harness.ui.progress import Progress
 from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
+from turngym.harness.ui.progress import Progress
 
 
 class FakeClock:
@@ -245,8 +245,8 @@ def test_clock_text(seconds: float, text: str) -> None:
 
 # ---------------------------------------------------------------------- turngym eval
 def test_suite_eval_reports_one_phase_per_entry_with_its_episodes() -> None:
-    from turngym.harness.eval.suite import Suite
     from turngym.harness.eval.evaluate import EvalSettings, evaluate
+    from turngym.harness.eval.suite import Suite
 
     suite = Suite(name="mini", seed=3, samples=2, entries=[
         {"name": "sokoban", "env_id": "turngym/Sokoban-v0", "split": "test", "num_tasks": 3,

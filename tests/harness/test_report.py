@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from turngym.harness.eval.suite import Suite
 from turngym.errors import ConfigError
 from turngym.harness.cli.main import main as cli
 from turngym.harness.eval.evaluate import EvalSettings, evaluate
-from turngym.harness.learn.metrics_log import MetricsLogger
 from turngym.harness.eval.report import build_report
+from turngym.harness.eval.suite import Suite
+from turngym.harness.learn.metrics_log import MetricsLogger
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from turngym.harness.eval.suite import Suite
 from turngym.harness.eval.evaluate import EvalSettings, evaluate
-from turngym.harness.learn.metrics_log import MetricsLogger
 from turngym.harness.eval.report import write_report
+from turngym.harness.eval.suite import Suite
+from turngym.harness.learn.metrics_log import MetricsLogger
 from turngym.harness.rollout.trajectory import read_jsonl
 
 CHROMIUM = "/usr/bin/chromium"

@@ -1,4 +1,5 @@
-"""Report plots: whole-number step ticks, and constant series drawn flat (harness/eval/report.py)."""
+"""Report plots: whole-number step ticks, and constant series drawn flat
+(harness/eval/report.py)."""
 
 from __future__ import annotations
 

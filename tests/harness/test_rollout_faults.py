@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import rollout_fakes
 
 from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
-from turngym.harness.rollout.workers import EnvFactory, InlinePool, ProcessPool, ThreadPool
 from turngym.harness.rollout.trajectory import StopReason
+from turngym.harness.rollout.workers import EnvFactory, InlinePool, ProcessPool, ThreadPool
 
 TASKS = [("train-00000", 0), ("train-00001", 1), ("train-00002", 2)]
 

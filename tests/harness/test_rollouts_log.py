@@ -10,12 +10,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from turngym.harness.config import load_config
-from turngym.harness.learn.metrics_log import sample_rollouts, truncate_steps
-from turngym.harness.eval.report import build_report, last_values, load_run
-from turngym.harness.train import train
-from turngym.harness.rollout.trajectory import Trajectory, read_jsonl
 from tests.harness.test_train import TINY
+from turngym.harness.config import load_config
+from turngym.harness.eval.report import build_report, last_values, load_run
+from turngym.harness.learn.metrics_log import sample_rollouts, truncate_steps
+from turngym.harness.rollout.trajectory import Trajectory, read_jsonl
+from turngym.harness.train import train
 
 
 def _groups(sizes: list[int]) -> list[SimpleNamespace]:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.conftest import SFT_TINY
 from turngym.harness.config import load_config
 from turngym.harness.train import train
-from tests.harness.conftest import SFT_TINY
 
 
 @pytest.mark.slow

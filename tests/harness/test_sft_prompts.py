@@ -14,10 +14,10 @@ import pytest
 from turngym.agents.agent import Agent
 from turngym.agents.scripted import ScriptedBackend
 from turngym.harness.config import config_from_dict
+from turngym.harness.learn.tasks import split_task_ids
 from turngym.harness.rollout.engine import RolloutEngine
 from turngym.harness.rollout.expert import expert_response
 from turngym.harness.sft import collect_expert_samples
-from turngym.harness.learn.tasks import split_task_ids
 
 WEBSHOP = "turngym/WebShop-v0"
 SWE = "turngym/SWE-v0"

@@ -13,8 +13,8 @@ import rollout_fakes
 
 from turngym.errors import CheckpointError
 from turngym.harness.config import load_config
-from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
 from turngym.harness.learn.tasks import TaskSampler
+from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
 
 SOKOBAN = "turngym/Sokoban-v0"
 IDS = ["train-00000", "train-00001", "train-00002"]

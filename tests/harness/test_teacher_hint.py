@@ -10,8 +10,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import rollout_fakes
 
+from turngym.harness.learn.teacher_hint import (
+    HINT,
+    expert_actions,
+    generation_suffix,
+    hinted_prompts,
+)
 from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
-from turngym.harness.learn.teacher_hint import HINT, expert_actions, generation_suffix, hinted_prompts
 
 SOKOBAN = "turngym/Sokoban-v0"
 

@@ -162,8 +162,8 @@ def _official_files_present() -> bool:
 
 
 @pytest.mark.skipif(not _official_files_present(),
-                    reason="optional: official ALFWorld game files not on disk (set ALFWORLD_DATA to the "
-                           "folder holding json_2.1.1; alfworld-download cannot run here)")
+                    reason="optional: official ALFWorld game files not on disk (set ALFWORLD_DATA "
+                           "to the folder holding json_2.1.1; alfworld-download cannot run here)")
 def test_official_game_files_when_present() -> None:
     env = AlfworldOfficialEnv(split="valid_seen")
     obs, info = env.reset(seed=0, options={"task_id": env.task_ids()[0]})
@@ -195,6 +195,7 @@ def test_close_frees_the_engine_for_reuse() -> None:
         other = AlfworldPddlEnv(split="valid_seen")
         _, info = other.reset(seed=0, options={"task_id": f"valid_seen-0000{k}"})
         assert other._engine is engine  # the pooled engine, not a new library copy
-        assert info["admissible_actions"] and other.step(info["admissible_actions"][0])[4]["action_valid"]
+        assert (info["admissible_actions"]
+                and other.step(info["admissible_actions"][0])[4]["action_valid"])
         other.close()
     assert _downward_copies() == copies

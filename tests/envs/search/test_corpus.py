@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from turngym import envs
-from turngym.errors import ConfigError
 from turngym.envs.search.corpus import load_corpus, load_qa, load_shipped_qa
 from turngym.envs.search.index import default_index_dir, open_index
+from turngym.errors import ConfigError
 
 PASSAGES = [
     {"id": "d1", "title": "Ada Lovelace", "text": "Ada Lovelace was born in London in 1815."},

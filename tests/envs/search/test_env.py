@@ -10,9 +10,9 @@ import pytest
 
 from turngym import envs
 from turngym.envs.core import INFO_KEYS
-from turngym.errors import ConfigError
 from turngym.envs.search import SearchEnv
 from turngym.envs.search.prompt import system_prompt
+from turngym.errors import ConfigError
 
 QTYPES = ("1hop", "2hop", "comparison", "3hop")
 

@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from turngym import envs
-from turngym.errors import EnvError
 from turngym.envs.search.corpus import SHIPPED_CORPUS
 from turngym.envs.search.index import default_index_dir, open_index
 from turngym.envs.search.remote import RemoteRetriever
 from turngym.envs.search.server import bind_socket, make_server
+from turngym.errors import EnvError
 
 
 def _wait_until(predicate, timeout_s: float = 30.0) -> None:
@@ -246,13 +246,14 @@ def test_cli_rejects_a_folder_that_is_not_an_index(tmp_path: Path) -> None:
 
 
 def test_bare_serve_still_runs_the_policy_server(monkeypatch) -> None:
-    """``turngym serve`` without a subcommand keeps calling turngym.agents.serve_hf.serve (a fake here;
-    the agents tests run the real policy server)."""
+    """``turngym serve`` without a subcommand keeps calling turngym.agents.serve_hf.serve (a
+    fake here; the agents tests run the real policy server)."""
     import turngym.agents.serve_hf
     from turngym.harness.cli.main import main
 
     calls = []
-    monkeypatch.setattr(turngym.agents.serve_hf, "serve", lambda model, **kw: calls.append((model, kw)))
+    monkeypatch.setattr(turngym.agents.serve_hf, "serve",
+                        lambda model, **kw: calls.append((model, kw)))
     assert main(["serve", "--model", "tiny", "--port", "0"]) == 0
     assert calls == [("tiny", {"host": "127.0.0.1", "port": 0, "backend": "hf", "dtype": "auto",
                                "max_model_len": 2048})]

@@ -240,7 +240,8 @@ def test_symlinked_tests_folder_then_submit(env, host):
 
 
 # ---------------------------------------------------------------------- SWE-bench style
-HIDDEN_TEST = "from stats import mean\n\n\ndef test_hidden_mean():\n    assert mean([1, 2, 6]) == 3\n"
+HIDDEN_TEST = ("from stats import mean\n\n\n"
+               "def test_hidden_mean():\n    assert mean([1, 2, 6]) == 3\n")
 
 
 @pytest.fixture(scope="module")

@@ -363,7 +363,8 @@ def bench_env(pytest_testbed, tmp_path):
     buggy = buggy_files(TASK)[TASK.path]
     patch = "".join(difflib.unified_diff(buggy.splitlines(True), GOLD.splitlines(True),
                                          f"a/{TASK.path}", f"b/{TASK.path}"))
-    hidden = "from stats import mean\n\n\ndef test_hidden_mean():\n    assert mean([1, 2, 6]) == 3\n"
+    hidden = ("from stats import mean\n\n\n"
+              "def test_hidden_mean():\n    assert mean([1, 2, 6]) == 3\n")
     test_patch = "".join(difflib.unified_diff([], hidden.splitlines(True), "/dev/null",
                                               "b/tests/test_hidden.py"))
     row = {"instance_id": "turngym__stats-pytest", "repo": "turngym/stats",

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from turngym.envs.checker import check_env
-from turngym.errors import ConfigError
 from turngym.envs.swe import backends as B
 from turngym.envs.swe.sandbox import BACKENDS, Limits
+from turngym.errors import ConfigError
 
 TURNGYM = str(Path(sys.executable).parent / "turngym")
 
@@ -27,7 +27,8 @@ def test_default_backend_order(monkeypatch, docker, bwrap, expected):
     monkeypatch.setattr(B, "docker_available", lambda timeout=3.0: docker)
     monkeypatch.setattr(B.shutil, "which", lambda name: bwrap if name == "bwrap" else None)
     if expected is None:  # never a silent fall back to the non-isolated backend
-        with pytest.raises(ConfigError, match="never falls back to the non-isolated 'local-unsafe'"):
+        with pytest.raises(ConfigError,
+                           match="never falls back to the non-isolated 'local-unsafe'"):
             B.default_backend()
     else:
         assert B.default_backend() == expected

@@ -8,10 +8,10 @@ import pickle
 import pytest
 
 from turngym import envs
-from turngym.errors import ConfigError
 from turngym.envs.swe import SWEEnv
 from turngym.envs.swe.tasks import load_tasks
 from turngym.envs.swe.tools import tool_call
+from turngym.errors import ConfigError
 
 pytestmark = pytest.mark.skipif(__import__("shutil").which("bwrap") is None,
                                 reason="bubblewrap is not installed")

@@ -1,7 +1,8 @@
-"""Host-side workspace file access (:mod:`turngym.envs.swe.safe_fs`, :mod:`turngym.envs.swe.tree`): no link
-is followed at any component, special and hard-linked files are refused, writes are atomic,
-and walks, fingerprints and snapshots stay within their bounds. Every test runs with
-``openat2`` and with the component walk that replaces it on older kernels."""
+"""Host-side workspace file access (:mod:`turngym.envs.swe.safe_fs`,
+:mod:`turngym.envs.swe.tree`): no link is followed at any component, special and hard-linked
+files are refused, writes are atomic, and walks, fingerprints and snapshots stay within
+their bounds. Every test runs with ``openat2`` and with the component walk that replaces it
+on older kernels."""
 
 from __future__ import annotations
 

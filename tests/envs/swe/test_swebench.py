@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from turngym.errors import ConfigError
 from turngym.envs.swe.diffs import PatchError, apply_diff, hunk_edits, parse_diff
 from turngym.envs.swe.swebench import load_instances, parse_test_output
+from turngym.errors import ConfigError
 
 DIFF = """diff --git a/pkg/m.py b/pkg/m.py
 --- a/pkg/m.py

@@ -8,7 +8,6 @@ from collections import Counter
 
 import pytest
 
-from turngym.errors import ConfigError
 from turngym.envs.webshop.build_data import goals_blob
 from turngym.envs.webshop.catalog import (
     DEFAULT_CATALOG,
@@ -19,6 +18,7 @@ from turngym.envs.webshop.catalog import (
 )
 from turngym.envs.webshop.goals import DEFAULT_GOALS, generate_goals, load_goals, n_test, split_of
 from turngym.envs.webshop.reward import best_reward
+from turngym.errors import ConfigError
 
 
 def test_shipped_catalogue_size_and_fields() -> None:

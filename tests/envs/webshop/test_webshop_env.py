@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from turngym import envs
-from turngym.errors import ConfigError
 from turngym.envs.webshop import WebShopEnv
 from turngym.envs.webshop.catalog import generate_catalog
 from turngym.envs.webshop.prompt import system_prompt
 from turngym.envs.webshop.server import start_server
+from turngym.errors import ConfigError
 
 
 def play_expert(env, task_id: str) -> tuple[float, int, list[str]]:

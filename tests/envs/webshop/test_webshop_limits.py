@@ -8,9 +8,9 @@ import time
 import httpx
 import pytest
 
-from turngym.errors import EnvError
 from turngym.envs.webshop.server import MAX_QUERY_CHARS, start_server
 from turngym.envs.webshop.sessions import SessionsFull, SessionStore
+from turngym.errors import EnvError
 
 
 class _Clock:
