@@ -21,8 +21,6 @@ import torch
 
 from tests.harness.test_resume import ARGS
 from tests.harness.test_resume_kill import KILL_AT_2, _env
-from turngym.harness.config import load_config
-from turngym.harness.train import train
 
 #: From the SFT'd tiny model at temperature 1.5 (it wins some mazes, so returns differ), on
 #: 2 train tasks; GiGPO + the graph in value mode (every row whose state was seen before
@@ -43,45 +41,59 @@ def _batches(run: Path) -> list[tuple[int, str]]:
     return [(r["step"], r["digest"]) for r in rows]
 
 
-@pytest.fixture
-def one_thread():
-    """The killed run trains in a subprocess with ``OMP_NUM_THREADS=1``: train in this
-    process with one thread too, or step 1's weights (and the next losses) differ in the last
-    bits from the uninterrupted run's with the machine's thread count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+#: One whole run, or a resume of one (``--resume DIR`` first): as KILL_AT_2 does, in a fresh
+#: process, so the three runs share every process-wide torch setting (thread count, kernels
+#: an earlier test in the pytest process may have switched) and compare bit for bit.
+RUN = """
+import sys
+from turngym.harness.config import load_config
+from turngym.harness.train import train
+
+args = sys.argv[1:]
+resume = args.pop(1) if args[0] == "--resume" else None
+train(load_config(None, args[1:] if resume else args), resume=resume)
+"""
+
+
+def _run(script: str, args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", script, *args], env=_env(), check=False,
+                          capture_output=True, text=True, timeout=600,
+                          cwd=Path(__file__).resolve().parents[2])
+
+
+def _train_rows(run: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in rows if "train/skipped" in r]
 
 
 @pytest.mark.slow
-def test_state_graph_survives_kill_and_resume(tmp_path: Path, sft_run: dict, one_thread) -> None:
+def test_state_graph_survives_kill_and_resume(tmp_path: Path, sft_run: dict) -> None:
     args = [*ARGS, *GRAPH, f"model.path={sft_run['model_dir']}"]
-    full = train(load_config(None, [*args, f"out_dir={tmp_path / 'a'}"]))
-    m = [h["metrics"] for h in full["history"]]
+    full_dir, out = tmp_path / "a", tmp_path / "b"
+    done = _run(RUN, [*args, f"out_dir={full_dir}"])
+    assert done.returncode == 0, done.stderr[-2000:]
+    m = _train_rows(full_dir)
+    assert [r["step"] for r in m] == [1, 2, 3]
     assert m[0]["algo/graph_hit_frac"] == 0.0  # the first batch has nothing to read
     assert all(x["algo/graph_hit_frac"] > 0 for x in m[1:]), m  # the graph scores rows
     assert any(x["algo/graph_adv_abs_mean"] > 0 for x in m[1:]), m
     assert any(x["algo/graph_evicted"] > 0 for x in m), m
 
-    out = tmp_path / "b"
-    killed = subprocess.run([sys.executable, "-c", KILL_AT_2, *args, f"out_dir={out}"],
-                            env=_env(), check=False, capture_output=True, text=True,
-                            timeout=600, cwd=Path(__file__).resolve().parents[2])
+    killed = _run(KILL_AT_2, [*args, f"out_dir={out}"])
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert (out / "checkpoints" / "latest").read_text() == "step-000001"
-    resumed = train(load_config(None, [*args, f"out_dir={out}"]), resume=out)
-    assert [h["step"] for h in resumed["history"]] == [2, 3]
-    # step 2 reads the graph of step 1's checkpoint: it hits, as in the uninterrupted run
-    assert resumed["history"][0]["metrics"]["algo/graph_hit_frac"] == m[1]["algo/graph_hit_frac"]
+    resumed = _run(RUN, ["--resume", str(out), *args, f"out_dir={out}"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    got = _train_rows(out)
+    assert [r["step"] for r in got] == [1, 2, 3]  # the killed run's step 2 row was dropped
 
-    assert _batches(out) == _batches(tmp_path / "a")  # steps 1, 2, 3: same digests
-    for want, got in zip(full["history"][1:], resumed["history"]):
-        assert got["loss"] == want["loss"]
-        assert {k: v for k, v in got["metrics"].items() if "graph" in k} == {
-            k: v for k, v in want["metrics"].items() if "graph" in k}
+    assert _batches(out) == _batches(full_dir)  # steps 1, 2, 3: same digests
+    for want, row in zip(m, got):  # the same loss and graph metrics, bit for bit
+        assert row["algo/loss"] == want["algo/loss"]
+        assert {k: v for k, v in row.items() if "graph" in k} == {
+            k: v for k, v in want.items() if "graph" in k}
     for step in (1, 2, 3):
-        a, b = _graph(tmp_path / "a", step), _graph(out, step)
+        a, b = _graph(full_dir, step), _graph(out, step)
         assert a.keys() == b.keys() and a["step"] == b["step"] == step - 1
         for key, value in a.items():
             if isinstance(value, np.ndarray):
