@@ -24,13 +24,13 @@ from turngym.agents.models import load_tokenizer, resolve_model_dir
 from turngym.algos.tcod import B2FSchedule, F2BSchedule, make_schedule
 from turngym.harness.config import TrainConfig
 from turngym.harness.distributed.runtime import ray_backend_and_engine
-from turngym.harness.learn.metrics_log import rollout_metrics
 from turngym.harness.learn.tasks import TaskSampler, eval_tasks, split_task_ids
 from turngym.harness.learn.teacher_hint import hinted_prompts
 from turngym.harness.rollout import calls
 from turngym.harness.rollout.agent import make_agent
 from turngym.harness.rollout.engine import RolloutEngine
 from turngym.harness.rollout.expert import expert_turns
+from turngym.harness.rollout.summary import summarize
 from turngym.harness.rollout.trajectory import Group
 
 if TYPE_CHECKING:
@@ -268,4 +268,4 @@ def evaluate(rt: Runtime, cfg: TrainConfig) -> dict[str, float]:
     tasks = eval_tasks(rt.eval_ids, cfg.eval.num_tasks)
     rt.eval_engine.load_state_dict({"generate_calls": 0})  # every eval samples the same seeds
     groups = rt.eval_engine.run(tasks, progress=False, id_prefix="eval/")
-    return rollout_metrics([t for g in groups for t in g.trajectories], prefix="eval/")
+    return summarize([t for g in groups for t in g.trajectories], prefix="eval/")

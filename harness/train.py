@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from turngym.harness.config import TrainConfig, dump_config
+from turngym.harness.rollout.summary import summarize
 from turngym.harness.rollout.trajectory import Group, Turn
 from turngym.harness.ui.progress import Progress, or_silent
 
@@ -82,7 +83,6 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
     from turngym.harness.learn.metrics_log import (
         MetricsLogger,
         log_rollouts,
-        rollout_metrics,
         truncate_steps,
     )
     from turngym.harness.learn.mismatch import correct_mismatch, resolve_mismatch
@@ -257,7 +257,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
 
         # ------------------------------------------------ 7. log
         gen_tokens = sum(len(u.response_ids) for t in trajs for u in t.turns if u.trainable)
-        metrics.update(rollout_metrics(trajs))
+        metrics.update(summarize(trajs))
         metrics.update(timing)
         metrics["rollout/tokens_per_s"] = gen_tokens / max(timing["time/rollout_s"], 1e-9)
         metrics["rollout/groups"] = float(len(groups))

@@ -2,8 +2,8 @@
 
 Keys are namespaced (``env/success``, ``rollout/turns``, ``algo/step_group_size``,
 ``train/clip_frac``, ``time/rollout_s``, ``eval/success``); the full table is in
-``docs/training.md``. :func:`rollout_metrics` turns a batch of trajectories into the
-``env/`` and ``rollout/`` numbers (:mod:`turngym.harness.rollout.summary`).
+``docs/training.md``. The ``env/`` and ``rollout/`` numbers of a batch of trajectories come
+from :func:`turngym.harness.rollout.summary.summarize`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import yaml
 
 from turngym.errors import MissingDependencyError
 from turngym.harness.config import WandbConfig
-from turngym.harness.rollout.summary import summarize
 from turngym.harness.rollout.trajectory import Group, Trajectory, write_jsonl
 
 if TYPE_CHECKING:
@@ -31,17 +30,6 @@ if TYPE_CHECKING:
     from wandb.sdk.wandb_run import Run as WandbRun
 
 logger = logging.getLogger(__name__)
-
-
-def rollout_metrics(trajectories: Iterable[Trajectory], prefix: str = "") -> dict[str, float]:
-    """Success (overall and per task type), return, turns, invalid-action rate (the env could
-    not apply the action, format errors included), format-error rate (the response did not
-    parse), tokens, stop reasons: :func:`turngym.harness.rollout.summary.summarize`, the one
-    summariser (its ``METRICS`` are the rows of ``docs/training.md``'s table).
-
-    ``prefix`` is prepended to the namespace (``eval/`` gives ``eval/success``).
-    """
-    return summarize(trajectories, prefix)
 
 
 class MetricsLogger:

@@ -2,7 +2,7 @@
 rates, tokens, stop reasons, per task type.
 
 Every report of these facts reads them from here: training's ``metrics.jsonl``
-(:func:`turngym.harness.learn.metrics_log.rollout_metrics`, in-training eval with
+(:func:`summarize`, in-training eval with
 ``prefix="eval/"``), ``turngym rollout`` (:func:`summary_rows`, ``--json``) and ``turngym
 eval``'s results JSON (:func:`turngym.harness.eval.metrics.entry_metrics` reads
 :func:`tally`). The keys and their meanings are :data:`METRICS` (+ :data:`DETAIL_METRICS`),

@@ -15,9 +15,9 @@ import rollout_fakes
 
 from turngym.agents.agent import Agent
 from turngym.algos.gigpo import GiGPOConfig, gigpo_advantage
-from turngym.harness.learn.metrics_log import rollout_metrics
 from turngym.harness.learn.samples import turn_batch
 from turngym.harness.rollout.engine import RolloutConfig, RolloutEngine
+from turngym.harness.rollout.summary import summarize as rollout_metrics
 
 MAZE = "turngym/Maze-v0"
 MOVES = ("up", "right", "down", "left")

@@ -259,8 +259,8 @@ def _traj(tid: str, rewards: list[float], stop: str, won: bool):
 
 def test_env_error_episodes_enter_no_statistic_advantage_or_loss() -> None:
     from turngym.algos.grpo import GRPOConfig, grpo_advantage
-    from turngym.harness.learn.metrics_log import rollout_metrics
     from turngym.harness.learn.samples import turn_batch
+    from turngym.harness.rollout.summary import summarize as rollout_metrics
     from turngym.harness.rollout.trajectory import Group
 
     trajs = (_traj("a", [0.0, 1.0], "terminated", True), _traj("b", [0.0, 0.0], "truncated",

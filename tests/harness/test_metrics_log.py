@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from turngym.harness.learn.metrics_log import MetricsLogger, rollout_metrics
+from turngym.harness.learn.metrics_log import MetricsLogger
+from turngym.harness.rollout.summary import summarize as rollout_metrics
 from turngym.harness.rollout.trajectory import StopReason, Trajectory, Turn
 from turngym.harness.ui.plots import plot_curves, read_metrics
 
