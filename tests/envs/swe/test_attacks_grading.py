@@ -283,7 +283,11 @@ def test_hidden_folder_is_not_visible(swe_env):
     work = start(swe_env)
     obs = bash(swe_env, "ls -A /hidden; cat /hidden/tests/*.py /hidden/runner.py; echo END")
     assert "def test_" not in obs and "verdict" not in obs and "END" in obs
-    listing = obs.split("\n", 1)[1].split("cat:")[0].strip()
+    # stdout and stderr come back interleaved in no fixed order: the listing is every line
+    # but the exit-code header, the one END and cat's complaints
+    lines = obs.split("\n")[1:]
+    lines.remove("END")
+    listing = "\n".join(x for x in lines if x.strip() and not x.startswith("cat:")).strip()
     assert listing in ("", "ls: cannot access '/hidden': No such file or directory"), obs
     assert_wrong_fix_fails(swe_env, work)
 
