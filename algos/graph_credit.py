@@ -39,7 +39,8 @@ times ``weight``, added to the estimator's advantage:
 
 (GraphGPO, arXiv 2605.26684, builds a state-*transition* graph of the batch's rollouts and
 scores each edge by how much it shortens the distance to the goal. This graph stores no
-edges, so that estimator is not one of these modes.)
+edges, so that is not one of these modes: it is an estimator of its own,
+:mod:`turngym.algos.graphgpo` (``algo.name=graphgpo``), whose graph lives for one batch.)
 
 Edge cases: an empty batch gives an empty array; a key the graph never saw (or evicted) has
 count 0.

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 from turngym.algos.batch import TurnBatch
 from turngym.algos.gae import GAEConfig, gae_advantage_result
 from turngym.algos.gigpo import GiGPOConfig, gigpo_advantage
+from turngym.algos.graphgpo import GraphGPOConfig, graphgpo_advantage
 from turngym.algos.grpo import GRPOConfig, grpo_advantage
 from turngym.algos.hgpo import HGPOConfig, hgpo_advantage
 from turngym.algos.reinforce_pp import ReinforcePPConfig, reinforce_pp_advantage
@@ -28,6 +29,7 @@ ADVANTAGES: dict[str, tuple[type[BaseModel], Callable[[TurnBatch, Any], Advantag
     "reinforce_pp": (ReinforcePPConfig, reinforce_pp_advantage),
     "gigpo": (GiGPOConfig, gigpo_advantage),
     "hgpo": (HGPOConfig, hgpo_advantage),  # GiGPO with history-aware step groups
+    "graphgpo": (GraphGPOConfig, graphgpo_advantage),  # step credit: distance to the goal
     "gae": (GAEConfig, gae_advantage_result),  # PPO's critic advantage: needs batch.value_N
 }
 

@@ -19,8 +19,12 @@ in ``tests/benchmarks/test_learning_bench.py``.
 - Several seeds: the per-task differences are first averaged over seeds
   (``d_i = mean_s(after_si - before_i)``), then :func:`paired_interval` runs over tasks. The
   interval is therefore over the held-out tasks and episode sampling for *these* seeds; the
-  seed-to-seed spread is reported beside it (per-seed intervals), not folded in (three seeds
-  give a t-interval too wide to say anything).
+  seed-to-seed spread is reported beside it, not folded in: the per-seed intervals, and
+  :func:`seed_interval`, the Student-t 95 % interval over the seeds' own mean differences,
+  ``mean ± t_{0.975, k-1} * sd / sqrt(k)`` over k seeds (sd with ddof 1). That one treats
+  the seeds as the sample (training randomness included); with 3 seeds ``t = 4.303`` and it
+  is wide. The verdict word comes from the task interval; each verdict line says whether
+  the seed interval also excludes 0.
 """
 
 from __future__ import annotations
@@ -53,6 +57,28 @@ def paired_interval(diff_N: Sequence[float], z: float = Z95) -> dict[str, float]
     sd = float(d.std(ddof=1))
     half = z * sd / math.sqrt(n)
     return {"mean": mean, "lo": mean - half, "hi": mean + half, "sd": sd, "n": n}
+
+
+#: two-sided 95 % Student-t quantiles, t_{0.975, df} for df = 1..30 (beyond: df 30's,
+#: slightly conservative)
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def seed_interval(seed_means: Sequence[float]) -> dict[str, float]:
+    """Student-t 95 % interval of the mean of per-seed values (see the module doc); one
+    seed gives an unbounded interval."""
+    d = np.asarray(seed_means, dtype=np.float64)
+    k = int(d.size)
+    if k == 0:
+        raise ValueError("seed_interval needs at least one seed")
+    mean = float(d.mean())
+    if k < 2:
+        return {"mean": mean, "lo": -math.inf, "hi": math.inf, "sd": float("nan"), "k": k}
+    sd = float(d.std(ddof=1))
+    half = T975[min(k - 1, len(T975)) - 1] * sd / math.sqrt(k)
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "sd": sd, "k": k}
 
 
 def seed_mean_diff(after_SN: Sequence[Sequence[float]], before_SN: Sequence[Sequence[float]]
@@ -96,13 +122,17 @@ def summarize(before_N: Sequence[float], finals: dict[str, dict[int, list[float]
             "final_success": {s: float(np.mean(by_seed[s])) for s in seeds},
             "per_seed": {s: paired_interval(np.subtract(by_seed[s], before_N)) for s in seeds},
             "pooled": paired_interval(seed_mean_diff([by_seed[s] for s in seeds],
-                                                     [before_N] * len(seeds)))}
+                                                     [before_N] * len(seeds))),
+            "over_seeds": seed_interval([np.mean(np.subtract(by_seed[s], before_N))
+                                         for s in seeds])}
         if ctrl is not None and method != control:
             common = [s for s in seeds if s in ctrl]
             if common:
                 iv = paired_interval(seed_mean_diff([by_seed[s] for s in common],
                                                     [ctrl[s] for s in common]))
-                res["vs_control"] = {**iv, "seeds": common, "verdict": classify(iv)}
+                per = [np.mean(np.subtract(by_seed[s], ctrl[s])) for s in common]
+                res["vs_control"] = {**iv, "seeds": common, "verdict": classify(iv),
+                                     "over_seeds": seed_interval(per)}
         out[method] = res
     return out
 
@@ -116,7 +146,8 @@ def difference(finals: dict[str, dict[int, list[float]]], a: str, b: str) -> dic
         return None
     iv = paired_interval(seed_mean_diff([finals[a][s] for s in common],
                                         [finals[b][s] for s in common]))
-    return {**iv, "seeds": common, "verdict": classify(iv)}
+    per = [np.mean(np.subtract(finals[a][s], finals[b][s])) for s in common]
+    return {**iv, "seeds": common, "verdict": classify(iv), "over_seeds": seed_interval(per)}
 
 
 def verdict_lines(summary: dict[str, Any], diff: dict[str, Any] | None, label: str,
@@ -139,7 +170,7 @@ def verdict_lines(summary: dict[str, Any], diff: dict[str, Any] | None, label: s
             above = sum(r["per_seed"][s]["mean"] > ctrl["per_seed"][s]["mean"]
                         for s in vs["seeds"])
             text += (f"; {method} - control {fmt(vs)}: {word} ({above}/{len(vs['seeds'])} "
-                     "seeds above their control)")
+                     f"seeds above their control{_seed_note(vs)})")
         else:
             text += f": {classify(r['pooled'])} vs the warm start (no control run)"
         lines.append(text + ".")
@@ -147,8 +178,17 @@ def verdict_lines(summary: dict[str, Any], diff: dict[str, Any] | None, label: s
         word = {"lift": "GiGPO is better", "drop": "GRPO is better",
                 "no difference shown": "no difference shown"}[diff["verdict"]]
         lines.append(f"[{label}] gigpo - grpo: {fmt(diff)} over {len(diff['seeds'])} "
-                     f"seed(s): {word}.")
+                     f"seed(s): {word}{_seed_note(diff)}.")
     return lines
+
+
+def _seed_note(iv: dict[str, Any]) -> str:
+    """``; over seeds +0.10 [+0.02, +0.18], excludes 0`` (empty for older records)."""
+    sv = iv.get("over_seeds")
+    if sv is None or sv["k"] < 2:
+        return ""
+    word = "excludes 0" if classify(sv) != "no difference shown" else "includes 0"
+    return f"; over seeds (t, k={sv['k']}) {fmt(sv)}, {word}"
 
 
 def analyse(warm_eval: dict[str, Any], runs: list[dict[str, Any]], control: str = "control"

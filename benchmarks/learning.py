@@ -54,6 +54,22 @@ Why each choice (``LEARNING-NOTES.md`` §5b, §7):
   warm start, 128 held-out tasks at steps 0, 6, 12, and a wall-clock guard
   (``--max-minutes 8``: a run stops stepping after 8 minutes of its own wall clock and still
   evaluates where it stopped).
+- **Step credit** (``--preset credit``, issue #23): a setting cheap enough for five
+  estimators x five seeds on CPU, where credit assignment decides: the corridor of the
+  learning tests (``--env corridor``, ``credit_envs.py``; pit <- start -> hall -> goal) on the
+  tiny model, from the tests' warm start (SFT on a coin-flip demonstrator, held-out success
+  0.39 within 2 turns), with their budget: 5 steps x 4 tasks x 4 rollouts of up to 8 turns,
+  lr 3e-4, k3 KL 0.01, evals after every step on 128 held-out tasks within 2 turns. Methods:
+  grpo, gigpo, hgpo, gigpo+graph and gigpo+graph_value (the state graph keyed by the cell
+  alone, singleton and SPO-style value mode), graphgpo, ppo (the critic) and the control.
+  All tasks play one corridor, so an eval's tasks are 128 independent
+  episodes of one prompt (the hf backend seeds each batch of 32 prompts from the call's seed
+  and the batch index, ``agents/hf.py`` ``batch_seed``: episode ``32 + i`` does not repeat
+  episode ``i``); greedy plays them all alike (one outcome per seed, flagged in the
+  verdict). 128 tasks, not the tests' 32: a rate's interval at p = 0.5 is +-0.09 instead of
+  +-0.17, for ~4 s per eval (T=1 and greedy). The evals are most of a run's ~30 s (a step
+  takes 1-2 s), and the curve they give (steps to a target) is where the methods differ
+  once the best reach the ceiling.
 
 Commands::
 
@@ -61,6 +77,7 @@ Commands::
     python benchmarks/learning.py --preset gpu           # one GPU, ~10 min -> learning_gpu.json
     python benchmarks/learning.py --methods grpo,gigpo,opd,gigpo+opd+sod,gigpo+tcod_f2b
     python benchmarks/learning.py --env sokoban --name learning_sokoban
+    python benchmarks/learning.py --preset credit        # CPU, ~17 min -> learning_credit.json
     python benchmarks/learning.py --model tiny --steps 1 --tasks 2 --group 2 --eval-tasks 4 \\
         --seeds 0 --backend hf                           # a smoke run (about a minute)
 
@@ -75,10 +92,13 @@ and was OOM-killed.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import json
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +107,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from turngym.benchmarks import _learning_stats as st
+from turngym.benchmarks import credit_envs
 from turngym.harness.eval.results import RESULTS_DIR, write_result
 
 #: method -> overrides on top of the shared config. ``control`` is added unless --no-control.
@@ -98,6 +119,19 @@ METHODS = {
     "gigpo+opd+sod": ["algo.name=gigpo+opd", "algo.opd.sod=true"],
     "gigpo+tcod_f2b": ["algo.name=gigpo", "curriculum.name=tcod", "curriculum.mode=f2b",
                        "curriculum.delta=2"],
+    # GiGPO + the persistent state graph: turns alone in their step group are scored against
+    # the return earned from their state in earlier batches (algos/graph_credit.py). Dotted
+    # keys: a whole ``algo.state_graph={...}`` block would reset an env's own graph settings
+    # (the corridor's per_task false)
+    "gigpo+graph": ["algo.name=gigpo", "algo.state_graph.enabled=true",
+                    "algo.state_graph.mode=singleton"],
+    # ... and SPO's persistent value tracker: every turn whose state the graph has seen gets
+    # weight * (R_t - mean_graph(s_t)) on top of GiGPO's advantage
+    "gigpo+graph_value": ["algo.name=gigpo", "algo.state_graph.enabled=true",
+                          "algo.state_graph.mode=value"],
+    "ppo": ["algo.name=ppo"],  # the critic: GAE with a value head
+    # a step scored by its successor's distance to the goal in the group's transition graph
+    "graphgpo": ["algo.name=graphgpo"],
     "control": ["algo.name=grpo", "optim.lr=1e-12"],
 }
 TEACHER = {"opd", "gigpo+opd+sod"}
@@ -122,6 +156,23 @@ ENVS: dict[str, dict[str, Any]] = {
     "household": {"id": "turngym/Household-v0", "kwargs": "{}", "max_turns": 30,
                   "max_tokens": 24, "history": 2, "prompt_tokens": 1024,
                   "eval_split": "valid_unseen", "sft_tasks": 16},
+    # pit <- start -> hall -> goal, the credit-assignment task of the learning tests
+    # (credit_envs.py, test_gigpo_beats_grpo_on_credit_assignment): training episodes get 8
+    # turns, so most win however much they wander and a group's returns are soon all 1 (no
+    # episode-level signal left); held-out success is within 2 turns, i.e. "right" at the start
+    # *and* in the hall. Step-level credit compares left and right from the same cell. The
+    # warm start is the tests' (credit_envs.WARM_START: a coin-flip demonstrator, full-batch
+    # SFT, its own turns and tasks). All tasks play the same corridor (ids differ only): the
+    # state graph keys by the cell alone (per_task false). The ids are test-only and live in
+    # the registering process (``registered_by``; envs stepped inline). 128 held-out tasks
+    # (``num_tasks``): see the credit preset.
+    "corridor": {"id": credit_envs.CORRIDOR_ID, "kwargs": "{num_tasks: 128}", "max_turns": 2,
+                 "max_tokens": 16, "history": 0, "prompt_tokens": 512, "eval_split": "test",
+                 "sft_tasks": 8, "train_max_turns": 8, "sft": credit_envs.WARM_START,
+                 "set": ["rollout.step_mode=inline", "algo.state_graph.per_task=false"],
+                 "registered_by": "turngym.benchmarks.credit_envs:registered",
+                 "no_teacher": "its demonstrator flips coins",
+                 "identical_tasks": True},
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -130,6 +181,17 @@ PRESETS: dict[str, dict[str, Any]] = {
             "eval_tasks": 128, "eval_every": 6, "max_minutes": 8.0, "name": "learning_gpu",
             "kl": 0.01,  # 12 steps: a trust region around the warm start (GiGPO's 0.01)
             "out": "runs/bench_learning_gpu", "device": "cuda"},
+    # step credit on the corridor (issue #23), the budget of the learning tests' credit runs:
+    # tiny model, 5 steps x 4 tasks x 4 rollouts, lr 3e-4, k3 KL 0.01, evals after every
+    # step; 5 seeds x {grpo, gigpo, hgpo, gigpo+graph, gigpo+graph_value, graphgpo, ppo} +
+    # control. The tiny model's
+    # value head needs a larger lr than the default (tuned for SmolLM2): the tests' bandit.
+    "credit": {"env": "corridor", "model": "tiny", "backend": "hf", "steps": 5, "tasks": 4,
+               "group": 4, "lr": 3e-4, "kl": 0.01, "seeds": "0,1,2,3,4", "eval_tasks": 128,
+               "eval_every": 1,
+               "methods": "grpo,gigpo,hgpo,gigpo+graph,gigpo+graph_value,graphgpo,ppo",
+               "set": ["algo.value.lr=2e-3"], "name": "learning_credit",
+               "out": "runs/bench_learning_credit"},
 }
 
 
@@ -161,7 +223,7 @@ def shared(args: argparse.Namespace) -> list[str]:
             "logging.progress=false", "logging.plot=false", "logging.tensorboard=false"]
     if args.device:
         over.append(f"model.device={args.device}")
-    return [*over, *args.set]
+    return [*over, *e.get("set", []), *args.set]
 
 
 def eval_max_turns(args: argparse.Namespace) -> int:
@@ -176,7 +238,10 @@ def train_rollout(args: argparse.Namespace) -> list[str]:
     e = ENVS[args.env]
     temperature = args.train_temperature or e.get("train_temperature") or 1.0
     max_turns = eval_max_turns(args)
-    turns = args.train_max_turns or min(e.get("train_max_turns") or max_turns, max_turns)
+    turns = e.get("train_max_turns") or max_turns
+    if turns <= e["max_turns"]:  # a training budget tighter than the eval's stays tighter
+        turns = min(turns, max_turns)
+    turns = args.train_max_turns or turns
     return [f"rollout.temperature={temperature}", f"rollout.max_turns={turns}"]
 
 
@@ -190,6 +255,8 @@ def warm_start(args: argparse.Namespace, out: Path) -> tuple[str, str | None, di
 
     sft_tasks = args.sft_tasks or ENVS[args.env]["sft_tasks"]
     info: dict = {"sft_tasks": sft_tasks, "sft_epochs": args.sft_epochs}
+    if "sft" in ENVS[args.env]:
+        info["sft_overrides"] = ENVS[args.env]["sft"]  # they win over the two above
     made = {}
     needs = bool(TEACHER & set(args.methods))
     for name, tasks, epochs, seed, wanted in (("warm", sft_tasks, args.sft_epochs, 0, True),
@@ -197,7 +264,8 @@ def warm_start(args: argparse.Namespace, out: Path) -> tuple[str, str | None, di
         path = out / name
         made[name] = str(path) if wanted else None
         over = [*shared(args), f"model.path={args.model}", f"sft.num_tasks={tasks}",
-                f"sft.epochs={epochs}", f"sft.out_dir={path}", f"seed={seed}", f"out_dir={out}"]
+                f"sft.epochs={epochs}", f"sft.out_dir={path}", f"seed={seed}", f"out_dir={out}",
+                *ENVS[args.env].get("sft", [])]  # an env's own warm start overrides the above
         key = json.dumps(sorted(o for o in over if not o.startswith(_NOT_SFT)))
         stamp = path / "sft.json"
         if not wanted:
@@ -295,6 +363,28 @@ def eval_config(over: list[str]) -> dict[str, Any]:
         rt.close()
 
 
+@contextlib.contextmanager
+def env_registered(env: str) -> Iterator[None]:
+    """``--env``'s ids registered in this process for the block, where they are not built in
+    (``ENVS[env]["registered_by"]``, a context manager: the corridor's test-only ids) and not
+    registered yet. Registrations do not cross into spawned processes: :func:`in_env`."""
+    from turngym.envs import registry
+
+    where = ENVS[env].get("registered_by")
+    if where is None or ENVS[env]["id"] in registry:
+        yield
+        return
+    module, _, attr = where.partition(":")
+    with getattr(importlib.import_module(module), attr)():
+        yield
+
+
+def in_env(env: str, fn: Any, *fn_args: Any) -> Any:
+    """``fn(*fn_args)`` under :func:`env_registered`: what a spawned process runs."""
+    with env_registered(env):
+        return fn(*fn_args)
+
+
 def in_fresh_process(fn: Any, *fn_args: Any) -> Any:
     """``fn(*fn_args)`` in a spawned process of its own, its result returned here.
 
@@ -310,10 +400,11 @@ def in_fresh_process(fn: Any, *fn_args: Any) -> Any:
 
 def maker(args: argparse.Namespace, fn: Any, *fn_args: Any) -> Any:
     """The ``make`` of :func:`cached`: ``fn(*fn_args)`` here with ``--parallel`` (already one
-    process per run), else :func:`in_fresh_process`."""
+    process per run, the env registered by :func:`main`), else :func:`in_fresh_process`,
+    which registers it again."""
     if args.parallel:
         return lambda: fn(*fn_args)
-    return lambda: in_fresh_process(fn, *fn_args)
+    return lambda: in_fresh_process(in_env, args.env, fn, *fn_args)
 
 
 def run_or_reuse(args: argparse.Namespace, out: Path, method: str, seed: int, warm: str,
@@ -470,7 +561,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
                     help="cpu: the 2-core design; gpu: hf on CUDA, 12 steps x 8 x 8, 128 "
-                         "held-out tasks, parallel, --max-minutes 8, learning_gpu.json")
+                         "held-out tasks, parallel, --max-minutes 8, learning_gpu.json; "
+                         "credit: the tiny model on --env corridor, 5 step-credit methods x "
+                         "5 seeds, learning_credit.json")
     ap.add_argument("--methods", default="grpo,gigpo",
                     help=f"comma list of {', '.join(m for m in METHODS if m != CONTROL)}")
     ap.add_argument("--no-control", action="store_true", help="skip the no-learning control")
@@ -521,6 +614,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         ap.error(f"unknown methods {unknown}; choose from "
                  f"{[m for m in METHODS if m != CONTROL]}")
+    why = ENVS[args.env].get("no_teacher")
+    if why and TEACHER & set(args.methods):
+        ap.error(f"--env {args.env} has no OPD teacher ({why}); drop "
+                 f"{sorted(TEACHER & set(args.methods))}")
     if not args.no_control:
         args.methods.append(CONTROL)
     args.seeds = [int(s) for s in str(args.seeds).split(",")]
@@ -529,6 +626,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    with env_registered(args.env):
+        return benchmark(args)
+
+
+def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    """The whole benchmark (warm start, its eval, every run, intervals, JSON and figure),
+    with ``--env``'s ids registered (:func:`main`)."""
     out = Path(args.out)
     t0 = time.perf_counter()
     # ------------------------------------------------ warm start (SFT) + its eval, once
@@ -546,7 +650,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(len(jobs), mp_context=mp.get_context("spawn")) as ex:
-            futs = [ex.submit(run_or_reuse, args, out, m, s, warm, teacher)
+            futs = [ex.submit(in_env, args.env, run_or_reuse, args, out, m, s, warm, teacher)
                     for m, s in jobs]
             runs = [f.result() for f in futs]
     else:
@@ -559,6 +663,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if cut:  # their final evals are at fewer steps than the others'
         res["verdict"].append(f"Stopped by --max-minutes before step {args.steps}: "
                               f"{', '.join(cut)}.")
+    if ENVS[args.env].get("identical_tasks"):  # one prompt: greedy plays it one way per run
+        res["verdict"].append(
+            f"[greedy] {ENVS[args.env]['id']}'s held-out tasks are one prompt: a run's greedy "
+            "episodes all play alike, so greedy success is one outcome per seed and its "
+            "intervals over tasks (zero width) are not evidence; read T=1.")
     for line in res["verdict"]:
         print(line)
     print(f"total {time.perf_counter() - t0:.0f}s")

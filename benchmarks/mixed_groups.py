@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from turngym.benchmarks.learning import ENVS
+from turngym.benchmarks.learning import ENVS, env_registered
 from turngym.harness.eval.results import RESULTS_DIR, write_result
 
 
@@ -103,17 +103,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--name", default="mixed_groups")
     ap.add_argument("--results-dir", default=str(RESULTS_DIR))
     args = ap.parse_args(argv)
-    from turngym.harness.components import build_runtime
-    from turngym.harness.config import load_config
-    from turngym.harness.learn.tasks import TaskSampler
-
     e = ENVS[args.env]
     kwargs = f"{{size: {args.size}}}" if args.env == "maze" else e["kwargs"]
     over = [f"env.id={e['id']}", f"env.kwargs={kwargs}", f"model.path={args.model}",
             f"model.backend={args.backend}", f"rollout.max_turns={e['max_turns']}",
             f"rollout.max_tokens={e['max_tokens']}", f"rollout.history_length={e['history']}",
             f"rollout.max_prompt_tokens={e['prompt_tokens']}", "algo.loss.kl_coef=0",
-            "out_dir=/tmp/turngym-mixed-groups", "logging.tensorboard=false"]
+            "out_dir=/tmp/turngym-mixed-groups", "logging.tensorboard=false",
+            *e.get("set", [])]
+    with env_registered(args.env):  # the corridor's ids are registered here only
+        return measure_all(args, over)
+
+
+def measure_all(args: argparse.Namespace, over: list[str]) -> dict[str, Any]:
+    """:func:`measure` at every (temperature, group, turn budget) of ``args``, the results
+    written after each."""
+    from turngym.harness.components import build_runtime
+    from turngym.harness.config import load_config
+    from turngym.harness.learn.tasks import TaskSampler
+
     cfg = load_config(None, over)
     rt = build_runtime(cfg)
     rows = []

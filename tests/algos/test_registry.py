@@ -8,6 +8,7 @@ from turngym.algos.batch import TurnBatch
 from turngym.algos.dynamic_sampling import DynamicSamplingConfig
 from turngym.algos.gae import GAEConfig
 from turngym.algos.gigpo import GiGPOConfig
+from turngym.algos.graphgpo import GraphGPOConfig
 from turngym.algos.grpo import GRPOConfig
 from turngym.algos.hgpo import HGPOConfig
 from turngym.algos.opd import OPDConfig
@@ -35,6 +36,11 @@ DEFAULTS = [
                   "eps": 1e-6, "episode_stats": "trajectory", "unbiased_std": True,
                   "history_levels": 2, "level_alpha": 1.0, "skip_zero_levels": False,
                   "episode_weight": 1.0}),
+    (GraphGPOConfig, {"name": "graphgpo", "mode": "mean_std_norm", "omega": 0.2,
+                      "step_weight": 1.0, "episode_weight": 1.0, "success_threshold": 0.0,
+                      "failed_end": "skip", "invalid_penalty": 0.1, "penalize": "format",
+                      "penalty_stage": "advantage", "eps": 1e-6, "episode_stats": "trajectory",
+                      "unbiased_std": True}),
     (PPOLossConfig, {"name": "ppo", "clip_low": 0.2, "clip_high": 0.28, "dual_clip": None,
                      "agg": "token-mean", "kl_coef": 0.01, "kl_estimator": "k3",
                      "entropy_coef": 0.0}),
@@ -61,6 +67,8 @@ def test_config_defaults_and_unknown_keys(model, defaults):
     (PPOLossConfig, {"agg": "sum"}), (SODConfig, {"delta": -0.1}), (TCODConfig, {"delta": 0}),
     (TaskSamplerConfig, {"ema": 1.0}), (OPDConfig, {"beta": 0.0}), (GAEConfig, {"lam": 1.1}),
     (HGPOConfig, {"history_levels": -1}), (HGPOConfig, {"level_alpha": -1.0}),
+    (GraphGPOConfig, {"omega": 1.0}), (GraphGPOConfig, {"omega": 0.0}),
+    (GraphGPOConfig, {"failed_end": "goal"}),
 ])
 def test_config_bounds(model, bad):
     with pytest.raises(ValidationError, match=next(iter(bad))):
@@ -68,7 +76,8 @@ def test_config_bounds(model, bad):
 
 
 def test_registry_dispatch_by_name():
-    assert sorted(ADVANTAGES) == ["gae", "gigpo", "grpo", "hgpo", "reinforce_pp", "rloo"]
+    assert sorted(ADVANTAGES) == ["gae", "gigpo", "graphgpo", "grpo", "hgpo", "reinforce_pp",
+                                "rloo"]
     b = TurnBatch.from_lists(group=[0, 0], traj=[0, 1], turn=[0, 0], reward=[1, 0],
                              state=["s", "s"], value=[0.0, 0.0])  # gae reads the values
     adapter = TypeAdapter(AdvantageConfig)

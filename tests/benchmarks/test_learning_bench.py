@@ -1,6 +1,6 @@
 """``benchmarks/learning.py``: the interval maths on hand-computed cases, and the whole
 benchmark (warm start, its eval, runs, control, paired intervals, verdict, JSON, PNG) end to
-end on the tiny model, in its CPU and GPU presets."""
+end on the tiny model, in its CPU, GPU and step-credit (corridor) presets."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from turngym.benchmarks import _learning_stats as st
-from turngym.benchmarks import learning
+from turngym.benchmarks import credit_envs, learning
 
 Z = st.Z95
 
@@ -62,6 +62,20 @@ def test_seed_mean_diff() -> None:
         st.seed_mean_diff([[1, 0]], [[1, 0, 1]])
 
 
+def test_seed_interval_hand_computed() -> None:
+    # [0.1, 0.2, 0.3]: mean 0.2, sd 0.1 (ddof 1), half = t(2) 4.303 * 0.1 / sqrt(3) = 0.248434
+    iv = st.seed_interval([0.1, 0.2, 0.3])
+    assert (iv["mean"], iv["sd"], iv["k"]) == (pytest.approx(0.2), pytest.approx(0.1), 3)
+    assert (iv["lo"], iv["hi"]) == pytest.approx((0.2 - 0.248434, 0.2 + 0.248434), abs=1e-6)
+    # 40 seeds use df 30's quantile (2.042): conservative against the true 2.023
+    iv = st.seed_interval([0.0, 1.0] * 20)
+    assert iv["hi"] - iv["mean"] == pytest.approx(2.042 * iv["sd"] / math.sqrt(40))
+    one = st.seed_interval([0.5])
+    assert (one["lo"], one["hi"], one["k"]) == (-math.inf, math.inf, 1)
+    with pytest.raises(ValueError):
+        st.seed_interval([])
+
+
 def test_summary_and_verdict_hand_computed() -> None:
     before = [0, 0, 0, 0, 1, 1, 1, 1]
     finals = {
@@ -88,7 +102,13 @@ def test_summary_and_verdict_hand_computed() -> None:
     lines = st.verdict_lines(s, diff, "T=1")
     assert len(lines) == 3
     assert "grpo - control +0.312" in lines[0] and "LIFTS" in lines[0]
-    assert "(2/2 seeds above their control)" in lines[0]
+    # over seeds: grpo - control is 7/8 - 5/8 = 0.25 (seed 0) and 6/8 - 3/8 = 0.375 (seed 1):
+    # mean 0.3125, sd 0.125 / sqrt(2), half = t(1) 12.706 * sd / sqrt(2) = 12.706 * 0.0625
+    sv = vs["over_seeds"]
+    assert (sv["mean"], sv["k"]) == (pytest.approx(0.3125), 2)
+    assert (sv["lo"], sv["hi"]) == pytest.approx((0.3125 - 0.794125, 0.3125 + 0.794125))
+    assert ("(2/2 seeds above their control; over seeds (t, k=2) +0.312 [-0.482, +1.107], "
+            "includes 0)") in lines[0]
     assert lines[2].startswith("[T=1] gigpo - grpo: +0.000") and "no difference" in lines[2]
 
 
@@ -224,3 +244,96 @@ def test_diagnostics_hand_computed() -> None:
     assert d["grpo"]["mean"]["policy_kl"] == pytest.approx(1e-3)  # Nones are left out
     assert d["gigpo"] == {"steps": 0, "signal_groups": 0, "skipped_steps": 0,
                           "train_success": None, "mean": {}}
+
+
+# ------------------------------------------------------------------------ step credit
+def test_credit_preset_is_the_learning_tests_credit_budget() -> None:
+    args = learning.parse_args(["--preset", "credit"])
+    assert args.methods == ["grpo", "gigpo", "hgpo", "gigpo+graph", "gigpo+graph_value",
+                            "graphgpo", "ppo", "control"]
+    assert args.seeds == [0, 1, 2, 3, 4] and args.name == "learning_credit"
+    assert (args.model, args.backend, args.env) == ("tiny", "hf", "corridor")
+    assert (args.steps, args.tasks, args.group, args.eval_every) == (5, 4, 4, 1)
+    over = learning.shared(args)
+    for item in (f"env.id={credit_envs.CORRIDOR_ID}", "env.eval_split=test",
+                 "eval.max_turns=2", "eval.temperature=1.0", "optim.lr=0.0003",
+                 "algo.loss.kl_coef=0.01", "rollout.history_length=0", "rollout.max_tokens=16",
+                 "rollout.step_mode=inline", "algo.state_graph.per_task=false",
+                 "algo.value.lr=2e-3"):
+        assert item in over
+    # training episodes get 8 turns, the held-out evals 2 (the corridor's budget is looser
+    # in training, unlike the maze's)
+    assert learning.train_rollout(args) == ["rollout.temperature=1.0", "rollout.max_turns=8"]
+    with pytest.raises(SystemExit):  # the corridor's demonstrator is no OPD teacher
+        learning.parse_args(["--preset", "credit", "--methods", "opd"])
+
+
+@pytest.mark.parametrize("argv", [[], ["--preset", "credit"]], ids=["maze", "corridor"])
+def test_every_method_loads_on_each_setting(argv: list[str]) -> None:
+    from turngym.harness.config import load_config
+
+    args = learning.parse_args(argv)
+    with learning.env_registered(args.env):
+        for method, extra in learning.METHODS.items():
+            cfg = load_config(None, [*learning.shared(args), *learning.train_rollout(args),
+                                     *extra, "teacher.path=tiny"])
+            assert cfg.algo.name == extra[0].split("=")[1], method
+        graph = load_config(None, [*learning.shared(args), *learning.METHODS["gigpo+graph"]])
+        ppo = load_config(None, [*learning.shared(args), *learning.METHODS["ppo"]])
+    assert graph.algo.state_graph.enabled and graph.algo.state_graph.mode == "singleton"
+    assert graph.algo.state_graph.per_task == (args.env != "corridor")  # one corridor
+    assert ppo.algo.uses_critic and ppo.algo.advantage.name == "gae"
+
+
+def test_corridor_ids_are_registered_only_inside_the_block() -> None:
+    from turngym.envs import registry
+
+    assert credit_envs.CORRIDOR_ID not in registry
+    with learning.env_registered("corridor"):
+        assert credit_envs.CORRIDOR_ID in registry
+        with learning.env_registered("corridor"):  # nested (a --parallel run): no duplicate
+            assert learning.in_env("corridor", lambda: credit_envs.DEMO_ID in registry)
+        assert credit_envs.CORRIDOR_ID in registry
+    assert credit_envs.CORRIDOR_ID not in registry
+    with learning.env_registered("maze"):  # built in: nothing to register
+        assert credit_envs.CORRIDOR_ID not in registry
+
+
+@pytest.mark.slow
+def test_credit_preset_end_to_end(tmp_path: Path) -> None:
+    # the two new methods and the control, one step each; every run trains in a spawned
+    # process, which registers the corridor again (the run would fail on an unknown id)
+    from turngym.envs import registry
+
+    learning.main(["--preset", "credit", "--seeds", "0", "--steps", "1", "--eval-tasks", "8",
+                   "--methods", "gigpo+graph,ppo", "--out", str(tmp_path / "runs"),
+                   "--results-dir", str(tmp_path / "results")])
+    assert credit_envs.CORRIDOR_ID not in registry  # nothing leaks out of main
+    doc = json.loads((tmp_path / "results" / "learning_credit.json").read_text())
+    res = doc["results"]
+    assert doc["config"]["env"] == "corridor" and doc["seeds"] == [0]
+    assert res["warm_start"]["sft_overrides"] == credit_envs.WARM_START
+    assert res["warm_start"]["samples"] == 22  # every demo move of the 8 sequences
+    assert len(res["warm_start"]["eval"]["t1"]["wins"]) == 8
+    methods = ["gigpo+graph", "ppo", "control"]
+    assert list(res["runs"]) == methods
+    for method in methods:
+        run = res["runs"][method]["0"]
+        assert run["steps_done"] == 1 and [p["step"] for p in run["curve"]] == [1]
+        assert len(run["curve"][0]["t1"]["wins"]) == 8
+        assert run["curve"][0]["t1"]["turns"] <= 2  # held-out episodes get 2 turns
+        assert run["train"][0]["turns"] > 2 or run["train"][0]["success"] == 1.0  # up to 8
+    for key in ("t1", "greedy"):
+        summ = res["summary"][key]
+        assert set(summ) == set(methods)
+        for method in ("gigpo+graph", "ppo"):
+            vs = summ[method]["vs_control"]
+            assert vs["lo"] <= vs["mean"] <= vs["hi"] and vs["seeds"] == [0]
+            assert vs["verdict"] in {"lift", "drop", "no difference shown"}
+    verdict = res["verdict"]
+    for label in ("T=1", "greedy"):
+        for method in ("gigpo+graph", "ppo"):
+            assert any(line.startswith(f"[{label}] {method}: after - before") and
+                       f"{method} - control" in line for line in verdict), verdict
+    assert verdict[-1].startswith("[greedy] ") and "one outcome per seed" in verdict[-1]
+    assert (tmp_path / "results" / "learning_credit.png").stat().st_size > 1000

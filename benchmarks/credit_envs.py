@@ -1,7 +1,10 @@
-"""Tiny corridor envs for the learning tests (``tests/harness/test_learning.py``).
+"""Tiny corridor envs where credit assignment matters: the learning tests
+(``tests/harness/test_learning.py``) and the ``--env corridor`` setting of the learning
+benchmark (``benchmarks/learning.py --preset credit``).
 
-One text world, three registrations (test-only ids, registered by :func:`registered` for
-the duration of a test module and removed afterwards, so nothing leaks into other tests)::
+One text world, three registrations (ids under ``turngym-tests/``, registered by
+:func:`registered` for the duration of a ``with`` block and removed afterwards, so nothing
+leaks into other tests and ``turngym envs list`` never shows them)::
 
     pit <- start -> hall -> goal          actions: "left", "right"
 
@@ -15,11 +18,14 @@ the duration of a test module and removed afterwards, so nothing leaks into othe
   recur within and across the trajectories of a group: GiGPO's anchor states.
 * :data:`DEMO_ID`: the warm-start data: a demonstrator that plays every left/right sequence
   of :data:`DEMO_TURNS` moves once per task, so that in every cell the SFT targets are
-  exactly half ``left`` and half ``right``. SFT on it teaches the tiny model the
-  ``<action>...</action>`` format and a coin-flip policy: success about 0.5 per move.
+  exactly half ``left`` and half ``right``. SFT on it (:data:`WARM_START`) teaches the tiny
+  model the ``<action>...</action>`` format and a coin-flip policy: success about 0.5 per
+  move.
 
 The observation text of a cell is the same in all three envs, so the warm start's prompts
-are the learning tasks' prompts (with ``rollout.history_length=0``).
+are the learning tasks' prompts (with ``rollout.history_length=0``). The registrations live
+in the registering process only: runs step the envs inline (``rollout.step_mode=inline``),
+and a spawned process registers them again (``benchmarks/learning.py``: ``in_env``).
 """
 
 from __future__ import annotations
@@ -149,6 +155,17 @@ class CorridorDemo(Corridor):
         self.pos, self.turn = (int(x) for x in state)
 
 
+#: The SFT warm start on :data:`DEMO_ID` (train-config overrides, on top of the prompt and
+#: response settings of the runs that start from it: ``rollout.history_length=0``,
+#: ``rollout.max_tokens=16``, ``rollout.step_mode=inline``, ``seed=0`` and ``model.path=tiny``).
+#: One task per move sequence (8 tasks, 22 expert turns), full-batch steps (every step sees
+#: as many ``left`` as ``right`` targets in each cell, so the policy ends near 50/50 rather
+#: than wherever the last mini-batch's noise left it), 20 epochs at lr 3e-3. ``sft.max_turns``
+#: plays every demo move even where ``eval.max_turns`` is shorter (the benchmark's 2).
+WARM_START = [f"env.id={DEMO_ID}", "env.kwargs={repeats: 1}", f"rollout.max_turns={DEMO_TURNS}",
+              f"sft.max_turns={DEMO_TURNS}", "sft.num_tasks=8", "sft.epochs=20", "sft.lr=3e-3",
+              "sft.batch_size=64", "optim.mini_batch_size=64", "optim.micro_batch_size=32"]
+
 #: id -> (entry point, turn budget, default kwargs)
 SPECS: dict[str, tuple[Any, int, dict[str, Any]]] = {
     BANDIT_ID: (Corridor, 1, {"length": 1, "fatal_pit": True}),
@@ -170,7 +187,7 @@ def registered() -> Iterator[None]:
     try:
         for env_id, (entry, turns, kwargs) in SPECS.items():
             register(env_id, entry, max_turns=turns, kwargs=kwargs,
-                     description="test-only (tests/harness/learning_envs.py)")
+                     description="test-only (benchmarks/credit_envs.py)")
             done.append(env_id)
         yield
     finally:
