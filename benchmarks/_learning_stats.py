@@ -47,16 +47,22 @@ def rate(wins_N: Sequence[float]) -> dict[str, Any]:
 
 def paired_interval(diff_N: Sequence[float], z: float = Z95) -> dict[str, float]:
     """Normal interval of the mean of per-task differences ``diff_N`` (see the module doc)."""
-    d = np.asarray(diff_N, dtype=np.float64)
+    return _mean_interval(diff_N, lambda n: z, "n")
+
+
+def _mean_interval(values: Sequence[float], quantile: Any, count: str) -> dict[str, float]:
+    """``mean ± quantile(n) * sd / sqrt(n)`` (sd with ddof 1) of ``values``, the sample
+    size under the key ``count``; one value gives an unbounded interval."""
+    d = np.asarray(values, dtype=np.float64)
     n = int(d.size)
     if n == 0:
-        raise ValueError("paired_interval needs at least one task")
+        raise ValueError("an interval needs at least one value")
     mean = float(d.mean())
     if n < 2:
-        return {"mean": mean, "lo": -math.inf, "hi": math.inf, "sd": float("nan"), "n": n}
+        return {"mean": mean, "lo": -math.inf, "hi": math.inf, "sd": float("nan"), count: n}
     sd = float(d.std(ddof=1))
-    half = z * sd / math.sqrt(n)
-    return {"mean": mean, "lo": mean - half, "hi": mean + half, "sd": sd, "n": n}
+    half = quantile(n) * sd / math.sqrt(n)
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "sd": sd, count: n}
 
 
 #: two-sided 95 % Student-t quantiles, t_{0.975, df} for df = 1..30 (beyond: df 30's,
@@ -69,16 +75,7 @@ T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2
 def seed_interval(seed_means: Sequence[float]) -> dict[str, float]:
     """Student-t 95 % interval of the mean of per-seed values (see the module doc); one
     seed gives an unbounded interval."""
-    d = np.asarray(seed_means, dtype=np.float64)
-    k = int(d.size)
-    if k == 0:
-        raise ValueError("seed_interval needs at least one seed")
-    mean = float(d.mean())
-    if k < 2:
-        return {"mean": mean, "lo": -math.inf, "hi": math.inf, "sd": float("nan"), "k": k}
-    sd = float(d.std(ddof=1))
-    half = T975[min(k - 1, len(T975)) - 1] * sd / math.sqrt(k)
-    return {"mean": mean, "lo": mean - half, "hi": mean + half, "sd": sd, "k": k}
+    return _mean_interval(seed_means, lambda k: T975[min(k - 1, len(T975)) - 1], "k")
 
 
 def seed_mean_diff(after_SN: Sequence[Sequence[float]], before_SN: Sequence[Sequence[float]]
@@ -205,6 +202,26 @@ def analyse(warm_eval: dict[str, Any], runs: list[dict[str, Any]], control: str 
         out["summary"][key] = summary
         out["gigpo_minus_grpo"][key] = diff
         out["verdict"] += verdict_lines(summary, diff, label, control)
+    return out
+
+
+def curves(runs: Sequence[dict[str, Any]], key: str = "t1", target: float = 0.9
+           ) -> dict[str, dict[str, Any]]:
+    """Per method, what the eval curves say beside the final point (a secondary, descriptive
+    summary; the verdict reads the final evals): ``mean_over_evals``, the seed interval
+    (:func:`seed_interval`) of each seed's mean held-out success over its evals after step
+    0, and ``steps_to_target``, per seed the first step whose success is ``>= target``
+    (None if none). With ``--eval-every 0`` a curve is its final point alone."""
+    out: dict[str, dict[str, Any]] = {}
+    for method in dict.fromkeys(r["method"] for r in runs):
+        mine = sorted((r for r in runs if r["method"] == method), key=lambda r: r["seed"])
+        means, reach = [], {}
+        for r in mine:
+            points = [(c["step"], c[key]["success"]) for c in r["curve"] if c["step"] >= 1]
+            means.append(float(np.mean([p for _, p in points])))
+            reach[r["seed"]] = next((step for step, p in points if p >= target), None)
+        out[method] = {"mean_over_evals": seed_interval(means), "steps_to_target": reach,
+                       "target": target, "evals": len(mine[0]["curve"])}
     return out
 
 

@@ -658,6 +658,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     rl_wall = time.perf_counter() - t_rl
     # ------------------------------------------------ paired intervals, verdict, results
     res = st.analyse(warm_eval, runs, CONTROL)
+    res["curves"] = st.curves(runs)
     res["diagnostics"] = st.diagnostics(runs)
     cut = [f"{r['method']}/seed{r['seed']}@{r['steps_done']}" for r in runs if r["stopped_early"]]
     if cut:  # their final evals are at fewer steps than the others'

@@ -143,6 +143,22 @@ class WebShopEnv(TurnEnv):
             self._sid, self._sid_goal = resp.json()["session"], goal
         return self._sid
 
+    def _end_session(self) -> None:
+        """Drop this env's server session now (``DELETE /api/sessions/SID``) instead of
+        leaving it to expire after ``idle_timeout_s``: a long run opens one per episode, and
+        a shared server's store is bounded (``max_sessions``). Best effort: a server that is
+        gone or slow only leaves the session to expire."""
+        sid, self._sid, self._sid_goal = self._sid, None, -1
+        if sid is None or self._client is None:
+            return
+        import httpx
+
+        try:
+            httpx.delete(f"{self._client.base_url}/api/sessions/{sid}",
+                         timeout=min(self.timeout_s, 5.0))
+        except httpx.HTTPError:
+            pass
+
     def _goto(self, page: PageState) -> None:
         sid = self._session(self._goal.index)
         self._absorb(self._client.open(to_path(page, sid)))
@@ -166,7 +182,7 @@ class WebShopEnv(TurnEnv):
     def _reset(self, task_id: str) -> str:
         self._goal = self.goals[int(task_id.rsplit("-", 1)[1])]
         self._reward = 0.0
-        self._sid = None  # a new session per episode
+        self._end_session()  # a new session per episode
         self._goto(PageState())
         return self._observation()
 
@@ -272,10 +288,10 @@ class WebShopEnv(TurnEnv):
         self.goals = load_goals(self.catalog_path)
 
     def close(self) -> None:
+        self._end_session()
         if self._client is not None:
             client, self._client = self._client, None
             client.close()
-        self._sid = None
         super().close()
 
     def screenshot(self, path: str) -> bytes:

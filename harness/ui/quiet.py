@@ -20,6 +20,7 @@ calls.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -77,10 +78,10 @@ def quiet_third_party(verbose: bool = False) -> None:
         levels.setdefault(name, log.level)
         log.setLevel(logging.WARNING)
         log.addFilter(_FILTER)  # a no-op when already there
-    for module, off in _BAR_SWITCHES.items():
-        if module in sys.modules and module not in bars:
-            bars[module] = True
-            off(True)
+    for library in _BAR_SWITCHES:
+        if library in sys.modules and library not in bars:
+            bars[library] = True
+            _switch_bars(library, True)
     if "warnings" not in _saved:
         _saved["warnings"] = True
         warnings.filterwarnings(*WARNINGS)
@@ -95,8 +96,8 @@ def _restore() -> None:
         log = logging.getLogger(name)
         log.setLevel(level)
         log.removeFilter(_FILTER)
-    for module in _saved["bars"]:
-        _BAR_SWITCHES[module](False)
+    for library in _saved["bars"]:
+        _switch_bars(library, False)
     if _saved.get("warnings"):
         warnings.filters[:] = [f for f in warnings.filters if not _is_ours(f)]
     _saved.clear()
@@ -109,33 +110,16 @@ def _is_ours(entry: tuple) -> bool:
         WARNINGS[0], WARNINGS[2], WARNINGS[3])
 
 
-def _transformers_bars(off: bool) -> None:
-    from transformers.utils import logging as tlog
-
-    if off:
-        tlog.disable_progress_bar()
-    else:
-        tlog.enable_progress_bar()
-
-
-def _hub_bars(off: bool) -> None:
-    from huggingface_hub import utils
-
-    if off:
-        utils.disable_progress_bars()
-    else:
-        utils.enable_progress_bars()
+#: Progress-bar switches of libraries that may be imported before the call:
+#: library -> (module holding the switches, the "off" function, the "on" function).
+_BAR_SWITCHES = {
+    "transformers": ("transformers.utils.logging", "disable_progress_bar", "enable_progress_bar"),
+    "huggingface_hub": ("huggingface_hub.utils", "disable_progress_bars", "enable_progress_bars"),
+    "datasets": ("datasets.utils", "disable_progress_bars", "enable_progress_bars"),
+}
 
 
-def _datasets_bars(off: bool) -> None:
-    from datasets import utils
-
-    if off:
-        utils.disable_progress_bars()
-    else:
-        utils.enable_progress_bars()
-
-
-#: Progress-bar switches of libraries that may be imported before the call.
-_BAR_SWITCHES = {"transformers": _transformers_bars, "huggingface_hub": _hub_bars,
-                 "datasets": _datasets_bars}
+def _switch_bars(library: str, off: bool) -> None:
+    """Turn ``library``'s progress bars off (or back on) through its own switch."""
+    module, disable, enable = _BAR_SWITCHES[library]
+    getattr(importlib.import_module(module), disable if off else enable)()

@@ -227,6 +227,25 @@ def test_gpu_preset_on_cpu_with_the_wall_clock_guard(tmp_path: Path) -> None:
     assert res["verdict"][-1].startswith("Stopped by --max-minutes before step 2: ")
 
 
+def test_curves_hand_computed() -> None:
+    def run(method: str, seed: int, points: list[float]) -> dict:
+        return {"method": method, "seed": seed,
+                "curve": [{"step": i + 1, "t1": {"success": p}} for i, p in enumerate(points)]}
+
+    runs = [run("gigpo", 0, [0.5, 0.9, 1.0]), run("gigpo", 1, [0.7, 0.8, 0.9]),
+            run("grpo", 0, [0.5, 0.6, 0.7])]
+    got = st.curves(runs)
+    # gigpo: seed means 0.8 and 0.8 -> mean 0.8, sd 0 (a zero-width interval)
+    g = got["gigpo"]
+    assert g["mean_over_evals"]["mean"] == pytest.approx(0.8)
+    assert g["mean_over_evals"]["lo"] == pytest.approx(0.8) and g["mean_over_evals"]["k"] == 2
+    assert g["steps_to_target"] == {0: 2, 1: 3} and g["evals"] == 3
+    # grpo: one seed (unbounded interval), never reaches 0.9
+    assert got["grpo"]["steps_to_target"] == {0: None}
+    assert got["grpo"]["mean_over_evals"]["mean"] == pytest.approx(0.6)
+    assert got["grpo"]["mean_over_evals"]["hi"] == math.inf
+
+
 def test_diagnostics_hand_computed() -> None:
     runs = [{"method": "grpo", "train": [
                 {"step": 1, "success": 0.5, "signal_groups": 1, "skipped": 0.0,

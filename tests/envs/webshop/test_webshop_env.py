@@ -184,3 +184,28 @@ def test_system_prompt_names_the_actions() -> None:
     text = system_prompt("Instruction: buy socks")
     assert "search[query]" in text and "click[element]" in text
     assert text.endswith("Instruction: buy socks")
+
+
+def test_each_env_holds_one_server_session_and_drops_it(shop) -> None:
+    """A new episode drops the old session (``DELETE /api/sessions/SID``) and close drops
+    the last: a long run does not fill the shared server's bounded session store."""
+    import httpx
+
+    def live() -> int:
+        return httpx.get(f"{shop.url}/healthz").json()["sessions"]
+
+    before = live()
+    env = WebShopEnv(mode="text", split="all", server_url=shop.url)
+    try:
+        for task in ("goal-00001", "goal-00002", "goal-00001"):
+            env.reset(seed=0, options={"task_id": task})
+            env.step("search[red shirt]")
+            assert live() == before + 1
+        old = env._sid
+        env.reset(seed=0, options={"task_id": "goal-00003"})
+        assert httpx.get(f"{shop.url}/s/{old}").status_code == 404  # the old one is gone
+    finally:
+        env.close()
+    assert live() == before
+    env.close()  # twice is harmless
+    assert live() == before
