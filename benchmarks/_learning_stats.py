@@ -172,10 +172,7 @@ def verdict_lines(summary: dict[str, Any], diff: dict[str, Any] | None, label: s
             text += f": {classify(r['pooled'])} vs the warm start (no control run)"
         lines.append(text + ".")
     if diff is not None:
-        word = {"lift": "GiGPO is better", "drop": "GRPO is better",
-                "no difference shown": "no difference shown"}[diff["verdict"]]
-        lines.append(f"[{label}] gigpo - grpo: {fmt(diff)} over {len(diff['seeds'])} "
-                     f"seed(s): {word}{_seed_note(diff)}.")
+        lines.append(_vs_line(label, "gigpo", "grpo", diff))
     return lines
 
 
@@ -188,11 +185,21 @@ def _seed_note(iv: dict[str, Any]) -> str:
     return f"; over seeds (t, k={sv['k']}) {fmt(sv)}, {word}"
 
 
+def _vs_line(label: str, a: str, b: str, d: dict[str, Any]) -> str:
+    """``[T=1] hgpo - gigpo: +0.003 [...] over 5 seed(s): no difference shown; over ...``"""
+    word = {"lift": f"{a} is better", "drop": f"{b} is better",
+            "no difference shown": "no difference shown"}[d["verdict"]]
+    return (f"[{label}] {a} - {b}: {fmt(d)} over {len(d['seeds'])} seed(s): {word}"
+            f"{_seed_note(d)}.")
+
+
 def analyse(warm_eval: dict[str, Any], runs: list[dict[str, Any]], control: str = "control"
             ) -> dict[str, Any]:
-    """Paired summaries for T=1 and greedy, ``gigpo - grpo`` and the verdict lines, from the
-    warm start's eval and the runs' final evals (``curve[-1]``) of ``benchmarks/learning.py``."""
-    out: dict[str, Any] = {"summary": {}, "gigpo_minus_grpo": {}, "verdict": []}
+    """Paired summaries for T=1 and greedy, ``gigpo - grpo``, every other method's difference
+    from GiGPO (``vs_gigpo``, when GiGPO and a third method ran) and the verdict lines, from
+    the warm start's eval and the runs' final evals (``curve[-1]``) of
+    ``benchmarks/learning.py``."""
+    out: dict[str, Any] = {"summary": {}, "gigpo_minus_grpo": {}, "vs_gigpo": {}, "verdict": []}
     for key, label in (("t1", "T=1"), ("greedy", "greedy")):
         finals: dict[str, dict[int, list[float]]] = {}
         for r in runs:
@@ -202,6 +209,11 @@ def analyse(warm_eval: dict[str, Any], runs: list[dict[str, Any]], control: str 
         out["summary"][key] = summary
         out["gigpo_minus_grpo"][key] = diff
         out["verdict"] += verdict_lines(summary, diff, label, control)
+        others = [m for m in finals if m not in ("gigpo", "grpo", control)]
+        if "gigpo" in finals and others:
+            vs = {m: difference(finals, m, "gigpo") for m in others}
+            out["vs_gigpo"][key] = vs
+            out["verdict"] += [_vs_line(label, m, "gigpo", d) for m, d in vs.items() if d]
     return out
 
 

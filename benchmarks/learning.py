@@ -54,7 +54,7 @@ Why each choice (``LEARNING-NOTES.md`` §5b, §7):
   warm start, 128 held-out tasks at steps 0, 6, 12, and a wall-clock guard
   (``--max-minutes 8``: a run stops stepping after 8 minutes of its own wall clock and still
   evaluates where it stopped).
-- **Step credit** (``--preset credit``, issue #23): a setting cheap enough for five
+- **Step credit** (``--preset credit``, issue #23): a setting cheap enough for seven
   estimators x five seeds on CPU, where credit assignment decides: the corridor of the
   learning tests (``--env corridor``, ``credit_envs.py``; pit <- start -> hall -> goal) on the
   tiny model, from the tests' warm start (SFT on a coin-flip demonstrator, held-out success
@@ -77,7 +77,7 @@ Commands::
     python benchmarks/learning.py --preset gpu           # one GPU, ~10 min -> learning_gpu.json
     python benchmarks/learning.py --methods grpo,gigpo,opd,gigpo+opd+sod,gigpo+tcod_f2b
     python benchmarks/learning.py --env sokoban --name learning_sokoban
-    python benchmarks/learning.py --preset credit        # CPU, ~17 min -> learning_credit.json
+    python benchmarks/learning.py --preset credit        # CPU, ~18 min -> learning_credit.json
     python benchmarks/learning.py --model tiny --steps 1 --tasks 2 --group 2 --eval-tasks 4 \\
         --seeds 0 --backend hf                           # a smoke run (about a minute)
 

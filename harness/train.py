@@ -239,9 +239,10 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None,
                         "train/skipped": 1.0})
         if samples:
             metrics.update(learner.update(samples, loss_cfg, seed=cfg.seed * 100003 + step,
-                                          pad_id=rt.pad_id))
+                                          pad_id=rt.pad_id, on_progress=reporter.advance))
         metrics["train/zero_adv_samples"] = metrics.get("train/zero_adv_samples", 0.0) + zero_adv
-        reporter.advance(len(samples), tokens=sum(len(x.response_ids) for x in samples))
+        reporter.advance(len(samples), len(samples),  # all done: trained or dropped
+                         tokens=sum(len(x.response_ids) for x in samples))
         timing["time/update_s"] = time.perf_counter() - t0
 
         # ------------------------------------------------ 6. sync weights into the backend

@@ -50,7 +50,7 @@ from turngym.harness.config.sections import (
     WandbConfig,
     estimator_of,
 )
-from turngym.harness.config.train_config import TrainConfig, advantage_config
+from turngym.harness.config.train_config import TrainConfig
 
 __all__ = [
     "ALGO_NAMES",
@@ -77,7 +77,6 @@ __all__ = [
     "UniformSampler",
     "ValueConfig",
     "WandbConfig",
-    "advantage_config",
     "apply_overrides",
     "check_renamed",
     "config_from_dict",

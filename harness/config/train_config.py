@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from turngym.algos.reinforce_pp import ReinforcePPConfig
 from turngym.harness.config.sections import (
@@ -84,8 +84,3 @@ class TrainConfig(_Section):
                              "ref.enabled=true")
         return self
 
-
-def advantage_config(cfg: TrainConfig) -> BaseModel | None:
-    """The run's advantage estimator config, ``cfg.algo.advantage`` (a member of
-    :data:`turngym.algos.registry.AdvantageConfig`; None for pure OPD)."""
-    return cfg.algo.advantage

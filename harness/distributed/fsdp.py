@@ -40,7 +40,7 @@ from safetensors.torch import save_file
 
 from turngym.errors import ConfigError
 from turngym.harness.distributed.weight_sync import full_state_dict
-from turngym.harness.learn.learner import Learner, Sample, ppo_update
+from turngym.harness.learn.learner import Learner, Progressed, Sample, ppo_update
 
 if TYPE_CHECKING:
     from turngym.algos.ppo_loss import PPOLossConfig
@@ -166,12 +166,15 @@ class FSDPLearner(Learner):
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
 
-    def update(self, samples: list[Sample], loss_cfg: PPOLossConfig, *, seed: int, pad_id: int
-               ) -> dict[str, float]:
+    def update(self, samples: list[Sample], loss_cfg: PPOLossConfig, *, seed: int, pad_id: int,
+               on_progress: Progressed | None = None) -> dict[str, float]:
         """One PPO update on this rank's share (same ``samples`` and ``seed`` on all ranks).
-        Collective."""
+        Collective. ``on_progress`` counts this rank's share, scaled to the whole batch."""
+        w = self.world_size
+        scaled = None if on_progress is None else (
+            lambda done, total, tokens: on_progress(min(done * w, total), total, tokens * w))
         return ppo_update(self, samples, loss_cfg, seed=seed, pad_id=pad_id,
-                          rank=self.rank, world_size=self.world_size)
+                          rank=self.rank, world_size=w, on_progress=scaled)
 
     def sync_state_dict(self) -> dict[str, torch.Tensor]:
         """Full weights on rank 0 (CPU), ``{}`` elsewhere. Collective: call on every rank."""

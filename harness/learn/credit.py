@@ -42,7 +42,7 @@ from turngym.algos.registry import compute_advantages
 from turngym.algos.reinforce_pp import ReinforcePPConfig
 from turngym.algos.state_graph import StateGraph, stable_key_ids
 from turngym.errors import ConfigError
-from turngym.harness.config import TrainConfig, advantage_config
+from turngym.harness.config import TrainConfig
 from turngym.harness.learn.learner import Sample
 from turngym.harness.learn.samples import (
     build_samples,
@@ -114,7 +114,7 @@ def _state_graph(state: CreditState, cfg: TrainConfig) -> dict[str, float]:
     keys = [str(r.state_key) for r in state.rows]
     key_ids_N = stable_key_ids(keys, [r.task_id for r in state.rows] if g.per_task else None)
     res = graph_credit(state.graph, state.batch, state.mask_N, key_ids_N, g,
-                       g.discount(_estimator(cfg)))
+                       g.discount(cfg.algo.advantage))
     if state.adv_N is not None:
         state.adv_N = state.adv_N + res.adv_N
     update_m = state.graph.update(key_ids_N[res.keep_N], res.return_N[res.keep_N], state.step)
@@ -145,13 +145,13 @@ def _kl_in_reward(state: CreditState, cfg: TrainConfig) -> dict[str, float]:
     """REINFORCE++ with the KL penalty in the reward: a per-token advantage replaces the
     per-turn one (each turn's return lands on its last token)."""
     state.token_adv, metrics = reinforce_pp_kl_token_adv(state.batch, state.rows,
-                                                         state.mask_N, _estimator(cfg))
+                                                         state.mask_N, cfg.algo.advantage)
     state.adv_N = None
     return metrics
 
 
 def _kl_reward_active(cfg: TrainConfig) -> bool:
-    est = _estimator(cfg)
+    est = cfg.algo.advantage
     return isinstance(est, ReinforcePPConfig) and est.kl_coef > 0
 
 
@@ -165,11 +165,6 @@ MODIFIERS: list[Modifier] = [
 
 
 # ------------------------------------------------------------------------ the call
-def _estimator(cfg: TrainConfig) -> object | None:
-    """The typed config of the run's advantage estimator (None for pure OPD)."""
-    return advantage_config(cfg)
-
-
 def active_modifiers(cfg: TrainConfig) -> list[Modifier]:
     """The modifiers ``cfg`` turns on, in the order they apply."""
     return [m for m in MODIFIERS if m.active(cfg)]
@@ -201,7 +196,7 @@ def assign_credit(groups: list[Group], cfg: TrainConfig, *, values: ValueFn | No
         batch = dataclasses.replace(batch, value_N=values(rows, batch.mask_N))
     state = CreditState(batch=batch, rows=rows, mask_N=batch.mask_N.copy(), graph=graph,
                         step=step)
-    est = _estimator(cfg)
+    est = cfg.algo.advantage
     if est is not None:
         res = compute_advantages(batch, est)
         state.adv_N, state.return_N = res.adv_N, res.return_N

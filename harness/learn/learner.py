@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,9 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
 logger = logging.getLogger(__name__)
+
+Progressed = Callable[[int, int, int], None]
+"""``on_progress(done, total, tokens)`` of :func:`ppo_update`."""
 
 
 @dataclass
@@ -224,10 +227,11 @@ class Learner:
             out_N[chunk] = v_B.double().cpu().numpy()
         return out_N
 
-    def update(self, samples: list[Sample], loss_cfg: PPOLossConfig, *, seed: int, pad_id: int
-               ) -> dict[str, float]:
+    def update(self, samples: list[Sample], loss_cfg: PPOLossConfig, *, seed: int, pad_id: int,
+               on_progress: Progressed | None = None) -> dict[str, float]:
         """One PPO update (:func:`ppo_update`) over ``samples``."""
-        return ppo_update(self, samples, loss_cfg, seed=seed, pad_id=pad_id)
+        return ppo_update(self, samples, loss_cfg, seed=seed, pad_id=pad_id,
+                          on_progress=on_progress)
 
     def save_train_state(self, ck_dir: Path) -> dict[str, Any]:
         """Write the trainable weights (``policy.safetensors``, LoRA adapters included) into
@@ -299,7 +303,7 @@ def drop_unsignalled(samples: list[Sample], loss_cfg: PPOLossConfig) -> tuple[li
 
 def ppo_update(learner: Learner, samples: list[Sample], loss_cfg: PPOLossConfig, *, seed: int,
                pad_id: int, with_entropy: bool = True, rank: int = 0,
-               world_size: int = 1) -> dict[str, float]:
+               world_size: int = 1, on_progress: Progressed | None = None) -> dict[str, float]:
     """PPO epochs over ``samples`` in shuffled mini-batches with grad accumulation.
 
     The policy moves only on signal. Samples whose advantages are all 0 are dropped first
@@ -330,6 +334,10 @@ def ppo_update(learner: Learner, samples: list[Sample], loss_cfg: PPOLossConfig,
     ``world_size`` because FSDP averages gradients over ranks. Ranks run equally many
     micro-batches (zero-weight padding), as the collectives require; the skip decisions
     depend only on the shared samples and the global gradient norm, so ranks agree.
+
+    ``on_progress(done, total, tokens)``, when given, is called after every micro-batch with
+    running counts of this rank's samples and response tokens worked through, out of
+    ``total`` = kept samples x ``ppo_epochs`` (the CLI's update-phase progress).
     """
     samples, dropped = drop_unsignalled(samples, loss_cfg)
     stats = {"train/samples": float(len(samples)), "train/zero_adv_samples": float(dropped)}
@@ -348,13 +356,21 @@ def ppo_update(learner: Learner, samples: list[Sample], loss_cfg: PPOLossConfig,
     n_opt = 0
     params = [p for p in learner.model.parameters() if p.requires_grad]
     head_params = list(head.parameters()) if head is not None else []
+    done = [0, 0]  # samples, response tokens
+
+    def tick(micro: list[Sample]) -> None:
+        if on_progress is not None:
+            done[0] += len(micro)
+            done[1] += sum(len(s.response_ids) for s in micro)
+            on_progress(done[0], len(samples) * o.ppo_epochs, done[1])
+
     for _epoch in range(o.ppo_epochs):
         order = torch.randperm(len(samples), generator=gen).tolist()
         for m0 in range(0, len(order), o.mini_batch_size):
             mini = [samples[i] for i in order[m0:m0 + o.mini_batch_size]]
             learner.optimizer.zero_grad(set_to_none=True)
             _accumulate(learner, mini, loss_cfg, pad_id, with_entropy, temperature, rank,
-                        world_size, sums, counts)
+                        world_size, sums, counts, tick)
             gnorm = torch.nn.utils.clip_grad_norm_(params, o.grad_clip)
             gnorm = float(gnorm.full_tensor() if hasattr(gnorm, "full_tensor") else gnorm)
             sums["train/grad_norm"] = sums.get("train/grad_norm", 0.0) + gnorm
@@ -389,14 +405,16 @@ def ppo_update(learner: Learner, samples: list[Sample], loss_cfg: PPOLossConfig,
 
 def _accumulate(learner: Learner, mini: list[Sample], loss_cfg: PPOLossConfig, pad_id: int,
                 with_entropy: bool, temperature: float, rank: int, world_size: int,
-                sums: dict[str, float], counts: dict[str, int]) -> None:
-    """Backward the loss of one mini-batch (this rank's micro-batches) into the grads."""
+                sums: dict[str, float], counts: dict[str, int],
+                tick: Callable[[list[Sample]], None] | None = None) -> None:
+    """Backward the loss of one mini-batch (this rank's micro-batches) into the grads;
+    ``tick(micro)`` after each live micro-batch."""
     head = getattr(learner, "value_head", None)
     pol_mini = [s for s in mini if moves_policy(s, loss_cfg)]
     mini_tokens = sum(len(s.response_ids) for s in pol_mini)
     n_value = sum(s.value_target is not None for s in mini) if head is not None else 0
-    for micro, live in _rank_micro_batches(mini, learner.cfg.optim.micro_batch_size, rank,
-                                           world_size):
+    for micro, live in _ticked(_rank_micro_batches(mini, learner.cfg.optim.micro_batch_size,
+                                                   rank, world_size), tick):
         vmicro = [s for s in micro if s.value_target is not None] if n_value and live else []
         if vmicro:  # the critic: gradient into the head only (prompt_hidden has none)
             v_B = head(prompt_hidden(learner.model, [s.prompt_ids for s in vmicro],
@@ -479,6 +497,16 @@ def _merge_over_ranks(sums: dict[str, float], counts: dict[str, int], world_size
             all_sums[k] = all_sums.get(k, 0.0) + v
             all_counts[k] = all_counts.get(k, 0) + c_r[k]
     return all_sums, all_counts
+
+
+def _ticked(pairs: Iterator[tuple[list[Sample], bool]],
+            tick: Callable[[list[Sample]], None] | None) -> Iterator[tuple[list[Sample], bool]]:
+    """``pairs`` as they are, calling ``tick(micro)`` once the loop body of each live one
+    has run (a generator resumes after the body, ``continue`` included)."""
+    for micro, live in pairs:
+        yield micro, live
+        if live and tick is not None:
+            tick(micro)
 
 
 def _rank_micro_batches(mini: list[Sample], micro_size: int, rank: int, world_size: int):

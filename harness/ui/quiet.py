@@ -27,9 +27,14 @@ import sys
 import warnings
 from typing import Any
 
-#: Loggers held at WARNING by default.
+#: Loggers held at WARNING by default (those in :data:`ERROR_ONLY` at ERROR).
 LOGGERS = ("bm25s", "transformers", "huggingface_hub", "datasets", "vllm", "ray",
            "torch.distributed", "urllib3", "httpx", "filelock")
+
+#: Loggers held at ERROR: vLLM's warnings on CPU describe its set-up ("Triton is installed,
+#: but doesn't include CPU backend", ...), as ``VLLM_LOGGING_LEVEL`` below says; the ones
+#: logged while vLLM is imported, before it configures its own handler, reach ours.
+ERROR_ONLY = ("vllm",)
 
 #: Environment variables set by default (unless the user set them); the libraries read
 #: them when imported, and child processes (Ray actors, torchrun ranks, vLLM workers)
@@ -46,14 +51,22 @@ ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS":
 WARNINGS = ("ignore", "", FutureWarning, r"vllm\.")
 
 
-class _BelowWarning(logging.Filter):
-    """Drops records below WARNING logged on the logger it is attached to."""
+class _Below(logging.Filter):
+    """Drops records below ``level`` logged on the logger it is attached to."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.WARNING
+        return record.levelno >= self.level
 
 
-_FILTER = _BelowWarning()
+_FILTERS = {logging.WARNING: _Below(logging.WARNING), logging.ERROR: _Below(logging.ERROR)}
+
+
+def _level(name: str) -> int:
+    return logging.ERROR if name in ERROR_ONLY else logging.WARNING
 _saved: dict[str, Any] = {}
 """What :func:`quiet_third_party` changed, to undo: ``env`` (previous values), ``levels``
 (previous logger levels), ``bars`` (libraries whose progress bars it switched off),
@@ -76,8 +89,8 @@ def quiet_third_party(verbose: bool = False) -> None:
     for name in LOGGERS:
         log = logging.getLogger(name)
         levels.setdefault(name, log.level)
-        log.setLevel(logging.WARNING)
-        log.addFilter(_FILTER)  # a no-op when already there
+        log.setLevel(_level(name))
+        log.addFilter(_FILTERS[_level(name)])  # a no-op when already there
     for library in _BAR_SWITCHES:
         if library in sys.modules and library not in bars:
             bars[library] = True
@@ -95,7 +108,7 @@ def _restore() -> None:
     for name, level in _saved["levels"].items():
         log = logging.getLogger(name)
         log.setLevel(level)
-        log.removeFilter(_FILTER)
+        log.removeFilter(_FILTERS[_level(name)])
     for library in _saved["bars"]:
         _switch_bars(library, False)
     if _saved.get("warnings"):

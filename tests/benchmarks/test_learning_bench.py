@@ -110,6 +110,17 @@ def test_summary_and_verdict_hand_computed() -> None:
     assert ("(2/2 seeds above their control; over seeds (t, k=2) +0.312 [-0.482, +1.107], "
             "includes 0)") in lines[0]
     assert lines[2].startswith("[T=1] gigpo - grpo: +0.000") and "no difference" in lines[2]
+    # every other method against GiGPO (here one: grpo - control's numbers are above)
+    finals["hgpo"] = {0: [1, 1, 1, 1, 1, 1, 1, 1], 1: [1, 1, 1, 0, 1, 1, 1, 1]}
+    runs = [{"method": m, "seed": sd, "curve": [{"step": 1, "t1": {"wins": w},
+                                                 "greedy": {"wins": w}}]}
+            for m, by in finals.items() for sd, w in by.items()]
+    res = st.analyse({"t1": {"wins": before}, "greedy": {"wins": before}}, runs)
+    # hgpo - gigpo per task, seed-averaged: [0, 0, .5, .5, 0, 0, 0, 0]: mean 0.125
+    vs = res["vs_gigpo"]["t1"]["hgpo"]
+    assert vs["mean"] == pytest.approx(0.125) and vs["seeds"] == [0, 1]
+    assert sorted(res["vs_gigpo"]["t1"]) == ["hgpo"]  # not grpo (its own line), not control
+    assert any(line.startswith("[T=1] hgpo - gigpo: +0.125") for line in res["verdict"])
 
 
 def test_eval_seeds_pair_runs_and_differ_from_the_warm_start() -> None:

@@ -318,3 +318,20 @@ def test_policy_kl_measures_the_drift_of_the_update(tiny) -> None:
     skipped = ppo_update(learner, _samples(learner, [[0.0, 0.0]]), PPOLossConfig(kl_coef=0),
                          seed=1, pad_id=0)
     assert "train/policy_kl" not in skipped
+
+
+def test_update_reports_progress_after_each_micro_batch(tiny) -> None:
+    """The CLI's update phase moves while the learner works: ``on_progress(done, total,
+    tokens)`` after every micro-batch, counting kept samples over the epochs."""
+    from turngym.algos.ppo_loss import PPOLossConfig
+
+    learner = make_learner(tiny, "optim.micro_batch_size=2", "optim.ppo_epochs=2")
+    # 5 samples, one without signal (dropped first): 4 kept x 2 epochs, micro-batches of 2
+    samples = _samples(learner, [[1.0, 1.0], [0.0, 0.0], [-1.0], [0.5, 0.5, 0.5], [1.0]])
+    calls: list[tuple[int, int, int]] = []
+    ppo_update(learner, samples, PPOLossConfig(kl_coef=0), seed=0, pad_id=0,
+               on_progress=lambda *a: calls.append(a))
+    assert [(d, t) for d, t, _ in calls] == [(2, 8), (4, 8), (6, 8), (8, 8)]
+    tokens = [tok for *_, tok in calls]
+    assert tokens[1] == 2 + 1 + 3 + 1 and tokens[-1] == 2 * tokens[1]  # each epoch sees all
+    assert all(a < b for a, b in zip(tokens, tokens[1:]))

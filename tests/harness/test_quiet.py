@@ -26,8 +26,8 @@ def clean(monkeypatch: pytest.MonkeyPatch):
 
 def test_default_level_quiets_loggers_and_sets_the_env(clean) -> None:
     quiet_third_party(False)
-    assert {n: logging.getLogger(n).level for n in LOGGERS} == dict.fromkeys(LOGGERS,
-                                                                            logging.WARNING)
+    assert {n: logging.getLogger(n).level for n in LOGGERS} == {
+        **dict.fromkeys(LOGGERS, logging.WARNING), "vllm": logging.ERROR}
     assert {k: os.environ.get(k) for k in ENV} == {
         "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
         "TQDM_DISABLE": "1", "RAY_LOGGER_LEVEL": "warning", "VLLM_LOGGING_LEVEL": "ERROR",
@@ -105,6 +105,27 @@ def test_sft_command_prints_no_library_bars_unless_verbose(tmp_path: Path, clean
     assert [ln for ln in result.stdout.splitlines() if ln.startswith("sft: ")] == [
         "sft: expert data (1 episodes)", "sft: setup", "sft: sft (1 batches)", "sft: save"]
     assert f"model: {tmp_path / 'sft'}" in text
+
+
+def test_vllm_set_up_warnings_hidden_then_restored(clean) -> None:
+    """vLLM's CPU set-up warnings logged while it is imported (before it configures its own
+    handler, so they propagate to ours) stay out; its errors do not; ``-v`` shows all."""
+    log = logging.getLogger("vllm.triton_utils.importing")
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        quiet_third_party(False)
+        log.warning("Triton is installed, but doesn't include CPU backend")
+        log.error("a real failure")
+        logging.getLogger("urllib3.x").warning("a urllib3 warning")  # held at WARNING
+        quiet_third_party(True)
+        log.warning("under -v")
+    finally:
+        root.removeHandler(handler)
+    assert seen == ["a real failure", "a urllib3 warning", "under -v"]
 
 
 def test_vllm_future_warnings_hidden_then_restored(clean) -> None:
