@@ -1,5 +1,5 @@
 """Tiny corridor envs where credit assignment matters: the learning tests
-(``tests/harness/test_learning.py``) and the ``--env corridor`` setting of the learning
+(``tests/harness/learn/test_learning.py``) and the ``--env corridor`` setting of the learning
 benchmark (``benchmarks/learning.py --preset credit``).
 
 One text world, three registrations (ids under ``turngym-tests/``, registered by

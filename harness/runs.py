@@ -36,6 +36,11 @@ RUN_FILES = ("metrics.jsonl", "batches.jsonl", "rollouts.jsonl", "checkpoints", 
 RESUME_FREE = ("steps", "out_dir", "logging.", "checkpoint.", "eval.", "model.device",
                "rollout.step_mode", "rollout.num_workers", "distributed.timeout_min")
 
+#: Sections typed as a union picked by their ``name`` (estimator, curriculum, task sampler):
+#: when the name changes, the other settings there belong to another class, and listing each
+#: of them would bury the one change that matters.
+VARIANT_SECTIONS = ("algo.advantage", "curriculum", "sampler")
+
 
 def check_new_run(out_dir: str | Path) -> None:
     """Raise :class:`ConfigError` when ``out_dir`` already holds a run."""
@@ -89,11 +94,19 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 def config_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """``KEY: OLD -> NEW`` for each dotted key whose value differs (sorted; keys in
-    :data:`RESUME_FREE` are left out)."""
+    :data:`RESUME_FREE` are left out; a :data:`VARIANT_SECTIONS` section whose ``name``
+    changed is one line)."""
     a, b = _flatten(saved), _flatten(current)
+    switched = [s for s in VARIANT_SECTIONS if a.get(f"{s}.name") != b.get(f"{s}.name")]
     out = []
     for key in sorted(set(a) | set(b)):
         if any(key == f or (f.endswith(".") and key.startswith(f)) for f in RESUME_FREE):
+            continue
+        section = next((s for s in switched if key.startswith(f"{s}.")), None)
+        if section is not None:  # one line for a switched variant, not one per setting
+            if key == f"{section}.name":
+                out.append(f"{key}: {a.get(key)!r} -> {b.get(key)!r} (with its own "
+                           f"{section}.* settings)")
             continue
         if a.get(key) != b.get(key):
             out.append(f"{key}: {a.get(key)!r} -> {b.get(key)!r}")

@@ -6,7 +6,7 @@ Every report of these facts reads them from here: training's ``metrics.jsonl``
 ``prefix="eval/"``), ``turngym rollout`` (:func:`summary_rows`, ``--json``) and ``turngym
 eval``'s results JSON (:func:`turngym.harness.eval.metrics.entry_metrics` reads
 :func:`tally`). The keys and their meanings are :data:`METRICS` (+ :data:`DETAIL_METRICS`),
-the rows of the metric table in ``docs/training.md`` (``tests/harness/test_summary_docs.py``
+the rows of the metric table in ``docs/training.md`` (``tests/harness/rollout/test_summary_docs.py``
 holds the docs to them).
 
 Namespaces: ``env/`` for the outcome (success, return), ``rollout/`` for the rest; with a

@@ -9,7 +9,7 @@ from pathlib import Path
 from turngym.harness.rollout import summary
 from turngym.harness.rollout.trajectory import StopReason, Trajectory, Turn
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
 def _keys(rows) -> list[str]:

@@ -28,7 +28,7 @@ def torchrun(nproc: int, out: Path, model_dir: Path, *extra: str) -> dict:
            "--lr", str(LR), "--seed", str(SEED), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env, check=False,
-                          cwd=Path(__file__).resolve().parents[2])
+                          cwd=Path(__file__).resolve().parents[3])
     progress = [ln for ln in proc.stderr.splitlines() if ln.startswith("[fsdp_check")]
     assert proc.returncode == 0, "\n".join(progress) + "\n...\n" + proc.stderr[-3000:]
     # every rank got through the teardown, and none aborted on the way out

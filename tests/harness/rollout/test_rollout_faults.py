@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))  # rollout_fakes
 
 import rollout_fakes
 
@@ -124,7 +124,7 @@ def test_ray_workers_same_api_and_fault_isolation() -> None:
     ray = pytest.importorskip("ray")
     import os
 
-    here = str(Path(__file__).parent)
+    here = str(Path(__file__).parents[1])  # rollout_fakes
     pypath = os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": pypath}})

@@ -15,7 +15,7 @@ from turngym.harness.config import (
     load_config,
 )
 
-CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).resolve().parents[3] / "configs").glob("*.yaml"))
 
 
 def test_defaults_are_valid() -> None:

@@ -1,5 +1,5 @@
 """The router's balancing and chunk seeds, with stand-in engine handles (the real engine
-actors run in tests/harness/test_distributed_ray.py)."""
+actors run in tests/harness/distributed/test_distributed_ray.py)."""
 
 from __future__ import annotations
 

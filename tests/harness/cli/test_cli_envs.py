@@ -32,7 +32,7 @@ def test_check_prints_table_and_passes() -> None:
     from turngym.envs.checker import CHECKS
 
     assert out.stdout.count("\tpass\t") == len(CHECKS)  # one passing row per check (a pipe:
-    # plain tab-separated rows, see tests/harness/test_cli_output.py)
+    # plain tab-separated rows, see tests/harness/cli/test_cli_output.py)
 
 
 def test_play_sokoban_to_a_win_by_typing_expert_moves() -> None:

@@ -58,7 +58,7 @@ def test_typer_version_is_in_the_supported_range() -> None:
 
     from packaging.requirements import Requirement
 
-    deps = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    deps = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
     spec = next(Requirement(d) for d in deps["project"]["dependencies"]
                 if d.startswith("typer"))
     assert spec.specifier.contains(version("typer")), (spec, version("typer"))

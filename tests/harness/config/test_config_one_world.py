@@ -30,7 +30,7 @@ from turngym.harness.config import (
 )
 from turngym.harness.rollout.config import RolloutConfig
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 
 #: Classes the harness config must not define again: the algos classes are the sections.

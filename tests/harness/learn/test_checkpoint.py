@@ -212,6 +212,10 @@ GIGPO = [*TINY, "algo.name=gigpo", "optim.lr=1e-3", "rollout.group_size=2",
     (["optim.lr=2e-3", "rollout.group_size=4"],
      ["optim.lr: 0.001 -> 0.002", "rollout.group_size: 2 -> 4"]),
     (["env.id=turngym/Sokoban-v0"], ["env.id: 'turngym/Maze-v0' -> 'turngym/Sokoban-v0'"]),
+    # another estimator: one line for it, not one per field of GiGPO's and GRPO's configs
+    (["algo.name=grpo", "algo.loss.clip_high=0.2"],
+     ["algo.advantage.name: 'gigpo' -> 'grpo' (with its own algo.advantage.* settings)",
+      "algo.loss.clip_high: 0.28 -> 0.2", "algo.name: 'gigpo' -> 'grpo'"]),
     (["steps=50", "logging.tensorboard=false", "eval.every=5", "out_dir=elsewhere"], []),
 ])
 def test_changed_config_is_refused_with_the_differences(tmp_path: Path, change, want) -> None:

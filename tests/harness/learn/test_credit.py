@@ -14,7 +14,7 @@ from turngym.harness.learn import credit
 from turngym.harness.learn.credit import Modifier, assign_credit, reference_first
 from turngym.harness.rollout.trajectory import Group, StopReason, Trajectory, Turn
 
-HARNESS = Path(__file__).resolve().parents[2] / "harness"
+HARNESS = Path(__file__).resolve().parents[3] / "harness"
 
 
 def _traj(group: str, tid: str, rewards: list[float]) -> Trajectory:
