@@ -100,5 +100,20 @@ def write_result(name: str, results: Any, *, config: dict[str, Any] | None = Non
            "load_avg_1m": load_avg(), "seeds": seeds or [],
            "config": config or {}, "results": results}
     path = out_dir / f"{name}.json"
-    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    path.write_text(to_json(doc) + "\n")
     return path
+
+
+def to_json(data: Any, indent: int = 2, _level: int = 0) -> str:
+    """``json.dumps(data, indent=indent, default=str)``, except that a list of scalars stays
+    on one line: a learning benchmark's per-task outcomes are thousands of 0s and 1s, one
+    line each otherwise."""
+    pad, inner = " " * (indent * _level), " " * (indent * (_level + 1))
+    if isinstance(data, dict) and data:
+        items = [f"{inner}{json.dumps(str(k))}: {to_json(v, indent, _level + 1)}"
+                 for k, v in data.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(data, (list, tuple)) and any(isinstance(v, (dict, list, tuple)) for v in data):
+        items = [inner + to_json(v, indent, _level + 1) for v in data]
+        return "[\n" + ",\n".join(items) + "\n" + pad + "]"
+    return json.dumps(data, default=str)

@@ -67,3 +67,17 @@ def test_bench_runs_scripts_and_writes_one_json(tmp_path: Path) -> None:
     assert tiny["results"]["tiny.json"] == {"quick": True, "figure": 42, "baseline": 499500}
     assert "figure 42 vs baseline 499500" in tiny["output_tail"]
     assert cli(["bench", "nope", "--dir", str(tmp_path)]) == 2
+
+
+def test_result_json_keeps_lists_of_scalars_on_one_line() -> None:
+    from turngym.harness.eval.results import to_json
+
+    doc = {"wins": [0.0, 1.0, 1.0], "runs": {"gigpo": [{"seed": 0, "curve": [1, 2]}, []]},
+           "empty": {}, "none": None, "tuple": (1, 2), "inf": float("inf"),
+           "mixed": [[1, 2], 3]}
+    text = to_json(doc)
+    assert json.loads(text) == json.loads(json.dumps(doc))  # the same document
+    lines = text.splitlines()
+    assert '  "wins": [0.0, 1.0, 1.0],' in lines and '        "curve": [1, 2]' in lines
+    assert '  "mixed": [' in lines and '    [1, 2],' in lines  # a list of lists is indented
+    assert lines[0] == "{" and lines[-1] == "}" and len(lines) == 20
