@@ -108,7 +108,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from turngym.benchmarks import _learning_stats as st
 from turngym.benchmarks import credit_envs
-from turngym.harness.eval.results import RESULTS_DIR, write_result
+from turngym.harness.eval.results import RESULTS_DIR, git_commit, git_dirty, write_result
 
 #: method -> overrides on top of the shared config. ``control`` is added unless --no-control.
 METHODS = {
@@ -466,8 +466,11 @@ def run_one(args: argparse.Namespace, out: Path, method: str, seed: int, warm: s
     cfg = load_config(None, over)
     t0 = time.perf_counter()
     deadline = t0 + args.max_minutes * 60 if args.max_minutes is not None else None
+    # the commit the run was made at: a later re-analysis reuses the cached run (its key is
+    # the config) and writes its own commit at the top of the JSON
     rec: dict[str, Any] = {"method": method, "seed": seed, "curve": [], "train": [],
-                           "steps_done": 0, "stopped_early": False}
+                           "steps_done": 0, "stopped_early": False, "commit": git_commit(),
+                           "dirty": bool(git_dirty())}
     held: dict[str, Any] = {}
     original = components.build_runtime
 

@@ -350,6 +350,7 @@ def test_credit_preset_end_to_end(tmp_path: Path) -> None:
     for method in methods:
         run = res["runs"][method]["0"]
         assert run["steps_done"] == 1 and [p["step"] for p in run["curve"]] == [1]
+        assert run["commit"] == doc["commit"] and len(run["commit"]) == 40  # made here, now
         assert len(run["curve"][0]["t1"]["wins"]) == 8
         assert run["curve"][0]["t1"]["turns"] <= 2  # held-out episodes get 2 turns
         assert run["train"][0]["turns"] > 2 or run["train"][0]["success"] == 1.0  # up to 8

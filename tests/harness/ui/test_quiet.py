@@ -108,23 +108,26 @@ def test_sft_command_prints_no_library_bars_unless_verbose(tmp_path: Path, clean
 
 
 def test_vllm_set_up_warnings_hidden_then_restored(clean) -> None:
-    """vLLM's CPU set-up warnings logged while it is imported (before it configures its own
-    handler, so they propagate to ours) stay out; its errors do not; ``-v`` shows all."""
-    log = logging.getLogger("vllm.triton_utils.importing")
+    """vLLM's CPU set-up warnings (logged while it is imported, some before it configures its
+    own handler) stay out; its errors do not; ``-v`` shows all. The handlers sit on the
+    emitting loggers: whether vLLM's records also propagate to the root depends on whether
+    an earlier test imported vLLM (it then stops propagation)."""
     seen: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
-    root = logging.getLogger()
-    root.addHandler(handler)
+    log, other = logging.getLogger("vllm.triton_utils.importing"), logging.getLogger("urllib3.x")
+    for lg in (log, other):
+        lg.addHandler(handler)
     try:
         quiet_third_party(False)
         log.warning("Triton is installed, but doesn't include CPU backend")
         log.error("a real failure")
-        logging.getLogger("urllib3.x").warning("a urllib3 warning")  # held at WARNING
+        other.warning("a urllib3 warning")  # held at WARNING
         quiet_third_party(True)
         log.warning("under -v")
     finally:
-        root.removeHandler(handler)
+        for lg in (log, other):
+            lg.removeHandler(handler)
     assert seen == ["a real failure", "a urllib3 warning", "under -v"]
 
 
