@@ -335,3 +335,20 @@ def test_update_reports_progress_after_each_micro_batch(tiny) -> None:
     tokens = [tok for *_, tok in calls]
     assert tokens[1] == 2 + 1 + 3 + 1 and tokens[-1] == 2 * tokens[1]  # each epoch sees all
     assert all(a < b for a, b in zip(tokens, tokens[1:]))
+
+
+def test_an_update_hands_freed_heap_memory_back(tiny, monkeypatch) -> None:
+    """``ppo_update`` ends with ``malloc_trim`` (glibc keeps the gigabytes of freed logits
+    otherwise, and CPU runs were OOM-killed by the third step; the RSS measurement is in
+    ``release_freed_memory``'s docstring)."""
+    from turngym.algos.ppo_loss import PPOLossConfig
+    from turngym.harness.learn import learner as mod
+
+    assert mod.release_freed_memory() is True  # glibc here: the call is real
+    calls: list[int] = []
+    real = mod.release_freed_memory
+    monkeypatch.setattr(mod, "release_freed_memory", lambda: calls.append(1) or real())
+    learner = make_learner(tiny)
+    ppo_update(learner, _samples(learner, [[1.0, 1.0]]), PPOLossConfig(kl_coef=0), seed=0,
+               pad_id=0)
+    assert calls == [1]
