@@ -470,7 +470,7 @@ def run_one(args: argparse.Namespace, out: Path, method: str, seed: int, warm: s
     # the config) and writes its own commit at the top of the JSON
     rec: dict[str, Any] = {"method": method, "seed": seed, "curve": [], "train": [],
                            "steps_done": 0, "stopped_early": False, "commit": git_commit(),
-                           "dirty": bool(git_dirty())}
+                           "dirty": git_dirty()}
     held: dict[str, Any] = {}
     original = components.build_runtime
 
@@ -565,7 +565,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
                     help="cpu: the 2-core design; gpu: hf on CUDA, 12 steps x 8 x 8, 128 "
                          "held-out tasks, parallel, --max-minutes 8, learning_gpu.json; "
-                         "credit: the tiny model on --env corridor, 5 step-credit methods x "
+                         "credit: the tiny model on --env corridor, 7 step-credit methods x "
                          "5 seeds, learning_credit.json")
     ap.add_argument("--methods", default="grpo,gigpo",
                     help=f"comma list of {', '.join(m for m in METHODS if m != CONTROL)}")
