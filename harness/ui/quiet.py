@@ -66,7 +66,10 @@ _FILTERS = {logging.WARNING: _Below(logging.WARNING), logging.ERROR: _Below(logg
 
 
 def _level(name: str) -> int:
+    """The level :func:`quiet_third_party` holds logger ``name`` at."""
     return logging.ERROR if name in ERROR_ONLY else logging.WARNING
+
+
 _saved: dict[str, Any] = {}
 """What :func:`quiet_third_party` changed, to undo: ``env`` (previous values), ``levels``
 (previous logger levels), ``bars`` (libraries whose progress bars it switched off),
