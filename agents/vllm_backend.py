@@ -55,6 +55,25 @@ def _import_vllm() -> Any:
     return vllm
 
 
+def _cpu_scheduling(max_model_len: int) -> dict[str, Any]:
+    """Engine arguments that keep seeded sampling working on CPU: no chunked prefill.
+
+    With chunked prefill (vLLM's default, a 4096-token step budget on CPU), a prompt that is
+    prefilled over two steps has the token sampled at the end of the first discarded, and
+    the engine rewinds that request's generator with ``set_offset``. A seeded request on
+    CPU has a CPU ``torch.Generator``, which has no offset, so the whole batch fails with
+    "CPU Generator does not use offset" (vLLM 0.32 ``gpu_model_runner``): 64 prompts of
+    300 tokens are enough, e.g. a Sokoban eval. Without chunked prefill each prompt is
+    prefilled in one step (the step budget stays 4096 tokens, at least ``max_model_len``).
+    On GPU the generators are CUDA ones and chunked prefill stays on."""
+    from vllm.platforms import current_platform
+
+    if not current_platform.is_cpu():
+        return {}
+    return {"enable_chunked_prefill": False,
+            "max_num_batched_tokens": max(int(max_model_len), 4096)}
+
+
 def row_seed(sampling: SamplingParams, row: int) -> SamplingParams:
     """Request ``row`` of a batch gets seed ``seed + row``: a group of identical prompts
     must not get identical samples."""
@@ -88,7 +107,7 @@ class VLLMBackend(Backend):
             max_model_len=self.max_model_len, enforce_eager=enforce_eager, seed=seed,
             gpu_memory_utilization=gpu_memory_utilization, max_num_seqs=max_num_seqs,
             logprobs_mode="processed_logprobs", enable_prefix_caching=enable_prefix_caching,
-            tensor_parallel_size=tensor_parallel_size,
+            tensor_parallel_size=tensor_parallel_size, **_cpu_scheduling(self.max_model_len),
             # its weight-loading bar ignores TQDM_DISABLE (turngym.harness.ui.quiet sets it)
             use_tqdm_on_load=os.environ.get("TQDM_DISABLE") != "1")
         self.start_s = time.perf_counter() - start

@@ -91,3 +91,23 @@ def test_mismatch_correction_against_the_learner(vllm_engine, hf_backend):
     for s, o in zip(samples, out):
         np.testing.assert_allclose(o.old_logprobs, s.old_logprobs, atol=1e-2)
         np.testing.assert_allclose(o.adv, s.adv, atol=1e-2)
+
+
+def test_seeded_batch_longer_than_one_prefill_step(vllm_engine):
+    """64 seeded prompts of 300 tokens (19,200 prompt tokens, over the engine's 4096-token
+    step budget). With vLLM's chunked prefill one prompt was split across two steps and the
+    engine's rewind of its CPU generator failed the whole batch ("CPU Generator does not use
+    offset", a Sokoban eval); without it every prompt is prefilled whole."""
+    from vllm.platforms import current_platform
+
+    config = vllm_engine.llm.llm_engine.vllm_config.scheduler_config
+    if current_platform.is_cpu():
+        assert config.enable_chunked_prefill is False
+        assert config.max_num_batched_tokens == 4096
+    vocab = vllm_engine.tokenizer.vocab_size
+    prompts = [[(17 * i + 31 * j) % (vocab - 1) + 1 for j in range(300)] for i in range(64)]
+    sampling = SamplingParams(temperature=1.0, max_tokens=4, seed=5)
+    first = vllm_engine.generate(prompts, sampling)
+    assert len(first) == 64 and all(g.ids for g in first)
+    again = vllm_engine.generate(prompts, sampling)
+    assert [g.ids for g in again] == [g.ids for g in first]
