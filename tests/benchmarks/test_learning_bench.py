@@ -368,3 +368,16 @@ def test_credit_preset_end_to_end(tmp_path: Path) -> None:
                        f"{method} - control" in line for line in verdict), verdict
     assert verdict[-1].startswith("[greedy] ") and "one outcome per seed" in verdict[-1]
     assert (tmp_path / "results" / "learning_credit.png").stat().st_size > 1000
+
+
+def test_micro_batch_is_the_envs_unless_given() -> None:
+    """The update's memory peak is set per env (Sokoban's prompts OOM-killed a micro-batch of
+    32 at 20 GB); ``--micro-batch`` wins."""
+    def micro(argv: list[str]) -> list[str]:
+        return [o for o in learning.shared(learning.parse_args(argv))
+                if o.startswith("optim.micro_batch_size=")]
+
+    assert micro([]) == ["optim.micro_batch_size=32"]
+    assert micro(["--env", "sokoban"]) == ["optim.micro_batch_size=8"]
+    assert micro(["--env", "household"]) == ["optim.micro_batch_size=4"]
+    assert micro(["--env", "sokoban", "--micro-batch", "16"]) == ["optim.micro_batch_size=16"]
