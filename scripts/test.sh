@@ -31,7 +31,8 @@ fi
 # starts with "optional:" (tests/conftest.py).
 export TURNGYM_NO_SKIPS="${TURNGYM_NO_SKIPS:-1}"
 
-"$venv/bin/python" -m pytest -m "not gpu" --timeout=1200 -p no:cacheprovider "$@"
+# -X faulthandler: a crash after pytest returns (interpreter shutdown) prints its stacks
+"$venv/bin/python" -X faulthandler -m pytest -m "not gpu" --timeout=1200 -p no:cacheprovider "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then echo "[test] pytest collected no tests: failing" >&2; exit 1; fi
 exit "$rc"
