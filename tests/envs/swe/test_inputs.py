@@ -7,6 +7,7 @@ a failing call leaves the file as it was; a command the sandbox cannot start lea
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import pickle
@@ -34,6 +35,14 @@ def env():
 
 def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
+
+
+def _fd_set() -> set[str]:
+    """This process's open fds after a full GC: an earlier test's garbage (sockets, pipes)
+    is closed whenever the GC runs, so a count taken across a loop could fall (CI: 130 ->
+    70) or hide a leak; a leak is an fd opened in the loop that is still open after it."""
+    gc.collect()
+    return set(os.listdir("/proc/self/fd"))
 
 
 def _a_file(env) -> tuple[str, Path, str]:
@@ -134,11 +143,11 @@ def test_crashing_commands_leak_no_fds(tmp_path):
     box = BwrapSandbox()
     try:
         box.exec("true")  # warm-up: lazily opened fds are not leaks
-        before = _open_fds()
+        before = _fd_set()
         for i in range(50):
             res = box.exec("echo a\x00b" if i % 2 else "echo \ud800")
             assert res.exit_code == 127 and "could not start" in res.output
-        assert _open_fds() == before
+        assert _fd_set() - before == set()
     finally:
         box.close()
 
@@ -148,13 +157,13 @@ def test_fd_count_stable_over_50_rejected_bash_steps_and_after_close():
     e = envs.make("turngym/SWE-v0", backend="bwrap")
     e.reset(seed=0, options={"task_id": TASK})
     e.step(T.tool_call("bash", command="true"))
-    during = _open_fds()
+    during = _fd_set()
     for _ in range(50):
         _, _, term, trunc, info = e.step(T.tool_call("bash", command="echo a\x00b"))
         assert info["action_valid"] is False
         if trunc:
             e.reset(seed=0, options={"task_id": TASK})
-    assert _open_fds() == during
+    assert _fd_set() - during == set()
     e.close()
     assert _open_fds() <= before
 
